@@ -1,0 +1,34 @@
+# Two commands a new machine needs: `make up` and `make test`. Each sets up .venv itself when missing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint demo bench browser clean-var
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/skintrouble up
+
+# Debian's Chromium for the review-page browser test (no browser download at run time).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium missing: install Debian's chromium for the browser test"; }
+
+test: $(STAMP) browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+demo: $(STAMP)
+	$(BIN)/skintrouble demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/quality_gate_bench.py
+	$(BIN)/python bench/detector_bench.py

@@ -1,0 +1,98 @@
+"""Routes for the mobile app: thin, everything else lives in the service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.analyses import service
+from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
+from api.deps import AppUser, CaseReader, RuntimeDep, UowDep
+from api.errors import ApiError, error_body
+from pipelines.photos import decode_photo
+
+router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
+
+_ERRORS = {
+    400: {"description": "Unreadable or empty image"},
+    401: {"description": "Missing or invalid API key"},
+    403: {"description": "Wrong role"},
+    413: {"description": "Upload or image too large"},
+    415: {"description": "Not an image"},
+    422: {"description": "Rejected by the quality gate (`quality_rejected`) or invalid request"},
+    503: {"description": "Queue or database unavailable"},
+}
+
+
+@router.post(
+    "",
+    response_model=AnalysisPublic,
+    responses={202: {"model": AnalysisAccepted}, **_ERRORS},
+    summary="Analyse a skin photo",
+)
+async def create_analysis(
+    principal: AppUser,
+    uow: UowDep,
+    runtime: RuntimeDep,
+    image: Annotated[UploadFile, File(description="JPEG, PNG, HEIC or WebP photo")],
+    mode: Annotated[Literal["sync", "async"], Query()] = "sync",
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    replay = service.find_replay(uow=uow, principal=principal, idempotency_key=idempotency_key)
+    if replay is None:
+        data = await image.read(runtime.settings.max_upload_bytes + 1)
+        if len(data) > runtime.settings.max_upload_bytes:
+            raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
+        photo = await run_in_threadpool(decode_photo, data, max_pixels=runtime.settings.max_image_pixels)
+        create = service.create_async if mode == "async" else service.create_sync
+        case = await run_in_threadpool(
+            create, uow=uow, runtime=runtime, principal=principal, photo=photo, idempotency_key=idempotency_key
+        )
+    else:
+        case = replay
+    return _case_response(case)
+
+
+def _case_response(case) -> Response:  # type: ignore[no-untyped-def]
+    if case.status == "rejected":
+        err = service.rejection_error(case)
+        return JSONResponse(error_body(err.code, err.message, **err.extra), status_code=422)
+    if case.status == "pending":
+        body = AnalysisAccepted(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
+        return JSONResponse(
+            body.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": body.location}
+        )
+    return JSONResponse(service.to_public(case).model_dump(mode="json"))
+
+
+@router.get("/{case_id}", response_model=AnalysisPublic, responses={404: {"description": "Unknown id"}})
+def get_analysis(case_id: str, principal: CaseReader, uow: UowDep) -> AnalysisPublic:
+    return service.to_public(service.get_visible(uow=uow, principal=principal, case_id=case_id))
+
+
+@router.get(
+    "/{case_id}/overlay.png",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}},
+        404: {"description": "Unknown id"},
+        409: {"description": "Pending"},
+    },
+)
+def get_overlay(case_id: str, principal: CaseReader, uow: UowDep, runtime: RuntimeDep) -> Response:
+    case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
+    return Response(
+        service.overlay_png(runtime=runtime, case=case),
+        media_type="image/png",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@router.delete("/{case_id}", status_code=204, response_class=Response, responses={404: {"description": "Unknown id"}})
+def delete_analysis(case_id: str, principal: AppUser, uow: UowDep, runtime: RuntimeDep) -> Response:
+    case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
+    service.delete(uow=uow, runtime=runtime, principal=principal, case=case)
+    return Response(status_code=204)

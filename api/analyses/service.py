@@ -1,0 +1,188 @@
+"""The mobile app's analyses: create (sync or async), read, overlay, delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from api.analyses.schemas import AnalysisPublic
+from api.deps import Principal, UnitOfWork
+from api.errors import ApiError
+from detector.findings import Finding
+from detector.overlay import draw_findings, encode_png
+from infra.db.models import Case, new_id
+from infra.db.repositories import cases as cases_repo
+from pipelines.analysis import analyze, policy_from, record_outcome, thresholds_from
+from pipelines.celery_app import enqueue_task
+from pipelines.photos import Photo, load_stored
+from pipelines.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def photo_key(case_id: str) -> str:
+    return f"cases/{case_id}/photo.jpg"
+
+
+def overlay_key(case_id: str) -> str:
+    return f"cases/{case_id}/overlay.png"
+
+
+def to_public(case: Case) -> AnalysisPublic:
+    grade_labels = ("mild", "moderate", "severe", "very_severe")
+    return AnalysisPublic.model_validate(
+        {
+            "id": case.id,
+            "status": case.status,
+            "created_at": case.created_at,
+            "width": case.width,
+            "height": case.height,
+            "quality": case.quality,
+            "findings": case.findings or [],
+            "lesion_count": case.lesion_count,
+            "severity": None if case.grade is None else {"grade": case.grade, "label": grade_labels[case.grade]},
+            "uncertainty": case.uncertainty,
+            "model_version": case.model_version,
+            "review": {"queued": case.review_queued, "reason": case.review_reason},
+        }
+    )
+
+
+def rejection_error(case: Case) -> ApiError:
+    quality: dict[str, Any] = case.quality or {}
+    return ApiError(
+        422,
+        "quality_rejected",
+        "The photo did not pass the quality check; please retake it.",
+        extra={
+            "id": case.id,
+            "retake_codes": quality.get("retake_codes", []),
+            "hints": quality.get("hints", []),
+        },
+    )
+
+
+def find_replay(*, uow: UnitOfWork, principal: Principal, idempotency_key: str | None) -> Case | None:
+    if not idempotency_key:
+        return None
+    return cases_repo.find_by_idempotency(
+        session=uow.session, api_key_id=principal.key_id, idempotency_key=idempotency_key
+    )
+
+
+def create_sync(
+    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
+) -> Case:
+    """Analyse now; the case (photo and result) is committed before the caller answers."""
+    settings = runtime.settings
+    case = Case(
+        id=new_id(),
+        status="pending",
+        api_key_id=principal.key_id,
+        idempotency_key=idempotency_key,
+        width=photo.width,
+        height=photo.height,
+    )
+    outcome = analyze(
+        photo.rgb,
+        case_id=case.id,
+        detector=runtime.models.get(),
+        thresholds=thresholds_from(settings),
+        policy=policy_from(settings),
+    )
+    if not outcome.rejected:
+        case.photo_key = photo_key(case.id)
+        runtime.store.put(case.photo_key, photo.jpeg)
+    cases_repo.add(session=uow.session, case=case)
+    record_outcome(session=uow.session, case=case, outcome=outcome)
+    return _commit_or_replay(uow=uow, runtime=runtime, case=case, principal=principal)
+
+
+def create_async(
+    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
+) -> Case:
+    """Store the photo and a pending case, then hand the analysis to a worker after the commit."""
+    case = Case(
+        id=new_id(),
+        status="pending",
+        api_key_id=principal.key_id,
+        idempotency_key=idempotency_key,
+        width=photo.width,
+        height=photo.height,
+        photo_key=None,
+    )
+    case.photo_key = photo_key(case.id)
+    runtime.store.put(case.photo_key, photo.jpeg)
+    cases_repo.add(session=uow.session, case=case)
+    case_id = case.id
+    uow.after_commit(lambda: enqueue_task("analysis.analyze_case", case_id))
+    try:
+        return _commit_or_replay(uow=uow, runtime=runtime, case=case, principal=principal)
+    except ApiError:
+        raise
+    except Exception as exc:  # broker down: the case was never accepted, so remove it and say so
+        log.error("could not enqueue analysis: %s", type(exc).__name__)
+        _discard(uow=uow, runtime=runtime, case_id=case_id)
+        raise ApiError(
+            503,
+            "queue_unavailable",
+            "Asynchronous analysis is unavailable; retry later or use synchronous mode.",
+            headers={"Retry-After": "10"},
+        ) from exc
+
+
+def _commit_or_replay(*, uow: UnitOfWork, runtime: Runtime, case: Case, principal: Principal) -> Case:
+    try:
+        uow.commit()
+    except IntegrityError:  # a concurrent retry with the same Idempotency-Key won the race
+        uow.session.rollback()
+        if case.photo_key:
+            runtime.store.delete(case.photo_key)
+        first = find_replay(uow=uow, principal=principal, idempotency_key=case.idempotency_key)
+        if first is None:
+            raise
+        return first
+    return case
+
+
+def _discard(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> None:
+    stored = cases_repo.get(session=uow.session, case_id=case_id)
+    if stored is not None:
+        uow.session.delete(stored)
+        uow.session.commit()
+    runtime.store.delete_prefix(f"cases/{case_id}")
+
+
+def get_visible(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Case:
+    """Apps see their own cases; dermatologists see all. Anything else is a 404 (no existence leak)."""
+    case = cases_repo.get(session=uow.session, case_id=case_id)
+    if case is None or (principal.role == "app" and case.api_key_id != principal.key_id):
+        raise ApiError(404, "analysis_not_found", "No analysis with that id.")
+    return case
+
+
+def overlay_png(*, runtime: Runtime, case: Case) -> bytes:
+    if case.photo_key is None or not runtime.store.exists(case.photo_key):
+        raise ApiError(404, "photo_not_found", "This analysis has no stored photo.")
+    if case.status != "done":
+        raise ApiError(409, "analysis_not_done", "The analysis is not finished yet.")
+    key = overlay_key(case.id)
+    if runtime.store.exists(key):
+        return runtime.store.get(key)
+    findings = [Finding.from_dict(f) for f in case.findings or []]
+    png = encode_png(draw_findings(load_stored(runtime.store.get(case.photo_key)), findings))
+    runtime.store.put(key, png, content_type="image/png")
+    return png
+
+
+def delete(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: Case) -> None:
+    """Remove the photo and everything derived from it; leave a tombstone so snapshots exclude the case."""
+    case_id = case.id
+    cases_repo.delete_case(session=uow.session, case=case)
+    cases_repo.record_audit(
+        session=uow.session, action="analysis.deleted", actor_id=principal.key_id, role=principal.role, target=case_id
+    )
+    uow.after_commit(lambda: runtime.store.delete_prefix(f"cases/{case_id}"))
+    uow.commit()

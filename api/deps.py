@@ -1,0 +1,101 @@
+"""Typed dependencies: every route gets its collaborators as parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from infra.db.engine import session_factory
+from infra.db.repositories import api_keys as keys_repo
+from infra.settings import Settings
+from pipelines.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings_dep(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+@dataclass
+class UnitOfWork:
+    """The request's session. Routes call `commit()` once at the end; jobs registered with `after_commit`
+    are sent only after that commit succeeded and are dropped if the request fails."""
+
+    session: Session
+    _after: list[Callable[[], None]] = field(default_factory=list)
+    committed: bool = False
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after.append(callback)
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = True
+        callbacks, self._after = self._after, []
+        for callback in callbacks:
+            callback()
+
+
+def get_uow(settings: SettingsDep) -> Iterator[UnitOfWork]:
+    session = session_factory(settings.sqlalchemy_url)()
+    uow = UnitOfWork(session=session)
+    try:
+        yield uow
+    finally:
+        if not uow.committed:
+            session.rollback()
+        session.close()
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    role: str
+    name: str
+
+
+def get_principal(uow: UowDep, x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+    if not x_api_key:
+        raise ApiError(401, "missing_api_key", "Send your API key in the X-API-Key header.")
+    key = keys_repo.find_active(session=uow.session, raw_key=x_api_key)
+    if key is None:
+        raise ApiError(401, "invalid_api_key", "The API key is not valid.")
+    return Principal(key_id=key.id, role=key.role, name=key.name)
+
+
+def require_role(*roles: str) -> Callable[..., Principal]:
+    """A dependency that admits only the given roles (401 without a key, 403 with the wrong one)."""
+
+    def _check(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise ApiError(403, "forbidden_role", f"This endpoint is for the {', '.join(roles)} role.")
+        limiter = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            limiter.check(principal.key_id)
+        return principal
+
+    return _check
+
+
+AppUser = Annotated[Principal, Depends(require_role("app"))]
+CaseReader = Annotated[Principal, Depends(require_role("app", "dermatologist"))]
+Dermatologist = Annotated[Principal, Depends(require_role("dermatologist"))]
+MlEngineer = Annotated[Principal, Depends(require_role("ml-engineer"))]
+AnyRole = Annotated[Principal, Depends(require_role("app", "dermatologist", "ml-engineer"))]

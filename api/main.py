@@ -1,0 +1,52 @@
+"""Builds the FastAPI app: routers, error handlers, metrics, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import health
+from api.analyses.router import router as analyses_router
+from api.errors import install_error_handlers
+from api.metrics import Metrics
+from infra.db.migrate import upgrade
+from infra.settings import Settings, get_settings
+from pipelines.runtime import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.var_path.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.sqlalchemy_url)
+        yield
+
+    app = FastAPI(
+        title="skintrouble",
+        version="0.1.0",
+        description="Acne analysis: quality gate, lesion detector, review queue and model lifecycle.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.middleware("http")(app.state.metrics.middleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
+        )
+    app.include_router(health.router)
+    app.include_router(analyses_router)
+    return app

@@ -1,0 +1,57 @@
+"""The one vocabulary the rest of the product speaks about detections."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One lesion: label, confidence and box (x1, y1, x2, y2) in the original photo's pixels."""
+
+    label: str
+    confidence: float
+    box: Box
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "confidence": round(float(self.confidence), 4),
+            "box": [round(float(v), 1) for v in self.box],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        x1, y1, x2, y2 = (float(v) for v in data["box"])
+        return cls(label=str(data["label"]), confidence=float(data.get("confidence", 1.0)), box=(x1, y1, x2, y2))
+
+
+@dataclass(frozen=True, slots=True)
+class Severity:
+    """Clinical severity grade 0-3 (Hayashi bands on the lesion count) and its label."""
+
+    grade: int
+    label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What the detector says about one photo.
+
+    `findings` are those at or above the requested confidence; `lesion_count` and `severity`
+    always use the model's operating threshold so that `--conf` never changes the grade.
+    """
+
+    findings: list[Finding]
+    lesion_count: int
+    severity: Severity
+    uncertainty: float
+    model_version: str
+    operating_conf: float
+    extras: dict[str, Any] = field(default_factory=dict)

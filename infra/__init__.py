@@ -1,0 +1,1 @@
+"""Infrastructure shared by the API and the pipelines: settings, database, photo storage."""

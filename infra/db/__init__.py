@@ -1,0 +1,1 @@
+"""Database: engine and session scope, ORM models, repositories (all queries live there), migrations."""

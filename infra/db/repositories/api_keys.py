@@ -1,0 +1,36 @@
+"""API keys: stored as SHA-256 digests, looked up by digest."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from infra.db.models import ApiKey
+
+
+def hash_key(raw_key: str) -> str:
+    """Keys are long random tokens, so a plain SHA-256 is enough (no dictionary to guess from)."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def create_key(*, session: Session, role: str, name: str) -> tuple[ApiKey, str]:
+    """Create a key and return it with the raw token, which is shown once and never stored."""
+    raw = f"st_{secrets.token_urlsafe(32)}"
+    key = ApiKey(name=name, role=role, key_hash=hash_key(raw), prefix=raw[:10])
+    session.add(key)
+    session.flush()
+    return key, raw
+
+
+def find_active(*, session: Session, raw_key: str) -> ApiKey | None:
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key)))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def list_keys(*, session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))

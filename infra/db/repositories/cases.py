@@ -1,0 +1,61 @@
+"""Cases: one uploaded photo and its analysis."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from infra.db.models import AuditEvent, Case, DeletedCase
+
+
+def get(*, session: Session, case_id: str) -> Case | None:
+    return session.get(Case, case_id)
+
+
+def get_for_update(*, session: Session, case_id: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+
+
+def find_by_idempotency(*, session: Session, api_key_id: str, idempotency_key: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.api_key_id == api_key_id, Case.idempotency_key == idempotency_key))
+
+
+def add(*, session: Session, case: Case) -> Case:
+    session.add(case)
+    session.flush()
+    return case
+
+
+def delete_case(*, session: Session, case: Case) -> None:
+    """Remove the row and everything hanging off it (labels, review items cascade); leave a tombstone."""
+    session.add(DeletedCase(case_id=case.id))
+    session.delete(case)
+    session.flush()
+
+
+def deleted_ids(*, session: Session) -> set[str]:
+    return set(session.scalars(select(DeletedCase.case_id)))
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    rows = session.execute(select(Case.status, func.count()).group_by(Case.status))
+    return {status: n for status, n in rows}
+
+
+def list_since(*, session: Session, since: datetime) -> list[Case]:
+    return list(session.scalars(select(Case).where(Case.created_at >= since)))
+
+
+def record_audit(
+    *,
+    session: Session,
+    action: str,
+    actor_id: str | None,
+    role: str | None,
+    target: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(AuditEvent(action=action, actor_id=actor_id, role=role, target=target, details=details or {}))

@@ -1,0 +1,128 @@
+"""The one settings object. Embedded defaults run with no external server; env vars switch to production.
+
+Every variable is prefixed `SKINTROUBLE_`; the three production switches also accept their usual names
+(`DATABASE_URL`, `REDIS_URL`, `MLFLOW_TRACKING_URI`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+Role = Literal["app", "dermatologist", "ml-engineer"]
+ROLES: tuple[str, ...] = ("app", "dermatologist", "ml-engineer")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Paths default to `var/` under the current directory (the repo root)."""
+
+    model_config = SettingsConfigDict(env_prefix="SKINTROUBLE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+
+    # production switches (unset = embedded default)
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SKINTROUBLE_DATABASE_URL", "DATABASE_URL")
+    )
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("SKINTROUBLE_REDIS_URL", "REDIS_URL"))
+    mlflow_tracking_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("SKINTROUBLE_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI")
+    )
+    # photo storage: a local folder by default, any S3-compatible store in production
+    storage_url: str | None = None  # e.g. s3://bucket/prefix ; unset = var/photos
+    s3_endpoint_url: str | None = None
+
+    # API
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 60_000_000
+    cors_origins: list[str] = []
+    rate_limit_per_minute: int = 120
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # detector
+    model_dir: Path = REPO_ROOT / "detector" / "weights"
+    model_name: str = "skintrouble-detector"
+    detector_threads: int | None = None
+    model_refresh_seconds: float = 30.0
+    model_cache: Path | None = None  # where ONNX exports are cached; default var/cache/models
+
+    # quality gate: threshold overrides by name, e.g. SKINTROUBLE_QUALITY_THRESHOLDS='{"min_sharpness": 40}'
+    quality_thresholds: dict[str, float] = {}
+
+    # review routing
+    review_conf_low: float = 0.25
+    review_conf_high: float = 0.45
+    review_uncertain_share: float = 0.3
+    review_uncertainty_threshold: float = 0.35
+    review_quality_margin: float = 0.1
+    review_grade_boundary: int = 2
+    review_audit_rate: float = 0.05
+    review_lease_seconds: int = 900
+    review_double_rate: float = 0.2
+
+    # retraining
+    retrain_min_new_labels: int = 50
+    retrain_check_seconds: float = 3600.0
+    promotion_margin: float = 0.01
+    promotion_max_grade_drop: float = 0.0
+    benchmark_dir: Path | None = None
+    train_epochs: int = 30
+    train_imgsz: int = 640
+    train_device: str = "cpu"
+
+    # celery
+    celery_always_eager: bool = False
+    task_max_retries: int = 5
+
+    @model_validator(mode="after")
+    def _refuse_embedded_defaults_in_production(self) -> Settings:
+        if self.environment == "production":
+            missing = [n for n in ("database_url", "redis_url", "mlflow_tracking_uri") if not getattr(self, n)]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)}; embedded defaults are for development")
+        return self
+
+    # derived values: computed on use, never at import
+    @property
+    def var_path(self) -> Path:
+        return self.var_dir.resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_path / 'skintrouble.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or f"sqla+sqlite:///{self.var_path / 'broker.db'}"
+
+    @property
+    def result_backend(self) -> str:
+        return self.redis_url or f"db+sqlite:///{self.var_path / 'celery-results.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.var_path / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.var_path / "mlartifacts").as_uri()
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.var_path / "photos"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return (self.model_cache or self.var_path / "cache" / "models").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings are read once per process; tests call `get_settings.cache_clear()` after changing env."""
+    return Settings()

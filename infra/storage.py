@@ -1,0 +1,115 @@
+"""Photo storage: a local folder by default, any S3-compatible store (MinIO, AWS) in production."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or ".." in key:
+        raise ValueError(f"invalid storage key {key!r}")
+    return key
+
+
+class PhotoStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def delete_prefix(self, prefix: str) -> None: ...
+
+
+class LocalPhotoStore:
+    """Files under one folder; writes are atomic (temp file + rename) so a crash leaves no half photo."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete_prefix(self, prefix: str) -> None:
+        folder = self._path(prefix.rstrip("/"))
+        if folder.is_dir():
+            for child in sorted(folder.rglob("*"), reverse=True):
+                child.unlink() if child.is_file() else child.rmdir()
+            folder.rmdir()
+
+
+class S3PhotoStore:
+    """Objects in an S3 bucket under a prefix; boto3 is imported only when this store is used."""
+
+    def __init__(self, url: str, endpoint_url: str | None = None) -> None:
+        import boto3
+
+        parsed = urlparse(url)
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.client = boto3.client("s3", endpoint_url=endpoint_url)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{_check_key(key)}" if self.prefix else _check_key(key)
+
+    def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ContentType=content_type,
+            ServerSideEncryption="AES256",
+        )
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.ClientError:
+            return False
+        return True
+
+    def delete_prefix(self, prefix: str) -> None:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+
+def open_store(storage_url: str | None, local_root: Path, endpoint_url: str | None = None) -> PhotoStore:
+    """`s3://bucket/prefix` -> S3; unset or `file://...` -> a local folder."""
+    if storage_url and storage_url.startswith("s3://"):
+        return S3PhotoStore(storage_url, endpoint_url)
+    if storage_url and storage_url.startswith("file://"):
+        return LocalPhotoStore(Path(urlparse(storage_url).path))
+    return LocalPhotoStore(local_root)

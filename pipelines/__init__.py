@@ -1,0 +1,1 @@
+"""Orchestration: photo decoding, the analysis service, review routing, Celery tasks, retraining, registry."""

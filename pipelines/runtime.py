@@ -1,0 +1,34 @@
+"""Process-wide collaborators (settings, photo store, model provider), built on first use, never at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from infra.settings import Settings, get_settings
+from infra.storage import PhotoStore, open_store
+from pipelines.model_provider import ModelProvider, Resolver
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: PhotoStore
+    models: ModelProvider
+
+
+def build_runtime(settings: Settings, resolver: Resolver | None = None) -> Runtime:
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    models = ModelProvider(
+        default_dir=settings.model_dir,
+        cache_dir=settings.model_cache_dir,
+        threads=settings.detector_threads,
+        resolver=resolver,
+        refresh_seconds=settings.model_refresh_seconds,
+    )
+    return Runtime(settings=settings, store=store, models=models)
+
+
+@lru_cache
+def get_runtime() -> Runtime:
+    return build_runtime(get_settings())

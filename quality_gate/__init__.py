@@ -1,0 +1,8 @@
+"""Photo quality gate: measures -> verdict with retake codes and hints the app can show.
+
+Pure: numpy + OpenCV only. `assess` is the entry point.
+"""
+
+from quality_gate.policy import QualityReport, Thresholds, assess
+
+__all__ = ["QualityReport", "Thresholds", "assess"]
