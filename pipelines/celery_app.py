@@ -52,7 +52,15 @@ def build_config() -> dict[str, Any]:
     }
     if settings.redis_url:
         # a redelivered message must wait out a training job; analyses finish in seconds
-        config["broker_transport_options"] = {"visibility_timeout": 4 * 3600}
+        config["broker_transport_options"] = {
+            "visibility_timeout": 4 * 3600,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+            "max_retries": 1,
+        }
+        config["redis_socket_connect_timeout"] = 2
+        config["redis_socket_timeout"] = 5
+        config["result_backend_transport_options"] = {"retry_policy": {"timeout": 2.0, "max_retries": 1}}
     return config
 
 
@@ -66,6 +74,6 @@ def enqueue_task(name: str, *args: Any, **options: Any) -> None:
         name,
         args=list(args),
         retry=True,
-        retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5, "timeout": 3},
+        retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1},
         **options,
     )
