@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,11 @@ from pipelines.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def photo_key(case_id: str) -> str:
     return f"cases/{case_id}/photo.jpg"
 
@@ -36,7 +42,7 @@ def to_public(case: Case) -> AnalysisPublic:
         {
             "id": case.id,
             "status": case.status,
-            "created_at": case.created_at,
+            "created_at": as_utc(case.created_at),
             "width": case.width,
             "height": case.height,
             "quality": case.quality,
