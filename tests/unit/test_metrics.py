@@ -1,0 +1,129 @@
+"""Hand-computed cases for our COCO-style AP, matching, grade bands and calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector.calibration import best_bands, calibrate, cross_validated_accuracy, grades_from_counts
+from detector.grading import grade_from_count
+from detector.metrics import (
+    DetectionAccumulator,
+    average_precision,
+    box_iou,
+    count_mae,
+    grade_confusion,
+    match_detections,
+)
+
+
+def test_box_iou_known_values() -> None:
+    a = np.array([[0, 0, 10, 10]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    np.testing.assert_allclose(box_iou(a, b)[0], [1.0, 50 / 150, 0.0])
+
+
+def test_ap_tp_fp_tp_is_hand_computed() -> None:
+    # Two ground truths; ranked TP, FP, TP -> precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1.
+    # Envelope: 1 for recall <= 0.5 (51 of the 101 points), 2/3 above (50 points).
+    ap = average_precision(np.array([True, False, True]), np.array([0.9, 0.8, 0.7]), n_gt=2)
+    assert ap[0] == pytest.approx((51 + 50 * 2 / 3) / 101)
+
+
+def test_ap_perfect_missing_and_empty() -> None:
+    assert average_precision(np.array([True, True]), np.array([0.9, 0.5]), n_gt=2)[0] == pytest.approx(1.0)
+    # Half the objects never found: precision 1 up to recall 0.5, nothing beyond.
+    assert average_precision(np.array([True]), np.array([0.9]), n_gt=2)[0] == pytest.approx(51 / 101)
+    assert average_precision(np.zeros((0, 1), bool), np.zeros(0), n_gt=3)[0] == 0.0
+    assert np.isnan(average_precision(np.array([False]), np.array([0.3]), n_gt=0)[0])
+
+
+def test_ap_ignores_input_order() -> None:
+    tp = np.array([True, False, True, False])
+    scores = np.array([0.2, 0.9, 0.8, 0.1])
+    perm = np.array([3, 1, 0, 2])
+    assert average_precision(tp, scores, 4)[0] == pytest.approx(average_precision(tp[perm], scores[perm], 4)[0])
+    # Ranked: FP(.9), TP(.8), TP(.2), FP(.1): precision .5 at r=.25, 2/3 at r=.5 -> envelope 2/3 up to .5.
+    assert average_precision(tp, scores, 4)[0] == pytest.approx(51 * (2 / 3) / 101)
+
+
+def test_matching_is_greedy_by_score_and_one_to_one() -> None:
+    gt = np.array([[0, 0, 10, 10]])
+    preds = np.array([[0, 0, 10, 10], [0, 0, 10, 10]])
+    tp, hit = match_detections(preds, np.array([0.3, 0.9]), gt, np.array([0.5]))
+    assert tp[:, 0].tolist() == [False, True]  # the higher score takes the only ground truth
+    assert hit[:, 0].tolist() == [True]
+
+
+def test_matching_thresholds_differ() -> None:
+    gt = np.array([[0, 0, 10, 10]])
+    pred = np.array([[0, 0, 10, 7]])  # IoU 0.7
+    tp, _ = match_detections(pred, np.array([0.9]), gt, np.array([0.5, 0.7, 0.75]))
+    assert tp[0].tolist() == [True, True, False]
+
+
+def test_accumulator_pools_images_and_small_recall() -> None:
+    acc = DetectionAccumulator(class_names=["lesion"], recall_conf=0.5)
+    # Image 1: one small box found at 0.9; image 2: one large box found only at 0.3 (below recall_conf).
+    acc.add([[0, 0, 20, 20]], [0.9], [0], [[0, 0, 20, 20]], [0])
+    acc.add([[0, 0, 100, 100], [200, 200, 210, 210]], [0.3, 0.6], [0, 0], [[0, 0, 100, 100]], [0])
+    summary = acc.summary()
+    # Pooled ranking: TP .9, FP .6, TP .3 over two ground truths = the hand case above.
+    assert summary["mAP50"] == pytest.approx((51 + 50 * 2 / 3) / 101)
+    assert summary["small_gt"] == 1 and summary["small_recall"] == 1.0
+    assert "per_class" not in summary
+
+
+def test_accumulator_per_class_when_several_classes() -> None:
+    acc = DetectionAccumulator(class_names=["a", "b"])
+    acc.add([[0, 0, 10, 10], [20, 20, 30, 30]], [0.9, 0.8], [0, 0], [[0, 0, 10, 10], [20, 20, 30, 30]], [0, 1])
+    per_class = acc.summary()["per_class"]
+    assert per_class["a"]["mAP50"] == pytest.approx(1.0)
+    assert per_class["b"]["mAP50"] == 0.0
+
+
+def test_confusion_and_mae() -> None:
+    assert grade_confusion([0, 1, 1, 3], [0, 1, 2, 3]).tolist() == [
+        [1, 0, 0, 0],
+        [0, 1, 1, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 1],
+    ]
+    assert count_mae([3, 10], [5, 4]) == 4.0
+
+
+def test_best_bands_separates_perfectly_and_centres_gaps() -> None:
+    counts = [1, 2, 10, 12, 30, 31, 80]
+    grades = [0, 0, 1, 1, 2, 2, 3]
+    bands, accuracy = best_bands(counts, grades)
+    assert accuracy == 1.0
+    assert bands == (5, 20, 55)  # middles (rounded down) of the gaps 2..9, 12..29, 31..79
+    assert grades_from_counts(counts, bands).tolist() == grades
+    assert [grade_from_count(c, bands).grade for c in counts] == grades
+
+
+def test_best_bands_matches_brute_force() -> None:
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 25, 40)
+    grades = np.clip(counts // 6 + rng.integers(-1, 2, 40), 0, 3)
+    _, accuracy = best_bands(counts, grades)
+    brute = max(
+        float(np.mean(grades_from_counts(counts, (a, b, c)) == grades))
+        for a in range(27)
+        for b in range(a, 27)
+        for c in range(b, 27)
+    )
+    assert accuracy == pytest.approx(brute)
+
+
+def test_calibrate_picks_threshold_that_grades_best() -> None:
+    # Per photo: lesions at 0.9 (real) and at 0.3 (noise). Only above 0.3 do counts follow grades.
+    rng = np.random.default_rng(0)
+    grades = np.repeat([0, 1, 2, 3], 10)
+    real = grades * 10 + 2
+    scores = [np.r_[np.full(r, 0.9), np.full(int(rng.integers(0, 40)), 0.3)] for r in real]
+    cal = calibrate(scores, real, grades)
+    assert cal.grade_accuracy == 1.0
+    assert cal.operating_conf > 0.3
+    assert cal.count_mae == 0.0
+    assert cross_validated_accuracy(scores, real, grades, folds=4) >= 0.9
