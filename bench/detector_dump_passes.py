@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--upscale", type=float, default=1.0)
     parser.add_argument("--tile-size", type=int, default=None)
     parser.add_argument("--tile-overlap", type=float, default=None)
+    parser.add_argument("--max-det", type=int, default=None)
+    parser.add_argument("--iou", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
@@ -42,6 +44,10 @@ def main() -> None:
     changes: dict[str, object] = {"upscale": args.upscale}
     if args.tile_size:
         changes["tile_size"] = args.tile_size
+    if args.max_det:
+        changes["max_det"] = args.max_det
+    if args.iou:
+        changes["iou"] = args.iou
     if args.tile_overlap is not None:
         changes["tile_overlap"] = args.tile_overlap
     card = dataclasses.replace(card, **changes)
@@ -70,7 +76,7 @@ def main() -> None:
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **record)
-    print(f"images={len(images)} upscale={card.upscale} tile={card.tile_size} overlap={card.tile_overlap}")
+    print(f"images={len(images)} {changes}")
     print(f"cpu_s_per_photo={cpu / len(images):.3f} wall_s_per_photo={wall / len(images):.3f} (2 passes)")
 
 

@@ -43,14 +43,16 @@ def load_truth(data: Path, stems: list[str]) -> tuple[list[np.ndarray], list[int
     return boxes, grades
 
 
-def variants(normal: np.ndarray, flipped: np.ndarray, ious: list[float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def variants(
+    normal: np.ndarray, flipped: np.ndarray, ious: list[float], max_det: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """As served with card.iou = iou: per-pass NMS at iou, then normal only or fused with the mirror."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for iou in ious:
-        n = normal[nms(normal[:, :4], normal[:, 4], iou, 300)]
-        f = flipped[nms(flipped[:, :4], flipped[:, 4], iou, 300)]
+        n = normal[nms(normal[:, :4], normal[:, 4], iou, max_det)]
+        f = flipped[nms(flipped[:, :4], flipped[:, 4], iou, max_det)]
         out[f"normal@{iou}"] = (n[:, :4], n[:, 4])
-        boxes, scores, _ = fuse_passes([(n[:, :4], n[:, 4]), (f[:, :4], f[:, 4])], iou, 300)
+        boxes, scores, _ = fuse_passes([(n[:, :4], n[:, 4]), (f[:, :4], f[:, 4])], iou, max_det)
         out[f"flip@{iou}"] = (boxes, scores)
     return out
 
@@ -59,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--ious", type=float, nargs="+", default=[0.7, 0.6, 0.5, 0.45, 0.4])
+    parser.add_argument("--max-det", type=int, default=300)
     parser.add_argument("dumps", type=Path, nargs="+")
     args = parser.parse_args()
     for dump in args.dumps:
@@ -67,7 +70,7 @@ def main() -> None:
         gt, grades = load_truth(args.data, stems)
         per_variant: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for stem in stems:
-            for name, pred in variants(record[f"{stem}|n"], record[f"{stem}|f"], args.ious).items():
+            for name, pred in variants(record[f"{stem}|n"], record[f"{stem}|f"], args.ious, args.max_det).items():
                 per_variant.setdefault(name, []).append(pred)
         print(f"== {dump.name} ({len(stems)} photos)")
         for name, preds in per_variant.items():

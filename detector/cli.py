@@ -181,8 +181,9 @@ def evaluate_command(
             images,
             class_names=detector.card.class_names,
             operating_conf=detector.card.operating_conf,
-            out=None,
+            out=out,
             progress=update,
+            served_counts=detector.card.tta_flip,
         )
     summary = result.summary
     summary["cpu_s_per_photo"] = round((time.process_time() - started) / len(images), 3)
@@ -205,12 +206,7 @@ def evaluate_command(
                 f"model.json updated: operating_conf={cal.operating_conf} grade_bands={list(cal.grade_bands)}"
             )
     if out is not None:
-        from detector.evaluation import write_report
-        from detector.metrics import precision_recall_curve
-
-        assert result.accumulator is not None
-        tp, pooled_scores, n_gt = result.accumulator.agnostic_pool()
-        write_report(result, precision_recall_curve(tp[:, 0], pooled_scores, n_gt), out)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         console.print(f"report written to {out}")
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "grade_confusion"}, indent=2))
 

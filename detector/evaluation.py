@@ -96,13 +96,21 @@ def evaluate(
     class_names: Sequence[str],
     operating_conf: float,
     progress: Callable[[int, int], None] | None = None,
+    served_counts: bool = False,
 ) -> EvaluationResult:
-    """Run `predictor` on every image and compute the summary; `class_names` are the model's."""
+    """Run `predictor` on every image and compute the summary; `class_names` are the model's.
+
+    Count and grade come from the low-threshold call unless `served_counts`: then from a second
+    call at the default threshold, exactly as served (needed where the answer depends on the
+    requested threshold, as flip fusion's does).
+    """
     accumulator = DetectionAccumulator(class_names=list(class_names), recall_conf=operating_conf)
     index = {name: i for i, name in enumerate(class_names)}
     records: list[dict[str, Any]] = []
     for i, item in enumerate(images):
-        detection = predictor.predict(read_rgb(item.path), conf=EVAL_CONF)
+        rgb = read_rgb(item.path)
+        detection = predictor.predict(rgb, conf=EVAL_CONF)
+        served = predictor.predict(rgb) if served_counts else detection
         boxes = np.array([f.box for f in detection.findings], dtype=np.float64).reshape(-1, 4)
         scores = np.array([f.confidence for f in detection.findings], dtype=np.float64)
         labels = np.array([index.get(f.label, -1) for f in detection.findings], dtype=np.int64)
@@ -113,9 +121,9 @@ def evaluate(
                 "image": item.path.name,
                 "grade": item.grade,
                 "labelled": len(item.boxes),
-                "count": detection.lesion_count,
-                "predicted_grade": detection.severity.grade,
-                "uncertainty": round(float(detection.uncertainty), 4),
+                "count": served.lesion_count,
+                "predicted_grade": served.severity.grade,
+                "uncertainty": round(float(served.uncertainty), 4),
                 "scores": [round(float(s), 4) for s in scores],
             }
         )
@@ -183,9 +191,17 @@ def evaluate_and_report(
     operating_conf: float,
     out: Path | None,
     progress: Callable[[int, int], None] | None = None,
+    served_counts: bool = False,
 ) -> EvaluationResult:
     """`evaluate`, then write the report folder when `out` is given."""
-    result = evaluate(predictor, images, class_names=class_names, operating_conf=operating_conf, progress=progress)
+    result = evaluate(
+        predictor,
+        images,
+        class_names=class_names,
+        operating_conf=operating_conf,
+        progress=progress,
+        served_counts=served_counts,
+    )
     if out is not None:
         pr = None
         if result.accumulator is not None:

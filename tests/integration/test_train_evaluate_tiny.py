@@ -87,3 +87,22 @@ def test_train_one_epoch_then_evaluate(tmp_path: Path) -> None:
     assert (tmp_path / "report" / "pr_curve.png").is_file()
     assert (tmp_path / "report" / "confusion_matrix.png").is_file()
     assert len((tmp_path / "report" / "predictions.jsonl").read_text().splitlines()) == 2
+
+    # The CLI command, calibrating the threshold and bands into the card.
+    import typer
+    from typer.testing import CliRunner
+
+    from detector.cli import register
+
+    app = typer.Typer()
+    register(app)
+    args = ["evaluate", "--data", str(snap.path), "--model", str(model_dir), "--split", "valid"]
+    args += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "cli"), "--calibrate", "--write-card"]
+    cli = CliRunner().invoke(app, args)
+    assert cli.exit_code == 0, cli.output
+    printed = json.loads(cli.stdout[cli.stdout.index("{") :])
+    assert printed["mAP50"] == pytest.approx(summary["mAP50"])
+    card = ModelCard.load(model_dir)
+    assert card.operating_conf == printed["calibration"]["operating_conf"]
+    assert list(card.grade_bands) == printed["calibration"]["grade_bands"]
+    assert card.metrics["valid_mAP50"] == pytest.approx(summary["mAP50"], abs=1e-4)
