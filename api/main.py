@@ -13,6 +13,8 @@ from api import health
 from api.analyses.router import router as analyses_router
 from api.errors import install_error_handlers
 from api.metrics import Metrics
+from api.review.page import router as review_page_router
+from api.review.router import router as review_router
 from infra.db.migrate import upgrade
 from infra.settings import Settings, get_settings
 from pipelines.runtime import Runtime, build_runtime
@@ -49,4 +51,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     app.include_router(health.router)
     app.include_router(analyses_router)
+    app.include_router(review_router)
+    app.include_router(review_page_router)
     return app

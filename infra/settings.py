@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # celery
     celery_always_eager: bool = False
     task_max_retries: int = 5
+    # Redis redelivers an unacked message (worker killed mid-task) only after this many seconds
+    broker_visibility_timeout: int = 4 * 3600
+    # beat safety net: pending cases older than this are sent to the workers again
+    stale_case_seconds: float = 900.0
+    stale_case_check_seconds: float = 300.0
 
     @model_validator(mode="after")
     def _refuse_embedded_defaults_in_production(self) -> Settings:

@@ -48,12 +48,13 @@ def build_config() -> dict[str, Any]:
                 "schedule": settings.retrain_check_seconds,
             },
             "review-leases": {"task": "review.expire_leases", "schedule": 60.0},
+            "stale-cases": {"task": "analysis.requeue_stale", "schedule": settings.stale_case_check_seconds},
         },
     }
     if settings.redis_url:
         # a redelivered message must wait out a training job; analyses finish in seconds
         config["broker_transport_options"] = {
-            "visibility_timeout": 4 * 3600,
+            "visibility_timeout": settings.broker_visibility_timeout,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
             "max_retries": 1,
@@ -64,7 +65,7 @@ def build_config() -> dict[str, Any]:
     return config
 
 
-celery_app = Celery("skintrouble", include=["pipelines.tasks.analysis"])
+celery_app = Celery("skintrouble", include=["pipelines.tasks.analysis", "pipelines.tasks.review", "pipelines.tasks.stale_cases"])
 celery_app.add_defaults(build_config)
 
 

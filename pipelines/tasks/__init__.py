@@ -2,7 +2,7 @@
 
 import importlib
 
-TASK_MODULES = ("pipelines.tasks.analysis",)
+TASK_MODULES = ("pipelines.tasks.analysis", "pipelines.tasks.review", "pipelines.tasks.stale_cases")
 
 
 def load_all() -> None:

@@ -49,6 +49,12 @@ def list_since(*, session: Session, since: datetime) -> list[Case]:
     return list(session.scalars(select(Case).where(Case.created_at >= since)))
 
 
+def pending_before(*, session: Session, before: datetime, limit: int = 500) -> list[str]:
+    """Ids of cases still pending that were created before `before` (oldest first)."""
+    query = select(Case.id).where(Case.status == "pending", Case.created_at < before).order_by(Case.created_at)
+    return list(session.scalars(query.limit(limit)))
+
+
 def record_audit(
     *,
     session: Session,

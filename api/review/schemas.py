@@ -1,0 +1,65 @@
+"""What dermatologists send and get back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api.analyses.schemas import FindingPublic
+
+Verdict = Literal["confirmed", "corrected", "unusable_photo"]
+
+
+class BoxIn(BaseModel):
+    label: str = Field(min_length=1, max_length=50)
+    box: list[float] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in the photo's pixels")
+
+
+class LabelsIn(BaseModel):
+    verdict: Verdict
+    grade: int | None = Field(default=None, ge=0, le=3, description="severity 0-3; required unless unusable_photo")
+    boxes: list[BoxIn] = Field(default_factory=list, max_length=2000)
+
+
+class ReviewCase(BaseModel):
+    """A case as the review page shows it: the photo and the model's findings as pre-labels."""
+
+    id: str
+    reason: str
+    priority: float
+    status: Literal["queued", "done"]
+    reviews_required: int
+    reviews_done: int
+    photo_url: str
+    width: int
+    height: int
+    findings: list[FindingPublic]
+    model_grade: int | None
+    lesion_count: int | None
+    model_version: str | None
+    classes: list[str]
+    lease_expires_at: datetime | None
+
+
+class LabelPublic(BaseModel):
+    id: str
+    case_id: str
+    reviewer_id: str
+    verdict: Verdict
+    grade: int | None
+    boxes: list[BoxIn]
+    model_version: str | None
+    created_at: datetime
+    review_status: Literal["queued", "done"]
+    reviews_required: int
+    disagreement: bool
+
+
+class ReviewStats(BaseModel):
+    queue: dict[str, int]
+    labels: int
+    agreement: dict[str, Any] = Field(
+        description="pairs: box F1 at IoU 0.5 and grade kappa per reviewer pair; reviewers: reliability vs consensus"
+    )

@@ -1,0 +1,237 @@
+"""The dermatologists' review: claim under a lease, read, label, skip, agreement statistics, export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.analyses.service import as_utc
+from api.deps import Principal, UnitOfWork
+from api.errors import ApiError
+from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats
+from detector.model_card import ModelCard
+from infra.db.models import Case, Label, ReviewItem
+from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import labels as labels_repo
+from infra.db.repositories import review as review_repo
+from pipelines import agreement, label_export
+from pipelines.runtime import Runtime
+
+ADJUDICATED_REVIEWS = 3
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def photo_url(case_id: str) -> str:
+    return f"/v1/review/cases/{case_id}/photo.jpg"
+
+
+def class_names(runtime: Runtime) -> list[str]:
+    """The served model's classes (read from its card, without loading the model when it is not loaded yet)."""
+    if runtime.models.loaded:
+        return list(runtime.models.get().card.class_names)
+    return list(ModelCard.load(runtime.settings.model_dir).class_names)
+
+
+def _audit(uow: UnitOfWork, principal: Principal, action: str, case_id: str, **details: Any) -> None:
+    cases_repo.record_audit(
+        session=uow.session,
+        action=action,
+        actor_id=principal.key_id,
+        role=principal.role,
+        target=case_id,
+        details=details,
+    )
+
+
+def _case_view(*, case: Case, item: ReviewItem, classes: list[str], lease_expires_at: datetime | None) -> ReviewCase:
+    findings = case.findings or []
+    extra = sorted({str(f["label"]) for f in findings} - set(classes))
+    return ReviewCase(
+        id=case.id,
+        reason=item.reason,
+        priority=item.priority,
+        status=item.status,  # type: ignore[arg-type]
+        reviews_required=item.reviews_required,
+        reviews_done=item.reviews_done,
+        photo_url=photo_url(case.id),
+        width=case.width,
+        height=case.height,
+        findings=findings,  # type: ignore[arg-type]
+        model_grade=case.grade,
+        lesion_count=case.lesion_count,
+        model_version=case.model_version,
+        classes=classes + extra,
+        lease_expires_at=None if lease_expires_at is None else as_utc(lease_expires_at),
+    )
+
+
+def _item_and_case(uow: UnitOfWork, case_id: str) -> tuple[ReviewItem, Case]:
+    item = review_repo.get_item(session=uow.session, case_id=case_id)
+    case = cases_repo.get(session=uow.session, case_id=case_id)
+    if item is None or case is None:
+        raise ApiError(404, "review_case_not_found", "No review case with that id.")
+    return item, case
+
+
+def claim(*, uow: UnitOfWork, runtime: Runtime, principal: Principal) -> ReviewCase | None:
+    """Lease the next case for this reviewer; None when nothing is left for them."""
+    moment = now()
+    expires = moment + timedelta(seconds=runtime.settings.review_lease_seconds)
+    item = review_repo.claim(session=uow.session, reviewer_id=principal.key_id, now=moment, expires_at=expires)
+    if item is None:
+        uow.commit()  # releases SQLite's write lock taken by the claim
+        return None
+    case_id = item.case_id
+    _audit(uow, principal, "review.claimed", case_id, lease_expires_at=expires.isoformat())
+    uow.commit()
+    item, case = _item_and_case(uow, case_id)
+    return _case_view(case=case, item=item, classes=class_names(runtime), lease_expires_at=expires)
+
+
+def get_case(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str) -> ReviewCase:
+    item, case = _item_and_case(uow, case_id)
+    lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.key_id, now=now())
+    return _case_view(
+        case=case, item=item, classes=class_names(runtime), lease_expires_at=lease.expires_at if lease else None
+    )
+
+
+def photo(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> bytes:
+    _, case = _item_and_case(uow, case_id)
+    if case.photo_key is None or not runtime.store.exists(case.photo_key):
+        raise ApiError(404, "photo_not_found", "This case has no stored photo.")
+    return runtime.store.get(case.photo_key)
+
+
+def _require_lease(uow: UnitOfWork, principal: Principal, case_id: str):  # type: ignore[no-untyped-def]
+    moment = now()
+    lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.key_id, now=moment)
+    if lease is not None:
+        return lease
+    own = review_repo.find_lease(session=uow.session, case_id=case_id, reviewer_id=principal.key_id)
+    if own is not None and not own.released:
+        raise ApiError(409, "lease_expired", "Your lease on this case expired; claim a case again.")
+    raise ApiError(409, "lease_not_held", "Only the reviewer holding this case's lease may do that.")
+
+
+def validate_boxes(labels: LabelsIn, *, width: int, height: int, classes: list[str]) -> None:
+    """Boxes must lie inside the photo with positive size and a known class; a grade is needed unless unusable."""
+    if labels.verdict != "unusable_photo" and labels.grade is None:
+        raise ApiError(422, "grade_required", "Give a grade (0-3) unless the photo is unusable.")
+    for n, item in enumerate(labels.boxes):
+        x1, y1, x2, y2 = item.box
+        if not (x2 > x1 and y2 > y1):
+            raise ApiError(422, "box_degenerate", f"Box {n} needs x2 > x1 and y2 > y1.", extra={"box_index": n})
+        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            raise ApiError(
+                422,
+                "box_outside_photo",
+                f"Box {n} lies outside the {width}x{height} photo.",
+                extra={"box_index": n},
+            )
+        if item.label not in classes:
+            raise ApiError(
+                422, "unknown_label", f"Box {n} has an unknown class {item.label!r}.", extra={"classes": classes}
+            )
+
+
+def _as_review(label: Label) -> agreement.Review:
+    return agreement.Review(
+        case_id=label.case_id,
+        reviewer=label.reviewer_id,
+        grade=label.grade,
+        boxes=tuple((str(b["label"]), tuple(float(v) for v in b["box"])) for b in label.boxes),  # type: ignore[misc]
+    )
+
+
+def submit(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str, labels: LabelsIn) -> LabelPublic:
+    """Store the lease holder's labels; a double review that disagrees asks for a third, adjudicating one."""
+    item = review_repo.get_item_for_update(session=uow.session, case_id=case_id)
+    case = cases_repo.get(session=uow.session, case_id=case_id)
+    if item is None or case is None:
+        raise ApiError(404, "review_case_not_found", "No review case with that id.")
+    lease = _require_lease(uow, principal, case_id)
+    classes = _case_view(case=case, item=item, classes=class_names(runtime), lease_expires_at=None).classes
+    validate_boxes(labels, width=case.width, height=case.height, classes=classes)
+    boxes = [{"label": b.label, "box": [round(v, 2) for v in b.box]} for b in labels.boxes]
+    grade = None if labels.verdict == "unusable_photo" else labels.grade
+    label = labels_repo.add(
+        session=uow.session,
+        case_id=case_id,
+        reviewer_id=principal.key_id,
+        verdict=labels.verdict,
+        grade=grade,
+        boxes=boxes,
+        model_version=case.model_version,
+    )
+    review_repo.release(session=uow.session, lease=lease)
+    given = labels_repo.for_case(session=uow.session, case_id=case_id)
+    required, disagreement = item.reviews_required, False
+    if item.reviews_required == 2 and len(given) == 2:
+        disagreement = agreement.disagree(_as_review(given[0]), _as_review(given[1]))
+        if disagreement:
+            required = ADJUDICATED_REVIEWS
+    review_repo.record_review(session=uow.session, item=item, reviews_required=required, done=len(given) >= required)
+    _audit(
+        uow,
+        principal,
+        "review.labelled",
+        case_id,
+        verdict=labels.verdict,
+        grade=grade,
+        boxes=len(boxes),
+        model_version=case.model_version,
+        disagreement=disagreement,
+    )
+    uow.commit()
+    return LabelPublic(
+        id=label.id,
+        case_id=case_id,
+        reviewer_id=principal.key_id,
+        verdict=labels.verdict,
+        grade=grade,
+        boxes=boxes,  # type: ignore[arg-type]
+        model_version=label.model_version,
+        created_at=as_utc(label.created_at),
+        review_status=item.status,  # type: ignore[arg-type]
+        reviews_required=item.reviews_required,
+        disagreement=disagreement,
+    )
+
+
+def skip(*, uow: UnitOfWork, principal: Principal, case_id: str) -> None:
+    """Give the case back to the queue; this reviewer will not be offered it again."""
+    _item_and_case(uow, case_id)
+    lease = _require_lease(uow, principal, case_id)
+    review_repo.release(session=uow.session, lease=lease)
+    _audit(uow, principal, "review.skipped", case_id)
+    uow.commit()
+
+
+def stats(*, uow: UnitOfWork) -> ReviewStats:
+    multi = labels_repo.of_multi_reviewed(session=uow.session)
+    return ReviewStats(
+        queue=review_repo.queue_sizes(session=uow.session, now=now()),
+        labels=labels_repo.count(session=uow.session),
+        agreement=agreement.agreement_report([_as_review(label) for label in multi]),
+    )
+
+
+def export(*, uow: UnitOfWork, runtime: Runtime, fmt: str) -> tuple[bytes, str, str]:
+    """The reviewed labels as (body, media type, file name)."""
+    samples = labels_repo.reviewed_samples(uow.session)
+    names = label_export.class_names_for(samples, class_names(runtime))
+    stamp = now().strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "yolo":
+        body = label_export.zip_bytes(label_export.yolo_files(samples, names, runtime.store.get))
+        return body, "application/zip", f"skintrouble-labels-{stamp}-yolo.zip"
+    if fmt == "coco":
+        data: Any = label_export.to_coco(samples, names)
+    else:
+        base = runtime.settings.public_base_url.rstrip("/")
+        data = label_export.to_labelstudio(samples, lambda case_id: base + photo_url(case_id))
+    return json.dumps(data).encode(), "application/json", f"skintrouble-labels-{stamp}-{fmt}.json"
