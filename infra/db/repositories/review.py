@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import Select, delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from infra.db.models import Label, ReviewItem, ReviewLease
@@ -37,12 +37,12 @@ def get_item_for_update(*, session: Session, case_id: str) -> ReviewItem | None:
     )
 
 
-def _active_leases(case_id: object, now: datetime):  # type: ignore[no-untyped-def]
+def _active_leases(case_id: object, now: datetime) -> Select[tuple[int]]:
+    """Count of leases on a case that are held right now (not released, not expired)."""
     return (
         select(func.count())
         .select_from(ReviewLease)
         .where(ReviewLease.case_id == case_id, ReviewLease.released.is_(False), ReviewLease.expires_at > now)
-        .scalar_subquery()
     )
 
 
@@ -65,12 +65,27 @@ def open_slots(*, session: Session, case_id: str, now: datetime) -> int:
 def claim(*, session: Session, reviewer_id: str, now: datetime, expires_at: datetime) -> ReviewItem | None:
     """Lease the most urgent case this reviewer may take (priority desc, then oldest), or None.
 
-    A reviewer never gets a case they already labelled or skipped (a released lease), and a case is handed
-    out only while reviews are still needed. PostgreSQL: the candidate row is locked with FOR UPDATE SKIP
+    A reviewer holding a lease gets that case back (renewed); otherwise never a case they already labelled or
+    skipped (a released lease), and a case is handed out only while reviews are still needed. PostgreSQL: the candidate row is locked with FOR UPDATE SKIP
     LOCKED and its free slots re-counted under that lock (every claimer of that case needs the same lock).
     SQLite: the whole claim runs under the database write lock.
     """
     lock_writes_on_sqlite(session)
+    held = session.scalar(
+        select(ReviewItem)
+        .join(ReviewLease, ReviewLease.case_id == ReviewItem.case_id)
+        .where(
+            ReviewLease.reviewer_id == reviewer_id,
+            ReviewLease.released.is_(False),
+            ReviewLease.expires_at > now,
+            ReviewItem.status == "queued",
+        )
+        .order_by(ReviewItem.priority.desc(), ReviewItem.created_at)
+        .limit(1)
+    )
+    if held is not None:  # a reload of the page resumes the case in hand instead of leasing another
+        _take_lease(session=session, case_id=held.case_id, reviewer_id=reviewer_id, now=now, expires_at=expires_at)
+        return held
     own_done = exists().where(
         Label.case_id == ReviewItem.case_id,
         Label.reviewer_id == reviewer_id,
@@ -81,24 +96,32 @@ def claim(*, session: Session, reviewer_id: str, now: datetime, expires_at: date
         ReviewLease.released.is_(True),
     )
     tried: list[str] = []
+    wait = False
     for _ in range(MAX_CLAIM_ATTEMPTS):
         query = (
             select(ReviewItem)
             .where(
                 ReviewItem.status == "queued",
-                ReviewItem.reviews_done + _active_leases(ReviewItem.case_id, now) < ReviewItem.reviews_required,
+                ReviewItem.reviews_done + _active_leases(ReviewItem.case_id, now).scalar_subquery()
+                < ReviewItem.reviews_required,
                 ~own_done,
                 ~own_released,
             )
             .order_by(ReviewItem.priority.desc(), ReviewItem.created_at, ReviewItem.case_id)
             .limit(1)
-            .with_for_update(skip_locked=True, of=ReviewItem)
+            .with_for_update(skip_locked=not wait, of=ReviewItem)
         )
         if tried:
             query = query.where(ReviewItem.case_id.not_in(tried))
         item = session.scalar(query)
         if item is None:
-            return None
+            if wait or tried:
+                return None
+            # every eligible row is being claimed by someone else right now (PostgreSQL): wait for one, holding
+            # no lock ourselves, so a double-review case still gives its second slot instead of a spurious 204
+            wait = True
+            continue
+        wait = False
         if open_slots(session=session, case_id=item.case_id, now=now) > 0:
             _take_lease(session=session, case_id=item.case_id, reviewer_id=reviewer_id, now=now, expires_at=expires_at)
             return item

@@ -1,0 +1,319 @@
+"""Review API: lease exclusivity and expiry, double reviews, validation, statistics and exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from api.main import create_app
+from infra.db.engine import session_scope
+from infra.db.migrate import upgrade
+from infra.db.models import AuditEvent, Case, Label, ReviewItem, ReviewLease
+from infra.db.repositories import api_keys
+from infra.db.repositories import review as review_repo
+from infra.db.repositories.labels import reviewed_samples
+from infra.settings import Settings
+from infra.storage import open_store
+from tests.conftest import encode, skin_photo
+
+W, H = 320, 240
+FINDINGS = [
+    {"label": "lesion", "confidence": 0.41, "box": [40.0, 50.0, 60.0, 70.0]},
+    {"label": "lesion", "confidence": 0.33, "box": [200.0, 100.0, 216.0, 118.0]},
+]
+
+
+def seed_case(
+    settings: Settings,
+    *,
+    priority: float,
+    reviews_required: int = 1,
+    findings: list[dict[str, Any]] | None = None,
+    created_at: datetime | None = None,
+) -> str:
+    """A finished analysis queued for review, with its photo in the store."""
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    with session_scope(settings.sqlalchemy_url) as session:
+        case = Case(
+            status="done",
+            width=W,
+            height=H,
+            findings=FINDINGS if findings is None else findings,
+            lesion_count=2,
+            grade=1,
+            model_version="test-model-1",
+            review_queued=True,
+            review_reason="uncertain_findings",
+            created_at=created_at or datetime.now(UTC),
+        )
+        session.add(case)
+        session.flush()
+        case.photo_key = f"cases/{case.id}/photo.jpg"
+        store.put(case.photo_key, encode(skin_photo(W, H, seed=int(priority * 10))))
+        item = review_repo.enqueue(
+            session=session,
+            case_id=case.id,
+            reason="uncertain_findings",
+            priority=priority,
+            reviews_required=reviews_required,
+        )
+        item.created_at = case.created_at
+        return case.id
+
+
+def make_key(settings: Settings, role: str, name: str) -> dict[str, str]:
+    with session_scope(settings.sqlalchemy_url) as session:
+        _, raw = api_keys.create_key(session=session, role=role, name=name)
+    return {"X-API-Key": raw}
+
+
+def key_id(settings: Settings, headers: dict[str, str]) -> str:
+    with session_scope(settings.sqlalchemy_url) as session:
+        key = api_keys.find_active(session=session, raw_key=headers["X-API-Key"])
+        assert key is not None
+        return key.id
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def derms(settings: Settings, client: TestClient) -> list[dict[str, str]]:
+    return [make_key(settings, "dermatologist", f"derm-{n}") for n in range(3)]
+
+
+def labels_body(boxes: list[list[float]] | None = None, grade: int | None = 1, verdict: str = "corrected") -> dict:
+    boxes = [[40.0, 50.0, 60.0, 70.0]] if boxes is None else boxes
+    return {"verdict": verdict, "grade": grade, "boxes": [{"label": "lesion", "box": b} for b in boxes]}
+
+
+def test_claim_gives_each_dermatologist_a_different_case_by_priority(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    old = datetime.now(UTC) - timedelta(hours=1)
+    low = seed_case(settings, priority=0.5)
+    high_new = seed_case(settings, priority=2.5)
+    high_old = seed_case(settings, priority=2.5, created_at=old)
+
+    first = client.post("/v1/review/claim", headers=derms[0])
+    assert first.status_code == 200
+    body = first.json()
+    assert body["id"] == high_old  # same priority: the older case first
+    assert body["photo_url"] == f"/v1/review/cases/{high_old}/photo.jpg"
+    assert body["findings"][0]["box"] == FINDINGS[0]["box"] and body["classes"] == ["lesion"]
+    expires = datetime.fromisoformat(body["lease_expires_at"])
+    assert timedelta(seconds=settings.review_lease_seconds - 30) < expires - datetime.now(UTC)
+    assert client.post("/v1/review/claim", headers=derms[1]).json()["id"] == high_new
+    assert client.post("/v1/review/claim", headers=derms[2]).json()["id"] == low
+    assert client.post("/v1/review/claim", headers=make_key(settings, "dermatologist", "late")).status_code == 204
+    assert client.post("/v1/review/claim", headers=derms[0]).json()["id"] == high_old  # a reload resumes
+
+    photo = client.get(body["photo_url"], headers=derms[0])
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content[:2] == b"\xff\xd8"
+    detail = client.get(f"/v1/review/cases/{high_old}", headers=derms[0]).json()
+    assert detail["lease_expires_at"] is not None and detail["reason"] == "uncertain_findings"
+
+
+def test_empty_queue_is_204(client: TestClient, derms: list[dict[str, str]]) -> None:
+    response = client.post("/v1/review/claim", headers=derms[0])
+    assert response.status_code == 204 and response.content == b""
+
+
+def test_roles(settings: Settings, client: TestClient) -> None:
+    case_id = seed_case(settings, priority=1.0)
+    app_key = make_key(settings, "app", "phone")
+    engineer = make_key(settings, "ml-engineer", "eng")
+    assert client.post("/v1/review/claim").status_code == 401
+    for method, path in [
+        ("POST", "/v1/review/claim"),
+        ("GET", f"/v1/review/cases/{case_id}"),
+        ("GET", f"/v1/review/cases/{case_id}/photo.jpg"),
+        ("GET", "/v1/review/stats"),
+        ("GET", "/v1/review/export?format=coco"),
+    ]:
+        response = client.request(method, path, headers=app_key)
+        assert response.status_code == 403, path
+        assert response.json()["error"]["code"] == "forbidden_role"
+    assert client.post("/v1/review/claim", headers=engineer).status_code == 403
+    assert client.get("/v1/review/stats", headers=engineer).status_code == 200
+    assert client.get("/v1/review/export?format=coco", headers=engineer).status_code == 200
+
+
+def test_expired_lease_returns_the_case_to_the_queue(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    case_id = seed_case(settings, priority=1.0)
+    assert client.post("/v1/review/claim", headers=derms[0]).json()["id"] == case_id
+    assert client.post("/v1/review/claim", headers=derms[1]).status_code == 204
+    with session_scope(settings.sqlalchemy_url) as session:
+        session.execute(update(ReviewLease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+    late = client.post(f"/v1/review/cases/{case_id}/labels", headers=derms[0], json=labels_body())
+    assert late.status_code == 409 and late.json()["error"]["code"] == "lease_expired"
+    assert client.post("/v1/review/claim", headers=derms[1]).json()["id"] == case_id
+
+    with session_scope(settings.sqlalchemy_url) as session:  # the beat task's cleanup
+        session.execute(update(ReviewLease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        expired = review_repo.expire_leases(session=session, now=datetime.now(UTC))
+    assert {reviewer for _, reviewer in expired} == {key_id(settings, derms[0]), key_id(settings, derms[1])}
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert session.scalars(select(ReviewLease)).all() == []
+
+
+def test_labels_only_from_the_lease_holder_and_validated(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    case_id = seed_case(settings, priority=1.0)
+    client.post("/v1/review/claim", headers=derms[0])
+    url = f"/v1/review/cases/{case_id}/labels"
+
+    other = client.post(url, headers=derms[1], json=labels_body())
+    assert other.status_code == 409 and other.json()["error"]["code"] == "lease_not_held"
+    cases = {
+        "box_outside_photo": labels_body([[300.0, 10.0, 330.0, 20.0]]),
+        "box_degenerate": labels_body([[50.0, 50.0, 50.0, 60.0]]),
+        "grade_required": labels_body(grade=None),
+    }
+    for code, body in cases.items():
+        response = client.post(url, headers=derms[0], json=body)
+        assert response.status_code == 422 and response.json()["error"]["code"] == code, code
+    unknown = {"verdict": "corrected", "grade": 1, "boxes": [{"label": "wart", "box": [1, 1, 5, 5]}]}
+    assert client.post(url, headers=derms[0], json=unknown).json()["error"]["code"] == "unknown_label"
+    assert client.post(url, headers=derms[0], json={**labels_body(), "grade": 4}).status_code == 422
+
+    ok = client.post(url, headers=derms[0], json=labels_body([[38.0, 48.0, 64.0, 71.0], [100, 100, 120, 125]], 2))
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["review_status"] == "done"
+    again = client.post(url, headers=derms[0], json=labels_body())
+    assert again.status_code == 409  # the lease ended with the submission
+    with session_scope(settings.sqlalchemy_url) as session:
+        (label,) = session.scalars(select(Label)).all()
+        assert label.reviewer_id == key_id(settings, derms[0])
+        assert label.model_version == "test-model-1" and label.grade == 2 and label.verdict == "corrected"
+        assert label.boxes == [
+            {"label": "lesion", "box": [38.0, 48.0, 64.0, 71.0]},
+            {"label": "lesion", "box": [100.0, 100.0, 120.0, 125.0]},
+        ]
+        actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert actions == ["review.claimed", "review.labelled"]
+        assert session.get(ReviewItem, case_id).status == "done"
+
+
+def test_skip_releases_the_case_for_others_only(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    case_id = seed_case(settings, priority=1.0)
+    client.post("/v1/review/claim", headers=derms[0])
+    assert client.post(f"/v1/review/cases/{case_id}/skip", headers=derms[1]).status_code == 409
+    assert client.post(f"/v1/review/cases/{case_id}/skip", headers=derms[0]).status_code == 204
+    assert client.post("/v1/review/claim", headers=derms[0]).status_code == 204  # not offered again to them
+    assert client.post("/v1/review/claim", headers=derms[1]).json()["id"] == case_id
+
+
+def test_double_review_disagreement_asks_for_a_third_and_feeds_stats(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    agreed = seed_case(settings, priority=2.0, reviews_required=2)
+    disputed = seed_case(settings, priority=1.0, reviews_required=2)
+    r0, r1, r2 = derms
+
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == agreed
+    assert client.post("/v1/review/claim", headers=r1).json()["id"] == agreed  # a second, different reviewer
+    assert client.post("/v1/review/claim", headers=r2).json()["id"] == disputed
+    client.post(f"/v1/review/cases/{disputed}/skip", headers=r2)
+    assert client.post(f"/v1/review/cases/{agreed}/labels", headers=r0, json=labels_body()).json()["review_status"] == (
+        "queued"
+    )
+    second = client.post(f"/v1/review/cases/{agreed}/labels", headers=r1, json=labels_body([[41, 50, 61, 70]]))
+    assert second.json()["review_status"] == "done" and not second.json()["disagreement"]
+
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == disputed
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == disputed  # resumed, not a second slot
+    assert client.post("/v1/review/claim", headers=r1).json()["id"] == disputed
+    client.post(f"/v1/review/cases/{disputed}/labels", headers=r0, json=labels_body(grade=1))
+    split = client.post(f"/v1/review/cases/{disputed}/labels", headers=r1, json=labels_body(grade=3)).json()
+    assert split["disagreement"] and split["review_status"] == "queued" and split["reviews_required"] == 3
+    assert client.post("/v1/review/claim", headers=r0).status_code == 204
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert len(session.scalars(select(ReviewLease).where(ReviewLease.case_id == disputed)).all()) == 3
+    assert client.post("/v1/review/claim", headers=r2).status_code == 204  # r2 skipped it earlier
+
+    stats = client.get("/v1/review/stats", headers=r0).json()
+    assert stats["labels"] == 4
+    assert stats["queue"] == {"waiting_first_review": 0, "waiting_more_reviews": 1, "done": 1, "leased_now": 0}
+    (pair,) = stats["agreement"]["pairs"]
+    assert pair["cases"] == 2 and pair["box_f1"] == 1.0
+    # grades (1, 1) vs (1, 3): po = 1/2, pe = (2*1) / 4 = 1/2 -> kappa 0
+    assert pair["grade_kappa"] == 0.0
+    by_name = {r["reviewer"]: r for r in stats["agreement"]["reviewers"]}
+    assert by_name[key_id(settings, r0)]["grade_agreement"] == 1.0  # the disputed case has no majority yet
+
+
+def test_export_formats(settings: Settings, client: TestClient, derms: list[dict[str, str]]) -> None:
+    done = seed_case(settings, priority=2.0)
+    seed_case(settings, priority=1.0)  # still queued: not exported
+    client.post("/v1/review/claim", headers=derms[0])
+    client.post(f"/v1/review/cases/{done}/labels", headers=derms[0], json=labels_body([[10, 20, 50, 60]], 2))
+
+    with session_scope(settings.sqlalchemy_url) as session:
+        samples = reviewed_samples(session)
+    assert [(s.case_id, s.width, s.height, s.grade) for s in samples] == [(done, W, H, 2)]
+
+    yolo = client.get("/v1/review/export?format=yolo", headers=derms[0])
+    assert yolo.status_code == 200 and yolo.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(yolo.content))
+    assert archive.read(f"labels/{done}.txt").decode() == "0 0.093750 0.166667 0.125000 0.166667\n"
+    assert archive.read(f"images/{done}.jpg")[:2] == b"\xff\xd8"
+    coco = json.loads(client.get("/v1/review/export?format=coco", headers=derms[0]).content)
+    assert coco["annotations"][0]["bbox"] == [10.0, 20.0, 40.0, 40.0] and coco["images"][0]["grade"] == 2
+    studio = json.loads(client.get("/v1/review/export?format=labelstudio", headers=derms[0]).content)
+    assert studio[0]["data"]["image"].endswith(f"/v1/review/cases/{done}/photo.jpg")
+    assert client.get("/v1/review/export?format=voc", headers=derms[0]).status_code == 422
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, settings: Settings) -> str:
+    if request.param == "sqlite":
+        return settings.sqlalchemy_url
+    return request.getfixturevalue("postgres_url")
+
+
+def test_concurrent_claims_never_share_a_case(settings: Settings, database_url: str) -> None:
+    """Eight reviewers claim at once from three single-review cases and one double-review case."""
+    upgrade(database_url)
+    settings.database_url = database_url
+    ids = [seed_case(settings, priority=p) for p in (1.0, 2.0, 3.0)]
+    double = seed_case(settings, priority=0.5, reviews_required=2)
+    results: dict[int, str | None] = {}
+    barrier = threading.Barrier(8)
+
+    def reviewer(n: int) -> None:
+        barrier.wait()
+        now = datetime.now(UTC)
+        with session_scope(database_url) as session:
+            item = review_repo.claim(
+                session=session, reviewer_id=f"r{n}", now=now, expires_at=now + timedelta(minutes=5)
+            )
+            results[n] = item.case_id if item else None
+
+    threads = [threading.Thread(target=reviewer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    claimed = [case_id for case_id in results.values() if case_id]
+    assert sorted(claimed) == sorted([*ids, double, double])
+    assert list(results.values()).count(None) == 3
