@@ -1,0 +1,121 @@
+"""Each quality measure moves the right way on synthetic images with known exposure and blur."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from quality_gate import measures
+from quality_gate.skin import skin_mask
+
+
+def textured_skin(height: int = 480, width: int = 640, seed: int = 0) -> np.ndarray:
+    """Skin-tone image with pores (noise), blotches and red spots, like a close-up cheek."""
+    rng = np.random.default_rng(seed)
+    base = np.full((height, width, 3), (200, 150, 130), np.float32)
+    blotches = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 8)
+    base += (blotches / (blotches.std() + 1e-6) * 6)[..., None]
+    base += rng.normal(0, 6, (height, width, 3)).astype(np.float32)
+    for _ in range(40):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(base, centre, int(rng.integers(2, 6)), (170, 90, 90), -1)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def all_true(image: np.ndarray) -> np.ndarray:
+    return np.ones(image.shape[:2], dtype=bool)
+
+
+def test_working_copy_has_requested_long_side_both_ways() -> None:
+    big = np.zeros((3000, 4000, 3), np.uint8)
+    small = np.zeros((120, 90, 3), np.uint8)
+    assert measures.working_copy(big, 640).shape == (480, 640, 3)
+    assert measures.working_copy(small, 640).shape == (640, 480, 3)
+
+
+def test_brightness_rises_with_exposure() -> None:
+    image = textured_skin()
+    values = [
+        measures.brightness(measures.luma((image * gain).clip(0, 255).astype(np.uint8)), all_true(image))
+        for gain in (0.25, 0.5, 1.0, 1.2)
+    ]
+    assert values == sorted(values) and values[0] < values[-1] / 3
+
+
+def test_clipped_fraction_rises_with_overexposure() -> None:
+    image = textured_skin()
+    values = []
+    for gain in (1.0, 1.2, 1.4, 2.0):
+        brighter = (image.astype(np.float32) * gain).clip(0, 255).astype(np.uint8)
+        values.append(measures.clipped_fraction(measures.clipped_mask(brighter), all_true(image)))
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] > 0.9
+
+
+def test_sharpness_falls_with_blur() -> None:
+    image = textured_skin()
+    values = []
+    for sigma in (0.0, 1.0, 2.0, 4.0):
+        blurred = cv2.GaussianBlur(image, (0, 0), sigma) if sigma else image
+        values.append(measures.sharpness(measures.luma(blurred), all_true(image)))
+    assert values == sorted(values, reverse=True) and values[-1] < values[0] / 4
+
+
+def test_sharpness_ignores_exposure() -> None:
+    image = textured_skin()
+    darker = (image.astype(np.float32) * 0.5).astype(np.uint8)
+    sharp = measures.sharpness(measures.luma(image), all_true(image))
+    assert measures.sharpness(measures.luma(darker), all_true(image)) == pytest.approx(sharp, rel=0.15)
+
+
+def test_sharpness_is_scale_aware_on_the_working_copy() -> None:
+    """The same scene photographed at 1280 px and 2560 px scores alike once on the working copy."""
+    scene = cv2.resize(textured_skin(1200, 1600), (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    scores = []
+    for width in (1280, 2560):
+        photo = cv2.resize(scene, (width, width * 3 // 4), interpolation=cv2.INTER_AREA)
+        work = measures.working_copy(photo, 640)
+        scores.append(measures.sharpness(measures.luma(work), all_true(work)))
+    assert scores[0] == pytest.approx(scores[1], rel=0.2)
+
+
+def test_uniformity_falls_with_a_stronger_gradient() -> None:
+    image = textured_skin()
+    values = []
+    for low in (1.0, 0.7, 0.4, 0.2):
+        ramp = np.linspace(low, 1.0, image.shape[1], dtype=np.float32)[None, :, None]
+        lit = (image * ramp).astype(np.uint8)
+        values.append(measures.uniformity(measures.luma(lit), all_true(lit), sigma=40))
+    assert values == sorted(values, reverse=True) and values[0] > 0.9 and values[-1] < 0.35
+
+
+def test_skin_mask_finds_skin_but_not_green_or_blue() -> None:
+    image = textured_skin()
+    assert skin_mask(image, 0.05).mean() > 0.9
+    for colour in ((60, 170, 80), (50, 90, 200)):
+        other = np.clip(image.astype(np.int16) - image.mean((0, 1)).astype(np.int16) + colour, 0, 255)
+        assert skin_mask(other.astype(np.uint8), 0.05).mean() < 0.02
+
+
+def test_skin_mask_survives_underexposure() -> None:
+    dark = (textured_skin().astype(np.float32) * 0.3).astype(np.uint8)
+    assert skin_mask(dark, 0.05).mean() > 0.8
+
+
+def test_subject_mask_keeps_blown_out_skin_next_to_skin_only() -> None:
+    skin = np.zeros((100, 100), bool)
+    skin[:, :40] = True
+    clipped = np.zeros_like(skin)
+    clipped[:, 40:50] = True  # blown-out patch touching the skin
+    clipped[:, 90:] = True  # bright window far away
+    subject = measures.subject_mask(skin, clipped, reach=15)
+    assert subject[:, 40:50].all() and not subject[:, 90:].any()
+
+
+def test_empty_masks_do_not_crash() -> None:
+    y = np.zeros((1, 1), np.float32)
+    empty = np.zeros((1, 1), bool)
+    assert measures.brightness(y, empty) == 0.0
+    assert measures.clipped_fraction(empty, empty) == 0.0
+    assert measures.uniformity(y, empty, 5.0) == 1.0
+    assert measures.sharpness(y, empty) == 0.0

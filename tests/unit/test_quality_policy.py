@@ -1,0 +1,127 @@
+"""The gate's verdict on synthetic photos with one known fault each, and its robustness contract."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from quality_gate import QualityReport, Thresholds, assess
+from quality_gate.policy import RETAKE_CODES
+
+
+def textured_skin(height: int = 960, width: int = 1280, seed: int = 0) -> np.ndarray:
+    """Skin-tone image with pores (noise), blotches and red spots, like a close-up cheek."""
+    rng = np.random.default_rng(seed)
+    base = np.full((height, width, 3), (200, 150, 130), np.float32)
+    blotches = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 8)
+    base += (blotches / (blotches.std() + 1e-6) * 6)[..., None]
+    base += rng.normal(0, 6, (height, width, 3)).astype(np.float32)
+    for _ in range(80):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(base, centre, int(rng.integers(3, 9)), (170, 90, 90), -1)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def skin() -> np.ndarray:
+    return textured_skin()
+
+
+def scaled(image: np.ndarray, gain: np.ndarray | float) -> np.ndarray:
+    return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def test_good_skin_photo_passes(skin: np.ndarray) -> None:
+    report = assess(skin)
+    assert report.accepted, report.measures
+    assert report.retake_codes == [] and report.hints == []
+    assert 0.0 < report.margin <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (lambda im: scaled(im, 0.3), "too_dark"),
+        (lambda im: scaled(im, 1.6), "too_bright"),
+        (lambda im: cv2.GaussianBlur(im, (0, 0), 6), "blurry"),
+        (lambda im: cv2.resize(im, (200, 150), interpolation=cv2.INTER_AREA), "low_resolution"),
+        (
+            lambda im: scaled(im, np.linspace(0.1, 1.0, im.shape[1], dtype=np.float32)[None, :, None] ** 0.5),
+            "uneven_lighting",
+        ),
+    ],
+    ids=["dark", "bright", "blur", "tiny", "gradient"],
+)
+def test_each_fault_raises_its_code(skin: np.ndarray, fault, code: str) -> None:
+    report = assess(fault(skin))
+    assert not report.accepted
+    assert code in report.retake_codes, report.measures
+    assert report.hints[report.retake_codes.index(code)] == RETAKE_CODES[code]
+
+
+@pytest.mark.parametrize("colour", [(60, 170, 80), (50, 90, 200)], ids=["green", "blue"])
+def test_green_or_blue_photo_has_no_skin(skin: np.ndarray, colour: tuple[int, int, int]) -> None:
+    texture = skin.astype(np.int16) - skin.mean((0, 1)).astype(np.int16)
+    report = assess(np.clip(texture + colour, 0, 255).astype(np.uint8))
+    assert report.retake_codes == ["no_skin"]
+
+
+def test_blown_out_photo_says_too_bright_not_no_skin(skin: np.ndarray) -> None:
+    report = assess(scaled(skin, 4.0))
+    assert report.retake_codes == ["too_bright"]
+
+
+def test_thresholds_are_overridable_by_name(skin: np.ndarray) -> None:
+    strict = Thresholds(min_short_side=5000)
+    assert assess(skin, strict).retake_codes == ["low_resolution"]
+
+
+def test_margin_is_small_when_only_just_passing(skin: np.ndarray) -> None:
+    measured = assess(skin).measures["sharpness"]
+    just = assess(skin, Thresholds(min_sharpness=measured * 0.98))
+    assert just.accepted and just.margin < 0.05
+
+
+def test_report_to_dict_is_json_serialisable(skin: np.ndarray) -> None:
+    report = assess(scaled(skin, 0.3))
+    data = json.loads(json.dumps(report.to_dict()))
+    assert set(data) == {"accepted", "retake_codes", "hints", "measures", "margin"}
+    assert all(isinstance(v, float) for v in data["measures"].values())
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((1, 1, 3), np.uint8),
+        np.full((1, 1, 3), 255, np.uint8),
+        np.full((2, 7, 3), 128, np.uint8),
+        np.repeat(np.linspace(0, 255, 400 * 500).reshape(400, 500, 1), 3, axis=2).astype(np.uint8),
+    ],
+    ids=["1x1-black", "1x1-white", "2x7", "grey-as-rgb"],
+)
+def test_degenerate_inputs_do_not_crash(image: np.ndarray) -> None:
+    report = assess(image)
+    assert isinstance(report, QualityReport) and not report.accepted
+    assert set(report.retake_codes) <= set(RETAKE_CODES)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 48), st.integers(1, 48), st.just(3)),
+        elements=st.integers(0, 255),
+    )
+)
+def test_assess_never_raises_on_random_arrays(image: np.ndarray) -> None:
+    report = assess(image)
+    assert set(report.retake_codes) <= set(RETAKE_CODES)
+    assert len(report.hints) == len(report.retake_codes)
+    assert 0.0 <= report.margin <= 1.0
+    json.dumps(report.to_dict())
