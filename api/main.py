@@ -11,8 +11,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import health
 from api.analyses.router import router as analyses_router
+from api.body_limit import MULTIPART_SLACK, BodySizeLimit
 from api.errors import install_error_handlers
+from api.logging_config import install_redaction
 from api.metrics import Metrics
+from api.rate_limit import build_rate_limiter
 from api.review.page import router as review_page_router
 from api.review.router import router as review_router
 from infra.db.migrate import upgrade
@@ -38,10 +41,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Acne analysis: quality gate, lesion detector, review queue and model lifecycle.",
         lifespan=lifespan,
     )
+    install_redaction()
     app.state.runtime = runtime
     app.state.metrics = Metrics()
+    app.state.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
     install_error_handlers(app)
     app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_SLACK)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
