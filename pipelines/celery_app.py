@@ -65,7 +65,9 @@ def build_config() -> dict[str, Any]:
     return config
 
 
-celery_app = Celery("skintrouble", include=["pipelines.tasks.analysis", "pipelines.tasks.review", "pipelines.tasks.stale_cases"])
+celery_app = Celery(
+    "skintrouble", include=["pipelines.tasks.analysis", "pipelines.tasks.review", "pipelines.tasks.stale_cases"]
+)
 celery_app.add_defaults(build_config)
 
 
