@@ -102,16 +102,25 @@ def calibrate(
     thresholds: Sequence[float] = tuple(DEFAULT_THRESHOLDS),
 ) -> Calibration:
     """Best (threshold, bands) on these photos: max grade accuracy, then min count MAE."""
+    return calibrate_counts({float(t): counts_at(scores, float(t)) for t in thresholds}, labelled_counts, grades)
+
+
+def calibrate_counts(
+    counts_by_threshold: dict[float, np.ndarray], labelled_counts: Sequence[int], grades: Sequence[int]
+) -> Calibration:
+    """As `calibrate`, from the counts each candidate threshold gives (when they are not a plain
+    cut of fixed scores, e.g. flip fusion whose scores depend on the threshold it runs at)."""
     truth = np.asarray(labelled_counts, dtype=np.float64)
     best: Calibration | None = None
-    for t in thresholds:
-        counts = counts_at(scores, float(t))
+    for t, raw in sorted(counts_by_threshold.items()):
+        counts = np.asarray(raw, dtype=np.int64)
         bands, accuracy = best_bands(counts, grades)
         mae = float(np.abs(counts - truth).mean())
         candidate = Calibration(round(float(t), 4), bands, accuracy, mae, len(counts))
         if best is None or (accuracy, -mae) > (best.grade_accuracy, -best.count_mae):
             best = candidate
-    assert best is not None
+    if best is None:
+        raise ValueError("no thresholds to calibrate over")
     return best
 
 
