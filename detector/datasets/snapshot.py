@@ -206,7 +206,13 @@ def build_snapshot(
                     return existing
             raise FileExistsError(f"snapshot {final} already exists; snapshots are never overwritten")
         _make_read_only(tmp)
-        os.rename(tmp, final)  # atomic on one filesystem; fails rather than replacing a folder
+        try:
+            os.rename(tmp, final)  # atomic on one filesystem; fails rather than replacing a folder
+        except OSError:
+            # Someone else built the same snapshot meanwhile: same digest, same content.
+            if exist_ok and (final / MANIFEST).is_file() and load_snapshot(final).digest == digest:
+                return load_snapshot(final)
+            raise
         return Snapshot(path=final, manifest=manifest)
     finally:
         if tmp.exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,51 @@ def test_calibrate_picks_threshold_that_grades_best() -> None:
     assert cal.operating_conf > 0.3
     assert cal.count_mae == 0.0
     assert cross_validated_accuracy(scores, real, grades, folds=4) >= 0.9
+
+
+def test_evaluate_with_a_fake_predictor(tmp_path: Path) -> None:
+    """Perfect boxes -> AP 1; count and grade come from the served call when asked."""
+    import cv2
+
+    from detector.evaluation import evaluate, grade_from_name, load_labelled_images
+    from detector.findings import Detection, Finding
+    from detector.grading import grade_from_count
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    truth = {"levle0_a": [(10, 10, 30, 30)], "levle2_b": [(5, 5, 15, 15), (40, 40, 80, 80)]}
+    for stem, boxes in truth.items():
+        cv2.imwrite(str(tmp_path / "images" / f"{stem}.jpg"), np.zeros((100, 100, 3), np.uint8))
+        lines = [
+            f"0 {(x1 + x2) / 200} {(y1 + y2) / 200} {(x2 - x1) / 100} {(y2 - y1) / 100}" for x1, y1, x2, y2 in boxes
+        ]
+        (tmp_path / "labels" / f"{stem}.txt").write_text("\n".join(lines))
+
+    class Fake:
+        def __init__(self) -> None:
+            self.calls: list[float | None] = []
+
+        def predict(self, image: np.ndarray, conf: float | None = None) -> Detection:
+            self.calls.append(conf)
+            stem = "levle2_b" if len(self.calls) > 2 else "levle0_a"
+            boxes = truth[stem]
+            count = len(boxes) if conf is None else 7  # the low-threshold call must not be used for counts
+            return Detection(
+                findings=[Finding("lesion", 0.9, tuple(map(float, b))) for b in boxes],
+                lesion_count=count,
+                severity=grade_from_count(count, (0, 1, 50)),
+                uncertainty=0.0,
+                model_version="fake",
+                operating_conf=0.5,
+            )
+
+    images, _ = load_labelled_images(tmp_path, "valid")
+    assert [i.grade for i in images] == [0, 2] and grade_from_name("x.jpg") is None
+    fake = Fake()
+    result = evaluate(fake, images, class_names=["lesion"], operating_conf=0.5, served_counts=True)
+    assert fake.calls == [0.001, None, 0.001, None]
+    s = result.summary
+    assert s["mAP50"] == pytest.approx(1.0) and s["mAP50_95"] == pytest.approx(1.0)
+    assert s["count_mae"] == 0.0 and s["small_recall"] == 1.0 and s["small_gt"] == 2
+    # Counts 1 and 2 with bands (0, 1, 50): grades 1 and 2 against truth 0 and 2.
+    assert s["grade_accuracy"] == 0.5 and s["grade_confusion"][0][1] == 1 and s["grade_confusion"][2][2] == 1
