@@ -12,6 +12,7 @@ replayed through `judge`, and the good photos' quantiles are printed to pick thr
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -152,13 +153,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, action="append", required=True, help="folder of good photos")
     parser.add_argument("--limit", type=int, default=150, help="photos to sample (0 = all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dump", type=Path, help="write the raw measures as JSON, to try thresholds offline")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     thresholds = Thresholds()
     photos = sample_photos(args.data, args.limit, args.seed)
     console.print(f"{len(photos)} photos from {', '.join(str(d) for d in args.data)}; {thresholds}")
     cv2.setNumThreads(1)  # shared CPU: stay on one core
     results = measure_all(photos, thresholds)
+    if args.dump:
+        args.dump.write_text(json.dumps(results))
     print_good_quantiles(console, results["good"])
     print_verdicts(console, results, thresholds)
 

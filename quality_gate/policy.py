@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from quality_gate import measures
@@ -32,11 +31,11 @@ class Thresholds:
     analysis_side: int = 640  # long side of the working copy every measure except resolution runs on
     min_short_side: int = 400  # px of the original photo; below this lesions are a few pixels wide
     min_skin_fraction: float = 0.05  # share of the frame that must be skin
-    min_skin_brightness: float = 75.0  # median skin luma, 0..255
+    min_skin_brightness: float = 55.0  # median skin luma, 0..255
     max_skin_brightness: float = 235.0  # median skin luma, 0..255
-    max_clipped_fraction: float = 0.06  # share of skin (and blown-out pixels next to it) clipped
-    min_uniformity: float = 0.15  # 5th/95th percentile of smoothed skin illumination
-    min_sharpness: float = 5.0  # mean |Laplacian| of normalised luma on the face, x100
+    max_clipped_fraction: float = 0.2  # share of skin (and blown-out pixels next to it) clipped
+    min_uniformity: float = 0.12  # 5th/95th percentile of smoothed skin illumination
+    min_sharpness: float = 6.5  # mean |Laplacian| of normalised luma on the face, x100
     clip_reach_fraction: float = 0.03  # how far from skin a blown-out pixel still counts, x analysis_side
     face_reach_fraction: float = 0.03  # skin mask dilation for the sharpness region, x analysis_side
     illumination_sigma_fraction: float = 1 / 12  # smoothing for uniformity, x analysis_side
@@ -84,9 +83,7 @@ def compute_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, flo
     has_skin = skin_fraction >= thresholds.min_skin_fraction
     if has_skin:
         subject = measures.subject_mask(skin, clipped, round(thresholds.clip_reach_fraction * side))
-        reach = round(thresholds.face_reach_fraction * side)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        face = cv2.dilate(skin.astype(np.uint8), kernel).astype(bool)
+        face = measures.dilate(skin, round(thresholds.face_reach_fraction * side))
     else:  # judge exposure and focus on the whole frame: skin may be hidden by the very fault
         subject = face = np.ones(y.shape, dtype=bool)
     return {

@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from quality_gate.measures import max_channel
+
 # Soriano et al. (2003) skin locus bounds: g between two parabolas in r.
 _UPPER = (-1.3767, 1.0743, 0.1452)
 _LOWER = (-0.776, 0.5601, 0.1766)
@@ -51,7 +53,8 @@ _MAX_GAIN = 12.0
 
 def normalise_exposure(rgb: np.ndarray) -> np.ndarray:
     """Brighten a dim photo so its 95th percentile of max channel sits at a normal level; never darkens."""
-    level = float(np.percentile(rgb.max(axis=2), 95)) if rgb.size else 0.0
+    histogram = cv2.calcHist([max_channel(rgb)], [0], None, [256], [0, 256]).ravel()
+    level = float(np.searchsorted(np.cumsum(histogram), 0.95 * histogram.sum()))
     gain = min(_MAX_GAIN, _TARGET_BRIGHT / max(level, 1.0))
     if gain <= 1.0:
         return rgb
@@ -61,9 +64,8 @@ def normalise_exposure(rgb: np.ndarray) -> np.ndarray:
 def ycrcb_mask(rgb: np.ndarray) -> np.ndarray:
     """Chai & Ngan YCrCb skin box on an exposure-normalised copy."""
     ycrcb = cv2.cvtColor(np.ascontiguousarray(normalise_exposure(rgb)), cv2.COLOR_RGB2YCrCb)
-    cr, cb = ycrcb[..., 1], ycrcb[..., 2]
-    bright_enough = rgb.max(axis=2) >= _MIN_CHANNEL_MAX
-    return (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127) & bright_enough
+    in_box = cv2.inRange(ycrcb, (0, 133, 77), (255, 173, 127)).astype(bool)
+    return in_box & (max_channel(rgb) >= _MIN_CHANNEL_MAX)
 
 
 def skin_mask(rgb: np.ndarray, min_fraction: float) -> np.ndarray:

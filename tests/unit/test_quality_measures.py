@@ -69,14 +69,14 @@ def test_sharpness_ignores_exposure() -> None:
 
 
 def test_sharpness_is_scale_aware_on_the_working_copy() -> None:
-    """The same scene photographed at 1280 px and 2560 px scores alike once on the working copy."""
-    scene = cv2.resize(textured_skin(1200, 1600), (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    """The same scene at 1280, 2560 and 4000 px wide scores alike once on the working copy."""
+    scene = cv2.resize(textured_skin(1200, 1600), (4000, 3000), interpolation=cv2.INTER_CUBIC)
     scores = []
-    for width in (1280, 2560):
+    for width in (1280, 2560, 4000):
         photo = cv2.resize(scene, (width, width * 3 // 4), interpolation=cv2.INTER_AREA)
         work = measures.working_copy(photo, 640)
         scores.append(measures.sharpness(measures.luma(work), all_true(work)))
-    assert scores[0] == pytest.approx(scores[1], rel=0.2)
+    assert max(scores) < 1.2 * min(scores), scores
 
 
 def test_uniformity_falls_with_a_stronger_gradient() -> None:

@@ -1,0 +1,60 @@
+"""Milliseconds per photo for the quality gate: a 640 px photo vs a 12 MP (4000x3000) one.
+
+    .venv/bin/python bench/quality_gate_bench.py --repeats 30 [--photo some.jpg]
+
+The 12 MP cost over the 640 px cost is the price of the INTER_AREA downscale alone, since every
+measure runs on the working copy. Without --photo a synthetic skin-tone image is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from quality_gate import assess
+
+
+def synthetic_photo(height: int, width: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    base = np.full((height, width, 3), (200, 150, 130), np.int16)
+    base += rng.integers(-12, 13, (height, width, 1), dtype=np.int16)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def median_ms(image: np.ndarray, repeats: int) -> float:
+    assess(image)  # warm-up: first call pays for OpenCV's lazy initialisation
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        assess(image)
+        timings.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--photo", type=Path, help="real photo to time, resized to both sizes")
+    parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (the server's setting)")
+    args = parser.parse_args()
+    cv2.setNumThreads(args.threads)
+    if args.photo:
+        source = cv2.cvtColor(cv2.imread(str(args.photo), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        sizes = {"640x480": (640, 480), "4000x3000 (12 MP)": (4000, 3000)}
+        photos = {name: cv2.resize(source, size, interpolation=cv2.INTER_CUBIC) for name, size in sizes.items()}
+    else:
+        photos = {"640x480": synthetic_photo(480, 640), "4000x3000 (12 MP)": synthetic_photo(3000, 4000)}
+    results = {name: median_ms(image, args.repeats) for name, image in photos.items()}
+    for name, ms in results.items():
+        print(f"{name:>20}: {ms:7.2f} ms/photo (median of {args.repeats}, {args.threads} OpenCV thread(s))")
+    small, large = results.values()
+    print(f"{'12 MP extra':>20}: {large - small:7.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
