@@ -193,11 +193,19 @@ def evaluate_command(
         scores = [np.asarray(r["scores"]) for r in graded]
         labelled = [r["labelled"] for r in graded]
         grades = [r["grade"] for r in graded]
-        cal = calibration.calibrate(scores, labelled, grades)
-        summary["calibration"] = {
-            **cal.to_dict(),
-            "cv5_grade_accuracy": calibration.cross_validated_accuracy(scores, labelled, grades),
-        }
+        if detector.card.tta_flip:
+            # Fused scores depend on the threshold the passes ran at, so a cut of the low-threshold
+            # scores would not be what is served: fit the bands on the served counts, threshold kept.
+            served = {detector.card.operating_conf: np.asarray([r["count"] for r in graded])}
+            cal = calibration.calibrate_counts(served, labelled, grades)
+            summary["calibration"] = {**cal.to_dict(), "threshold_searched": False}
+        else:
+            cal = calibration.calibrate(scores, labelled, grades)
+            summary["calibration"] = {
+                **cal.to_dict(),
+                "threshold_searched": True,
+                "cv5_grade_accuracy": calibration.cross_validated_accuracy(scores, labelled, grades),
+            }
         if write_card:
             metrics = {f"{split}_mAP50": round(summary["mAP50"], 4), f"{split}_mAP50_95": round(summary["mAP50_95"], 4)}
             metrics[f"{split}_grade_accuracy"] = round(cal.grade_accuracy, 4)
