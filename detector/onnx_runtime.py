@@ -122,7 +122,11 @@ class Detector:
         card = self._card
         _check_image(image)
         requested = card.operating_conf if conf is None else float(conf)
-        floor = min(requested, card.operating_conf, card.uncertainty_band[0])
+        # Count, grade and uncertainty come from the passes cut at a fixed floor, so asking for a lower
+        # `conf` (mAP runs) only lists more findings. NMS and max_det keep the best-scored boxes, so cutting
+        # a lower-floor pass at `base_floor` gives exactly the pass that `base_floor` would have given.
+        base_floor = min(card.operating_conf, card.uncertainty_band[0])
+        floor = min(requested, base_floor)
         height, width = image.shape[:2]
 
         scaled = _rescale(image, card.upscale)
@@ -132,21 +136,22 @@ class Detector:
         normal = _to_photo(normal, card.upscale, width, height)
         flipped = _to_photo(flipped, card.upscale, width, height)
 
-        if card.tta_flip:
-            boxes, scores, leads = fuse_passes(
-                [(normal.boxes, normal.scores), (flipped.boxes, flipped.scores)], card.iou, card.max_det
+        def at_floor(cut: float) -> tuple[_Boxes, _Boxes]:
+            return normal.select(np.flatnonzero(normal.scores >= cut)), flipped.select(
+                np.flatnonzero(flipped.scores >= cut)
             )
-            answer = _Boxes(boxes, scores, np.concatenate([normal.classes, flipped.classes])[leads])
-        else:
-            answer = normal
+
+        base_normal, base_flipped = at_floor(base_floor)
+        counted = self._combine(base_normal, base_flipped)
+        answer = counted if floor == base_floor else self._combine(normal, flipped)
 
         doubt = estimate(
-            (normal.boxes, normal.scores),
-            (flipped.boxes, flipped.scores),
+            (base_normal.boxes, base_normal.scores),
+            (base_flipped.boxes, base_flipped.scores),
             operating_conf=card.operating_conf,
             band=card.uncertainty_band,
         )
-        lesion_count = int(np.count_nonzero(answer.scores >= card.operating_conf))
+        lesion_count = int(np.count_nonzero(counted.scores >= card.operating_conf))
         shown = answer.select(np.flatnonzero(answer.scores >= requested))
         findings = [
             Finding(
@@ -172,6 +177,16 @@ class Detector:
                 "tta_flip": card.tta_flip,
             },
         )
+
+    def _combine(self, normal: _Boxes, flipped: _Boxes) -> _Boxes:
+        """The served answer: both passes fused when flip TTA is on, else the normal pass."""
+        card = self._card
+        if not card.tta_flip:
+            return normal
+        boxes, scores, leads = fuse_passes(
+            [(normal.boxes, normal.scores), (flipped.boxes, flipped.scores)], card.iou, card.max_det
+        )
+        return _Boxes(boxes, scores, np.concatenate([normal.classes, flipped.classes])[leads])
 
     def _detect_passes(self, images: list[np.ndarray], floor: float) -> list[_Boxes]:
         """Run every image (tiled when larger than a tile) through the network, batching tiles."""
