@@ -15,19 +15,23 @@ from api.body_limit import MULTIPART_SLACK, BodySizeLimit
 from api.errors import install_error_handlers
 from api.logging_config import install_redaction
 from api.metrics import Metrics
+from api.models.router import router as models_router
+from api.monitoring.router import DriftCollector
+from api.monitoring.router import router as monitoring_router
 from api.rate_limit import build_rate_limiter
 from api.review.page import router as review_page_router
 from api.review.router import router as review_router
+from api.training_runs.router import router as training_runs_router
 from infra.db.migrate import upgrade
 from infra.settings import Settings, get_settings
-from pipelines.runtime import Runtime, build_runtime
+from pipelines.runtime import Runtime, serving_runtime
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = runtime or build_runtime(settings)
+    runtime = runtime or serving_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,4 +63,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(analyses_router)
     app.include_router(review_router)
     app.include_router(review_page_router)
+    app.include_router(models_router)
+    app.include_router(training_runs_router)
+    app.include_router(monitoring_router)
+    app.state.metrics.registry.register(DriftCollector(lambda: settings.sqlalchemy_url))
     return app

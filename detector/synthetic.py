@@ -30,6 +30,7 @@ def synthetic_skin_photo(
     shading = 1.0 - 0.1 * ((xx / width - 0.45) ** 2 + (yy / height - 0.5) ** 2)
     img = tone[None, None, :] * shading[..., None]
     img += cv2.GaussianBlur(rng.normal(0, 9, (height, width)).astype(np.float32), (0, 0), 1.2)[..., None]
+    img += rng.normal(0, 5, (height, width, 1)).astype(np.float32)  # fine pores: a sharp photo has texture
     scale = max(width, height) / 640
     boxes: list[tuple[float, float, float, float]] = []
     for _ in range(n):

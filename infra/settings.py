@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     model_name: str = "skintrouble-detector"
     detector_threads: int | None = None
     model_refresh_seconds: float = 30.0
+    follow_registry: bool = True  # serve the registry's `release` alias when there is one
     model_cache: Path | None = None  # where ONNX exports are cached; default var/cache/models
 
     # quality gate: threshold overrides by name, e.g. SKINTROUBLE_QUALITY_THRESHOLDS='{"min_sharpness": 40}'

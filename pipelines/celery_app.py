@@ -13,6 +13,7 @@ from celery import Celery
 from kombu import Queue
 
 from infra.settings import get_settings
+from pipelines.tasks import TASK_MODULES
 
 QUEUES = ("analysis", "review", "training")
 
@@ -65,9 +66,7 @@ def build_config() -> dict[str, Any]:
     return config
 
 
-celery_app = Celery(
-    "skintrouble", include=["pipelines.tasks.analysis", "pipelines.tasks.review", "pipelines.tasks.stale_cases"]
-)
+celery_app = Celery("skintrouble", include=list(TASK_MODULES))
 celery_app.add_defaults(build_config)
 
 

@@ -37,13 +37,26 @@ class ModelProvider:
         self._detector: Detector | None = None
         self._source: Path | None = None
         self._checked_at = 0.0
+        self._refreshing = threading.Event()
 
     def get(self) -> Detector:
-        """The current detector; checks the resolver at most every `refresh_seconds`."""
-        if self._detector is None or time.monotonic() - self._checked_at >= self.refresh_seconds:
+        """The current detector. The first call loads it; later, at most every `refresh_seconds`, a background
+        thread asks the resolver for a new release, so a slow or dead registry never delays a request."""
+        if self._detector is None:
             self.refresh()
+        elif time.monotonic() - self._checked_at >= self.refresh_seconds and not self._refreshing.is_set():
+            self._refreshing.set()
+            threading.Thread(target=self._refresh_in_background, name="model-refresh", daemon=True).start()
         assert self._detector is not None
         return self._detector
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+        except Exception as exc:  # a broken new release must not take the served one down
+            log.error("could not load the new model, keeping the current one: %s", exc)
+        finally:
+            self._refreshing.clear()
 
     @property
     def loaded(self) -> bool:

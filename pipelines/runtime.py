@@ -29,6 +29,15 @@ def build_runtime(settings: Settings, resolver: Resolver | None = None) -> Runti
     return Runtime(settings=settings, store=store, models=models)
 
 
+def serving_runtime(settings: Settings) -> Runtime:
+    """API and workers serve whatever holds the `release` alias in the registry (shipped model until then)."""
+    if not settings.follow_registry:
+        return build_runtime(settings)
+    from pipelines.model_registry import release_resolver
+
+    return build_runtime(settings, resolver=release_resolver(settings))
+
+
 @lru_cache
 def get_runtime() -> Runtime:
-    return build_runtime(get_settings())
+    return serving_runtime(get_settings())

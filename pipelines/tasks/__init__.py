@@ -2,7 +2,12 @@
 
 import importlib
 
-TASK_MODULES = ("pipelines.tasks.analysis", "pipelines.tasks.review", "pipelines.tasks.stale_cases")
+TASK_MODULES = (
+    "pipelines.tasks.analysis",
+    "pipelines.tasks.review",
+    "pipelines.tasks.stale_cases",
+    "pipelines.tasks.training",
+)
 
 
 def load_all() -> None:

@@ -1,0 +1,67 @@
+"""What ML engineers send and get back about model versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class VersionPublic(BaseModel):
+    version: str
+    run_id: str | None
+    aliases: list[str]
+    tags: dict[str, str]
+    created_at: int
+
+
+class AliasEventPublic(BaseModel):
+    alias: str
+    version: str
+    previous_version: str | None
+    actor: str
+    reason: str
+    figures: dict[str, Any]
+    created_at: datetime
+
+
+class ModelsPublic(BaseModel):
+    versions: list[VersionPublic]
+    aliases: dict[str, str | None]
+    history: list[AliasEventPublic]
+    serving: str | None = Field(None, description="model_version this API process serves now")
+
+
+class PromoteIn(BaseModel):
+    alias: Literal["poc", "mvp", "release"]
+    reason: str = Field(min_length=1, max_length=2000)
+    force: bool = False
+
+
+class RollbackIn(BaseModel):
+    alias: Literal["poc", "mvp", "release"] = "release"
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class TrainingRunIn(BaseModel):
+    epochs: int = Field(30, ge=1, le=1000)
+    imgsz: int = Field(640, ge=64, le=2048, multiple_of=32)
+    batch: int = Field(8, ge=1, le=256)
+    start_from: Literal["release", "scratch"] = Field("release", alias="from")
+    base_data: str | None = Field(None, description="a YOLO dataset folder on the training machine")
+
+    model_config = {"populate_by_name": True}
+
+
+class TrainingRunPublic(BaseModel):
+    id: str
+    status: str
+    progress: float
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    mlflow_run_id: str | None
+    model_version: str | None
+    dataset_digest: str | None
+    error: str | None
+    created_at: datetime

@@ -1,0 +1,41 @@
+"""Training tasks, on the `training` queue so GPU machines can take them."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task
+
+from infra.db.engine import session_scope
+from infra.db.models import TrainingRun
+from pipelines.celery_app import celery_app, enqueue_task
+from pipelines.retraining import labels_since_last_run, run_training
+from pipelines.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+
+@celery_app.task(bind=True, name="training.retrain", acks_late=True, reject_on_worker_lost=True, max_retries=0)
+def retrain(self: Task, run_id: str) -> str:
+    runtime = get_runtime()
+    return run_training(run_id, settings=runtime.settings, store=runtime.store)
+
+
+@celery_app.task(name="training.maybe_retrain")
+def maybe_retrain() -> str | None:
+    """Beat: start a retraining once enough new reviewed labels have accumulated."""
+    settings = get_runtime().settings
+    with session_scope(settings.sqlalchemy_url) as session:
+        fresh = labels_since_last_run(session)
+        if fresh < settings.retrain_min_new_labels:
+            return None
+        busy = session.query(TrainingRun).filter(TrainingRun.status.in_(("queued", "running"))).count()
+        if busy:
+            return None
+        row = TrainingRun(status="queued", requested_by="beat", params={"from": "release", "trigger": f"{fresh} labels"})
+        session.add(row)
+        session.flush()
+        run_id = row.id
+    enqueue_task("training.retrain", run_id)
+    log.info("started retraining %s after %d new labels", run_id, fresh)
+    return run_id

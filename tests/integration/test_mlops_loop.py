@@ -1,0 +1,180 @@
+"""The MLOps loop on a real MLflow (SQLite backend): retrain -> register -> gate -> serve -> roll back.
+
+Candidates are compared honestly through the serving path on a frozen synthetic benchmark. The "worse"
+model is the shipped network served with `max_det=1` (one finding per photo), a real serving regression.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from detector.model_card import ModelCard
+from detector.synthetic import synthetic_skin_photo
+from infra.db.engine import session_scope
+from infra.db.models import TrainingRun
+from infra.db.repositories.api_keys import create_key
+from infra.settings import REPO_ROOT, Settings, get_settings
+from pipelines.model_registry import Registry, log_model_run
+from pipelines.promotion import move_alias
+from pipelines.retraining import run_training
+
+pytestmark = pytest.mark.slow
+
+
+def write_yolo(folder: Path, seeds: range, size: int) -> Path:
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    for seed in seeds:
+        photo = synthetic_skin_photo(seed, size, size)
+        name = f"levle{photo.grade}_{seed}"
+        buf = io.BytesIO()
+        Image.fromarray(photo.rgb).save(buf, format="JPEG", quality=92)
+        (folder / "images" / f"{name}.jpg").write_bytes(buf.getvalue())
+        lines = [
+            f"0 {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} {(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}"
+            for x1, y1, x2, y2 in photo.boxes
+        ]
+        (folder / "labels" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def model_folder(dest: Path, **card_changes: object) -> Path:
+    dest.mkdir(parents=True)
+    source = REPO_ROOT / "detector" / "weights"
+    card = ModelCard.load(source)
+    shutil.copy2(source / card.weights, dest / card.weights)
+    replace(card, **card_changes).save(dest)  # type: ignore[arg-type]
+    return dest
+
+
+@pytest.fixture
+def mlops_settings(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SKINTROUBLE_FOLLOW_REGISTRY", "true")
+    monkeypatch.setenv("SKINTROUBLE_BENCHMARK_DIR", str(write_yolo(tmp_path / "benchmark", range(500, 504), 640)))
+    monkeypatch.setenv("SKINTROUBLE_PROMOTION_MARGIN", "0.005")
+    monkeypatch.setenv("SKINTROUBLE_PROMOTION_MAX_GRADE_DROP", "1.0")
+    monkeypatch.setenv("SKINTROUBLE_MODEL_REFRESH_SECONDS", "3600")
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Path) -> None:
+    from api.main import create_app
+
+    settings = mlops_settings
+    registry = Registry.from_settings(settings)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        with session_scope(settings.sqlalchemy_url) as session:
+            _, ml_key = create_key(session=session, role="ml-engineer", name="ml")
+            _, app_key = create_key(session=session, role="app", name="phone")
+            # v1: the shipped network served with max_det=1 holds `release`
+            _, v1 = log_model_run(
+                registry,
+                model_dir=model_folder(tmp_path / "v1", version="handicapped-1", max_det=1),
+                params={"source": "test"},
+                tags={"parent_version": "none"},
+                run_name="v1",
+            )
+            move_alias(
+                session=session,
+                registry=registry,
+                alias="release",
+                version=v1,
+                actor="test",
+                reason="start",
+                figures={},
+            )
+            run = TrainingRun(
+                status="queued",
+                params={
+                    "epochs": 1,
+                    "imgsz": 128,
+                    "batch": 2,
+                    "from": "release",
+                    "base_data": str(write_yolo(tmp_path / "base", range(4), 128)),
+                    "extra": {"mosaic": 0.0},
+                },
+            )
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        ml, phone = {"X-API-Key": ml_key}, {"X-API-Key": app_key}
+
+        # a tiny CPU retrain registers a version tagged with its data, parent and commit, aliased poc
+        v2 = run_training(run_id, settings=settings, store=app.state.runtime.store)
+        status = client.get(f"/v1/training-runs/{run_id}", headers=ml).json()
+        assert status["status"] == "succeeded" and status["model_version"] == v2 and status["progress"] == 1.0
+        info = registry.version(v2)
+        assert info.tags["parent_version"] == v1 and info.tags["dataset_digest"] == status["dataset_digest"]
+        assert info.tags["git_commit"] and "poc" in info.aliases
+        mlrun = registry.client.get_run(info.run_id)
+        assert mlrun.data.params["epochs"] == "1" and mlrun.inputs.dataset_inputs
+        assert any(key.startswith("metrics/mAP50") for key in mlrun.data.metrics)
+        artifacts = {a.path for a in registry.client.list_artifacts(info.run_id, "model")}
+        assert {"model/model.json", "model/weights.pt", "model/model.onnx"} <= artifacts
+
+        # v3: the shipped model as served; it beats v1 on the frozen benchmark and is promoted
+        _, v3 = log_model_run(
+            registry,
+            model_dir=model_folder(tmp_path / "v3", version="full-3"),
+            params={"source": "test"},
+            tags={},
+            run_name="v3",
+        )
+        promoted = client.post(f"/v1/models/{v3}/promote", json={"alias": "release", "reason": "beats v1"}, headers=ml)
+        assert promoted.status_code == 200, promoted.text
+        figures = promoted.json()["figures"]
+        assert figures["passed"] and figures["candidate"]["mAP50"] >= figures["holder"]["mAP50"] + 0.005
+        assert json.loads(registry.version(v3).tags["gate.release"])["passed"] is True
+
+        # the worse model is refused, with the gate's figures
+        refused = client.post(f"/v1/models/{v1}/promote", json={"alias": "release", "reason": "try"}, headers=ml)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "promotion_refused"
+        assert refused.json()["error"]["figures"]["passed"] is False
+        assert registry.alias("release") == v3
+
+        # the API serves the new release without a restart
+        app.state.runtime.models.refresh()
+        photo = io.BytesIO()
+        Image.fromarray(synthetic_skin_photo(7).rgb).save(photo, format="JPEG")
+        served = client.post("/v1/analyses", files={"image": ("p.jpg", photo.getvalue(), "image/jpeg")}, headers=phone)
+        assert served.status_code == 200 and served.json()["model_version"] == "full-3"
+
+        # rollback moves release back, the history records every move
+        back = client.post("/v1/models/rollback", json={"alias": "release", "reason": "regression"}, headers=ml)
+        assert back.status_code == 200 and back.json()["version"] == v1
+        app.state.runtime.models.refresh()
+        again = client.post("/v1/analyses", files={"image": ("p.jpg", photo.getvalue(), "image/jpeg")}, headers=phone)
+        assert again.json()["model_version"] == "handicapped-1"
+        listing = client.get("/v1/models", headers=ml).json()
+        assert listing["aliases"] == {"poc": v2, "mvp": None, "release": v1}
+        assert [e["version"] for e in listing["history"]][:3] == [v1, v3, v2]
+        assert client.get("/v1/models", headers=phone).status_code == 403
+
+
+def test_serving_continues_when_the_registry_is_unreachable(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.model_provider import ModelProvider
+
+    calls = {"n": 0}
+
+    def dead_registry() -> Path | None:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise ConnectionError("mlflow down")
+        return None
+
+    provider = ModelProvider(default_dir=settings.model_dir, cache_dir=settings.model_cache_dir, resolver=dead_registry)
+    first = provider.get()
+    assert provider.refresh() is False  # the resolver raised: nothing changes
+    assert provider.get() is first and calls["n"] == 2
