@@ -22,13 +22,13 @@ app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 
 
-def _register_optional() -> None:
-    """Sub-commands owned by other packages (dataset/train/evaluate, retrain, demo)."""
-    try:
-        from detector.cli import register as register_detector
-    except ImportError:  # pragma: no cover - only while a package is being built
-        return
+def _register_sub_commands() -> None:
+    """Sub-commands that live beside their logic: dataset/train/evaluate, retrain/models."""
+    from api.mlops_cli import register as register_mlops
+    from detector.cli import register as register_detector
+
     register_detector(app)
+    register_mlops(app)
 
 
 def _migrate() -> None:
@@ -221,7 +221,6 @@ def predict(
 ) -> None:
     """Analyse photos with the quality gate and the detector."""
     from detector.onnx_runtime import Detector
-
     from pipelines.analysis import analyze, outcome_to_dict, policy_from, thresholds_from
     from pipelines.photos import PhotoError, decode_photo
 
@@ -258,7 +257,7 @@ def predict(
         raise typer.Exit(1)
 
 
-_register_optional()
+_register_sub_commands()
 
 if __name__ == "__main__":
     app()

@@ -6,7 +6,9 @@ put every spot, so reviews can be "filled in from known labels" and benchmarks s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -45,3 +47,22 @@ def synthetic_skin_photo(
     return SyntheticPhoto(
         rgb=np.clip(img, 0, 255).astype(np.uint8), boxes=boxes, grade=grade_from_count(len(boxes)).grade
     )
+
+
+def write_yolo_dataset(folder: Path, seeds: Iterable[int], size: int = 640) -> Path:
+    """A YOLO folder (images/ + labels/) of synthetic photos; file names carry the grade as `levleN_`."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        photo = synthetic_skin_photo(seed, size, size)
+        name = f"levle{photo.grade}_synthetic{seed}"
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise ValueError("could not encode a synthetic photo")
+        (folder / "images" / f"{name}.jpg").write_bytes(encoded.tobytes())
+        lines = [
+            f"0 {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} {(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}"
+            for x1, y1, x2, y2 in photo.boxes
+        ]
+        (folder / "labels" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return folder

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from detector.onnx_runtime import Detector
 from sqlalchemy.orm import Session
 
 from detector.findings import Detection
+from detector.onnx_runtime import Detector
 from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings

@@ -7,6 +7,7 @@ on, cached per version as MLflow tags, and every alias move is recorded in our o
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from detector.evaluation import evaluate, load_labelled_images
 from detector.onnx_runtime import Detector
+from detector.synthetic import write_yolo_dataset
 from infra.db.models import AliasEvent
 from infra.settings import Settings
 from pipelines.model_registry import Registry
@@ -47,10 +49,23 @@ class GateVerdict:
         }
 
 
+SMOKE_BENCHMARK_SEEDS = range(10_000, 10_008)
+
+
 def benchmark_dir(settings: Settings) -> Path:
-    if settings.benchmark_dir is None:
-        raise FileNotFoundError("no frozen benchmark configured (SKINTROUBLE_BENCHMARK_DIR)")
-    return settings.benchmark_dir
+    """The frozen benchmark: SKINTROUBLE_BENCHMARK_DIR (a YOLO folder never trained on, e.g. a held-out split of
+    real photos) in production; on embedded defaults a fixed set of synthetic photos, generated once."""
+    if settings.benchmark_dir is not None:
+        if not settings.benchmark_dir.is_dir():
+            raise FileNotFoundError(f"benchmark folder {settings.benchmark_dir} does not exist")
+        return settings.benchmark_dir
+    folder = settings.var_path / "benchmark-synthetic"
+    if not (folder / "labels").is_dir():
+        tmp = folder.with_name(".benchmark-synthetic.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_yolo_dataset(tmp, SMOKE_BENCHMARK_SEEDS)
+        tmp.rename(folder)
+    return folder
 
 
 def benchmark_figures(registry: Registry, version: str, settings: Settings) -> dict[str, float]:

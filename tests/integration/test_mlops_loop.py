@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from detector.model_card import ModelCard
-from detector.synthetic import synthetic_skin_photo
+from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
 from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
 from infra.db.repositories.api_keys import create_key
@@ -27,23 +27,6 @@ from pipelines.promotion import move_alias
 from pipelines.retraining import run_training
 
 pytestmark = pytest.mark.slow
-
-
-def write_yolo(folder: Path, seeds: range, size: int) -> Path:
-    (folder / "images").mkdir(parents=True)
-    (folder / "labels").mkdir()
-    for seed in seeds:
-        photo = synthetic_skin_photo(seed, size, size)
-        name = f"levle{photo.grade}_{seed}"
-        buf = io.BytesIO()
-        Image.fromarray(photo.rgb).save(buf, format="JPEG", quality=92)
-        (folder / "images" / f"{name}.jpg").write_bytes(buf.getvalue())
-        lines = [
-            f"0 {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} {(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}"
-            for x1, y1, x2, y2 in photo.boxes
-        ]
-        (folder / "labels" / f"{name}.txt").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def model_folder(dest: Path, **card_changes: object) -> Path:
@@ -58,7 +41,9 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
 @pytest.fixture
 def mlops_settings(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("SKINTROUBLE_FOLLOW_REGISTRY", "true")
-    monkeypatch.setenv("SKINTROUBLE_BENCHMARK_DIR", str(write_yolo(tmp_path / "benchmark", range(500, 504), 640)))
+    monkeypatch.setenv(
+        "SKINTROUBLE_BENCHMARK_DIR", str(write_yolo_dataset(tmp_path / "benchmark", range(500, 504), 640))
+    )
     monkeypatch.setenv("SKINTROUBLE_PROMOTION_MARGIN", "0.005")
     monkeypatch.setenv("SKINTROUBLE_PROMOTION_MAX_GRADE_DROP", "1.0")
     monkeypatch.setenv("SKINTROUBLE_MODEL_REFRESH_SECONDS", "3600")
@@ -100,7 +85,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
                     "imgsz": 128,
                     "batch": 2,
                     "from": "release",
-                    "base_data": str(write_yolo(tmp_path / "base", range(4), 128)),
+                    "base_data": str(write_yolo_dataset(tmp_path / "base", range(4), 128)),
                     "extra": {"mosaic": 0.0},
                 },
             )

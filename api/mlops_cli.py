@@ -1,0 +1,117 @@
+"""`skintrouble retrain` and `skintrouble models ...`: the ML engineer's loop from a terminal."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infra.settings import get_settings
+
+err = Console(stderr=True)
+models_app = typer.Typer(help="Model versions and aliases (poc -> mvp -> release).", no_args_is_help=True)
+
+
+def _registry():  # type: ignore[no-untyped-def]
+    from pipelines.model_registry import Registry
+
+    return Registry.from_settings(get_settings())
+
+
+def retrain(
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 30,
+    imgsz: Annotated[int, typer.Option(help="training input size")] = 640,
+    batch: Annotated[int, typer.Option(help="batch size")] = 8,
+    start_from: Annotated[str, typer.Option("--from", help="release or scratch")] = "release",
+    base_data: Annotated[str | None, typer.Option(help="a YOLO folder to train on besides the reviewed labels")] = None,
+    queue: Annotated[bool, typer.Option(help="send to the training queue instead of running here")] = False,
+) -> None:
+    """Fine-tune on reviewed labels (+ base data); registers a new version with alias poc."""
+    from infra.db.engine import session_scope
+    from infra.db.migrate import upgrade
+    from infra.db.models import TrainingRun
+    from pipelines.runtime import get_runtime
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    params = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "from": start_from, "base_data": base_data}
+    with session_scope(settings.sqlalchemy_url) as session:
+        row = TrainingRun(status="queued", requested_by="cli", params=params)
+        session.add(row)
+        session.flush()
+        run_id = row.id
+    if queue:
+        from pipelines.celery_app import enqueue_task
+
+        enqueue_task("training.retrain", run_id)
+        typer.echo(run_id)
+        return
+    from pipelines.retraining import run_training
+
+    with Progress(TextColumn("retraining"), BarColumn(), TimeElapsedColumn(), console=err) as progress:
+        progress.add_task("train", total=None)
+        version = run_training(run_id, settings=settings, store=get_runtime().store)
+    err.print(f"[green]registered version {version} (alias poc) from training run {run_id}[/green]")
+    typer.echo(version)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Versions with their aliases and tags."""
+    registry = _registry()
+    typer.echo(
+        json.dumps({"aliases": registry.aliases(), "versions": [v.to_dict() for v in registry.versions()]}, indent=2)
+    )
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="model version")],
+    alias: Annotated[str, typer.Option(help="poc, mvp or release")] = "mvp",
+    reason: Annotated[str, typer.Option(help="why (kept in the history)")] = "promoted from the CLI",
+    force: Annotated[bool, typer.Option(help="override a refusing gate (recorded)")] = False,
+) -> None:
+    """Move an alias to a version if it beats the current holder on the frozen benchmark."""
+    from infra.db.engine import session_scope
+    from pipelines.promotion import PromotionRefused, promote
+
+    settings = get_settings()
+    try:
+        with session_scope(settings.sqlalchemy_url) as session:
+            event = promote(
+                session=session,
+                registry=_registry(),
+                settings=settings,
+                version=version,
+                alias=alias,
+                actor="cli",
+                reason=reason,
+                force=force,
+            )
+            typer.echo(json.dumps({"alias": event.alias, "version": event.version, "figures": event.figures}))
+    except PromotionRefused as refused:
+        err.print(f"[red]refused: {refused}[/red]")
+        typer.echo(json.dumps(refused.figures))
+        raise typer.Exit(1) from refused
+
+
+@models_app.command("rollback")
+def models_rollback(
+    alias: Annotated[str, typer.Option(help="alias to move back")] = "release",
+    reason: Annotated[str, typer.Option(help="why")] = "rolled back from the CLI",
+) -> None:
+    """Move an alias back to its previous holder."""
+    from infra.db.engine import session_scope
+    from pipelines.promotion import rollback
+
+    with session_scope(get_settings().sqlalchemy_url) as session:
+        event = rollback(session=session, registry=_registry(), alias=alias, actor="cli", reason=reason)
+        typer.echo(json.dumps({"alias": event.alias, "version": event.version}))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(retrain)
+    app.add_typer(models_app, name="models")

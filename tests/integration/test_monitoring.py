@@ -1,0 +1,93 @@
+"""Drift monitoring from stored cases, and the beat trigger for retraining."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from infra.db.engine import session_scope
+from infra.db.models import Case, Label, TrainingRun
+from infra.db.repositories.api_keys import create_key
+from infra.settings import Settings, get_settings
+
+
+def add_cases(url: str) -> None:
+    with session_scope(url) as session:
+        session.add_all(
+            [
+                Case(status="rejected", width=10, height=10, quality={"retake_codes": ["too_dark"]}),
+                Case(status="rejected", width=10, height=10, quality={"retake_codes": ["blurry", "too_dark"]}),
+                Case(
+                    status="done",
+                    width=10,
+                    height=10,
+                    grade=0,
+                    review_queued=True,
+                    lesion_count=1,
+                    findings=[{"label": "lesion", "confidence": 0.15, "box": [0, 0, 1, 1]}],
+                ),
+                Case(
+                    status="done",
+                    width=10,
+                    height=10,
+                    grade=2,
+                    review_queued=False,
+                    lesion_count=2,
+                    findings=[
+                        {"label": "lesion", "confidence": 0.95, "box": [0, 0, 1, 1]},
+                        {"label": "lesion", "confidence": 0.55, "box": [2, 2, 3, 3]},
+                    ],
+                ),
+                Case(status="pending", width=10, height=10),
+            ]
+        )
+
+
+def test_summary_and_prometheus_gauges(settings: Settings) -> None:
+    from api.main import create_app
+
+    app = create_app(settings)
+    with TestClient(app) as client:
+        add_cases(settings.sqlalchemy_url)
+        with session_scope(settings.sqlalchemy_url) as session:
+            _, ml = create_key(session=session, role="ml-engineer", name="ml")
+            _, derm = create_key(session=session, role="dermatologist", name="d")
+        day = client.get("/v1/monitoring/summary?days=7", headers={"X-API-Key": ml}).json()["days"][-1]
+        assert day["analyses"] == 4 and day["rejection_rate"] == 0.5
+        assert day["rejections_by_code"] == {"too_dark": 0.5, "blurry": 0.25}
+        assert day["review_rate"] == 0.5
+        assert day["grade_mix"] == {"mild": 0.5, "moderate": 0.0, "severe": 0.5, "very_severe": 0.0}
+        assert day["confidence_histogram"]["<=0.2"] == 1 and day["confidence_histogram"]["<=1.0"] == 1
+        assert client.get("/v1/monitoring/summary", headers={"X-API-Key": derm}).status_code == 403
+        metrics = client.get("/metrics").text
+        assert 'skintrouble_rejection_rate{code="too_dark"} 0.5' in metrics
+        assert "skintrouble_review_rate 0.5" in metrics
+        assert 'skintrouble_grade_share{grade="severe"} 0.5' in metrics
+
+
+def test_beat_starts_a_retraining_once_enough_labels_arrived(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.db.migrate import upgrade
+    from pipelines.tasks import training
+
+    monkeypatch.setenv("SKINTROUBLE_RETRAIN_MIN_NEW_LABELS", "2")
+    get_settings.cache_clear()
+    current = get_settings()
+    monkeypatch.setattr(training, "get_runtime", lambda: type("R", (), {"settings": current})())
+    sent: list[tuple[str, tuple[object, ...]]] = []
+    monkeypatch.setattr(training, "enqueue_task", lambda name, *args: sent.append((name, args)))
+    upgrade(current.sqlalchemy_url)
+    with session_scope(current.sqlalchemy_url) as session:
+        case = Case(status="done", width=10, height=10)
+        session.add(case)
+        session.flush()
+        session.add(Label(case_id=case.id, reviewer_id="r1", verdict="confirmed", grade=0, boxes=[]))
+    assert training.maybe_retrain() is None and sent == []  # one label is not enough
+    with session_scope(current.sqlalchemy_url) as session:
+        session.add(Label(case_id=case.id, reviewer_id="r2", verdict="confirmed", grade=0, boxes=[]))
+    run_id = training.maybe_retrain()
+    assert run_id is not None and sent == [("training.retrain", (run_id,))]
+    with session_scope(current.sqlalchemy_url) as session:
+        assert session.get(TrainingRun, run_id).status == "queued"
+    assert training.maybe_retrain() is None  # a run is already queued
