@@ -24,11 +24,13 @@ err = Console(stderr=True)
 
 def _register_sub_commands() -> None:
     """Sub-commands that live beside their logic: dataset/train/evaluate, retrain/models."""
+    from api.demo import register as register_demo
     from api.mlops_cli import register as register_mlops
     from detector.cli import register as register_detector
 
     register_detector(app)
     register_mlops(app)
+    register_demo(app)
 
 
 def _migrate() -> None:
@@ -125,6 +127,9 @@ def up(
     """API + worker + beat on embedded defaults; Ctrl-C stops all three."""
     settings = get_settings()
     _migrate()
+    from api.mlops_cli import bootstrap
+
+    err.print(f"model registry: release is version {bootstrap()} ({settings.tracking_uri})")
     keys = {role: _create_key(role, "make-up") for role in ROLES}
     keys_file = settings.var_path / "dev-keys.json"
     keys_file.write_text(json.dumps(keys, indent=2))

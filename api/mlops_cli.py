@@ -112,6 +112,23 @@ def models_rollback(
         typer.echo(json.dumps({"alias": event.alias, "version": event.version}))
 
 
+@models_app.command("bootstrap")
+def models_bootstrap() -> None:
+    """Register the shipped model as the first `release` when nothing holds it (idempotent)."""
+    typer.echo(bootstrap())
+
+
+def bootstrap() -> str:
+    from infra.db.engine import session_scope
+    from infra.db.migrate import upgrade
+    from pipelines.retraining import bootstrap_release
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    with session_scope(settings.sqlalchemy_url) as session:
+        return bootstrap_release(session=session, registry=_registry(), settings=settings)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(retrain)
     app.add_typer(models_app, name="models")

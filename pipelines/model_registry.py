@@ -6,6 +6,7 @@ Every function takes the tracking URI explicitly: nothing is configured at impor
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -139,23 +140,28 @@ class Registry:
         self.client.set_model_version_tag(self.model_name, version, key, value)
 
     def download(self, version: str, cache_dir: Path) -> Path:
-        """The version's model folder, downloaded once into the cache (folders are immutable per version)."""
-        target = cache_dir / "registry" / self.model_name / version
+        """The version's model folder, downloaded once into the cache.
+
+        Keyed by the artifact location, not the version number: two registries (say a test's and the
+        developer's) both have a version 1, but never the same artifacts.
+        """
+        mv = self.client.get_model_version(self.model_name, version)
+        key = hashlib.sha256(f"{self.tracking_uri}|{mv.source}".encode()).hexdigest()[:20]
+        target = cache_dir / "registry" / key
         if (target / "model.json").is_file():
             return target
         import mlflow.artifacts
 
-        tmp = target.with_name(f".{version}.partial")
+        tmp = target.with_name(f".{key}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        mv = self.client.get_model_version(self.model_name, version)
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=mv.source, dst_path=str(tmp), tracking_uri=self.tracking_uri
             )
         )
         shutil.rmtree(target, ignore_errors=True)
-        local.rename(target) if local != tmp else tmp.rename(target)
+        local.rename(target)
         shutil.rmtree(tmp, ignore_errors=True)
         return target
 
