@@ -64,7 +64,9 @@ def test_decision_is_deterministic_per_case() -> None:
 
 def test_severe_cases_come_before_mild_ones() -> None:
     mild = decide(case_id="m", detection=detection([0.3] * 3), quality=quality(), bands=BANDS, policy=NO_AUDIT)
-    severe = decide(case_id="s", detection=detection([0.3] * 3, count=60), quality=quality(), bands=BANDS, policy=NO_AUDIT)
+    severe = decide(
+        case_id="s", detection=detection([0.3] * 3, count=60), quality=quality(), bands=BANDS, policy=NO_AUDIT
+    )
     assert mild.queued and severe.queued
     assert severe.priority > mild.priority
 
@@ -77,4 +79,3 @@ def test_double_review_share() -> None:
     ]
     doubles = sum(d.reviews_required == 2 for d in decisions) / len(decisions)
     assert 0.4 < doubles < 0.6
-
