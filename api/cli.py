@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -85,6 +87,23 @@ def keys_list() -> None:
             typer.echo(f"{key.prefix}…  {key.role:<14} {state:<8} {key.name}")
 
 
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix as `keys list` shows it")]) -> None:
+    """Revoke one key at once (rotation: `keys create` the new one, deploy it, then revoke the old)."""
+    from infra.db.engine import session_scope
+    from infra.db.repositories import api_keys
+
+    _migrate()
+    try:
+        with session_scope(get_settings().sqlalchemy_url) as session:
+            key = api_keys.revoke_by_prefix(session=session, prefix=prefix.rstrip("…"))
+            role, name = key.role, key.name
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    err.print(f"revoked the {role} key {prefix.rstrip('…')}… named {name!r}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
@@ -136,10 +155,10 @@ def up(
     keys_file.chmod(0o600)
     exe = [sys.executable, "-m", "api.cli"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Each child leads its own process group, so stopping one also stops what it forked (the worker's pool).
     children = [
-        subprocess.Popen([*exe, "worker"], env=env),
-        subprocess.Popen([*exe, "beat"], env=env),
-        subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([*exe, command, *args], env=env, start_new_session=True)
+        for command, *args in (("worker",), ("beat",), ("serve", "--host", host, "--port", str(port)))
     ]
     url = f"http://{host}:{port}"
     err.print(f"\n[bold green]skintrouble is starting at {url}[/bold green]  (docs: {url}/docs, review: {url}/review)")
@@ -147,26 +166,30 @@ def up(
         err.print(f"  {role:<14} X-API-Key: {raw}")
     err.print(f"  (keys also in {keys_file}; Ctrl-C stops everything)\n")
 
-    def _stop(*_: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-        raise typer.Exit(0)
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
+    stop = threading.Event()
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and all(child.poll() is None for child in children):
+        stop.wait(0.5)
+    if not stop.is_set():
         err.print("[red]a component exited; stopping the others[/red]")
-        _stop()
-    except KeyboardInterrupt:
-        _stop()
+    _stop_all(children)
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    """SIGTERM every child's process group (warm shutdown), then SIGKILL what is left after `grace` seconds."""
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
 
 
 @app.command("check-quality")

@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from infra.db.models import ApiKey
+from infra.db.models import ApiKey, utcnow
 
 
 def hash_key(raw_key: str) -> str:
@@ -34,3 +34,14 @@ def find_active(*, session: Session, raw_key: str) -> ApiKey | None:
 
 def list_keys(*, session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+def revoke_by_prefix(*, session: Session, prefix: str) -> ApiKey:
+    """Revoke the one active key shown as `prefix` in `keys list`; refuses an unknown or ambiguous prefix so a
+    rotation never locks out the wrong client."""
+    matches = list(session.scalars(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))))
+    if len(matches) != 1:
+        raise LookupError(f"{len(matches)} active keys have the prefix {prefix!r}; expected exactly one")
+    matches[0].revoked_at = utcnow()
+    session.flush()
+    return matches[0]
