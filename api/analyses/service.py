@@ -78,12 +78,8 @@ def find_replay(*, uow: UnitOfWork, principal: Principal, idempotency_key: str |
     )
 
 
-def create_sync(
-    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
-) -> Case:
-    """Analyse now; the case (photo and result) is committed before the caller answers."""
-    settings = runtime.settings
-    case = Case(
+def _pending_case(principal: Principal, photo: Photo, idempotency_key: str | None) -> Case:
+    return Case(
         id=new_id(),
         status="pending",
         api_key_id=principal.key_id,
@@ -91,6 +87,14 @@ def create_sync(
         width=photo.width,
         height=photo.height,
     )
+
+
+def create_sync(
+    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
+) -> Case:
+    """Analyse now; the case (photo and result) is committed before the caller answers."""
+    settings = runtime.settings
+    case = _pending_case(principal, photo, idempotency_key)
     outcome = analyze(
         photo.rgb,
         case_id=case.id,
@@ -110,15 +114,7 @@ def create_async(
     *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
 ) -> Case:
     """Store the photo and a pending case, then hand the analysis to a worker after the commit."""
-    case = Case(
-        id=new_id(),
-        status="pending",
-        api_key_id=principal.key_id,
-        idempotency_key=idempotency_key,
-        width=photo.width,
-        height=photo.height,
-        photo_key=None,
-    )
+    case = _pending_case(principal, photo, idempotency_key)
     case.photo_key = photo_key(case.id)
     runtime.store.put(case.photo_key, photo.jpeg)
     cases_repo.add(session=uow.session, case=case)
