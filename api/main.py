@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import OperationalError
 
 from api import health
 from api.analyses.router import router as analyses_router
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.var_path.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.sqlalchemy_url)
+        try:
+            upgrade(settings.sqlalchemy_url)
+        except OperationalError as exc:  # start anyway: requests answer 503 and /readyz says why
+            log.error("database unavailable at start-up, schema not checked: %s", type(exc.orig).__name__)
         yield
 
     app = FastAPI(

@@ -1,0 +1,81 @@
+"""Faults: Redis down, PostgreSQL down, MLflow down. Clear 503s with Retry-After, nothing accepted is lost,
+and what can keep working keeps working."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from infra.db.engine import session_scope
+from infra.db.models import Case
+from infra.db.repositories.api_keys import create_key
+from infra.settings import Settings, get_settings
+from tests.conftest import encode, skin_photo
+
+
+def app_with(monkeypatch: pytest.MonkeyPatch, **env: str):  # type: ignore[no-untyped-def]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    from api.main import create_app
+
+    current = get_settings()
+    return create_app(current), current
+
+
+def test_redis_down_async_gets_503_sync_still_works(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, current = app_with(monkeypatch, REDIS_URL="redis://127.0.0.1:1/0")
+    photo = encode(skin_photo(seed=11))
+    with TestClient(app) as client:
+        with session_scope(current.sqlalchemy_url) as session:
+            key = create_key(session=session, role="app", name="phone")[1]
+        headers = {"X-API-Key": key}
+        queued = client.post(
+            "/v1/analyses?mode=async", files={"image": ("p.jpg", photo, "image/jpeg")}, headers=headers
+        )
+        assert queued.status_code == 503 and queued.headers["Retry-After"]
+        assert queued.json()["error"]["code"] == "queue_unavailable"
+        with session_scope(current.sqlalchemy_url) as session:
+            assert session.query(Case).count() == 0  # not accepted, so nothing half-stored
+        assert not any(current.photos_dir.rglob("*.jpg"))
+        done = client.post("/v1/analyses", files={"image": ("p.jpg", photo, "image/jpeg")}, headers=headers)
+        assert done.status_code == 200, done.text
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("unavailable")
+
+
+def test_postgres_down_answers_503_with_a_clear_code(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, _ = app_with(monkeypatch, DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    with TestClient(app) as client:
+        r = client.post(
+            "/v1/analyses",
+            files={"image": ("p.jpg", encode(skin_photo()), "image/jpeg")},
+            headers={"X-API-Key": "st_x"},
+        )
+        assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+        assert r.headers["Retry-After"]
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("unavailable")
+
+
+def test_mlflow_down_serving_continues_on_the_shipped_model(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, current = app_with(
+        monkeypatch,
+        SKINTROUBLE_FOLLOW_REGISTRY="true",
+        MLFLOW_TRACKING_URI="http://127.0.0.1:1",
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="2",
+    )
+    with TestClient(app) as client:
+        with session_scope(current.sqlalchemy_url) as session:
+            key = create_key(session=session, role="app", name="phone")[1]
+        r = client.post(
+            "/v1/analyses",
+            files={"image": ("p.jpg", encode(skin_photo(seed=5)), "image/jpeg")},
+            headers={"X-API-Key": key},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["model_version"].startswith("acne04-")
