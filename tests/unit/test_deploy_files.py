@@ -164,6 +164,41 @@ def test_generated_secrets_fill_every_reference_consistently(compose: dict[str, 
     assert (DEPLOY / "secrets" / ".gitignore").read_text().splitlines()[1] == "*"
 
 
+def env_example_sections() -> dict[str, dict[str, str]]:
+    """env.example split by its `# --- secrets/<file>` headers."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in (DEPLOY / "env.example").read_text().splitlines():
+        if line.startswith("# --- secrets/"):
+            current = sections.setdefault(line.split()[2].removeprefix("secrets/"), {})
+        elif line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            current[key] = value
+    return sections
+
+
+def real_flower_login(path: Path) -> str:
+    return next(line for line in path.read_text().split() if line.startswith("FLOWER_BASIC_AUTH=")).split(":", 1)[1]
+
+
+def test_env_example_documents_every_generated_file_with_placeholders(compose: dict[str, Any], tmp_path: Path) -> None:
+    shutil.copy2(DEPLOY / "gen-secrets.sh", tmp_path / "gen-secrets.sh")
+    (tmp_path / "secrets").mkdir()
+    subprocess.run(["sh", str(tmp_path / "gen-secrets.sh")], check=True, capture_output=True, timeout=30)
+    sections = env_example_sections()
+    generated = {p.name for p in (tmp_path / "secrets").iterdir()}
+    assert set(sections) == generated
+    passwords = [(tmp_path / "secrets" / n).read_text().strip() for n in generated if not n.endswith(".env")]
+    passwords.append(real_flower_login(tmp_path / "secrets" / "flower.env"))
+    for name, example in sections.items():
+        if name.endswith(".env"):
+            real = dict(line.split("=", 1) for line in (tmp_path / "secrets" / name).read_text().split())
+            assert set(example) == set(real), name
+            for key, value in example.items():
+                if any(password in real[key] for password in passwords):  # a generated secret goes in this value
+                    assert "CHANGE-ME" in value, f"{name}: {key}"
+
+
 def test_prometheus_scrapes_the_api_metrics(compose: dict[str, Any]) -> None:
     config = load(DEPLOY / "prometheus.yml")
     api_job = next(job for job in config["scrape_configs"] if job["job_name"] == "skintrouble-api")

@@ -1,0 +1,193 @@
+"""Sizing: synchronous analyses per second per CPU core, in-process and through the HTTP API.
+
+    .venv/bin/python bench/sizing.py                      # 640x640 photos, direct + API with 1 and 2 workers
+    .venv/bin/python bench/sizing.py --size 1600x1200 --seconds 20 --modes api1,api2 --concurrency 4
+
+onnxruntime runs with one intra-op thread (SKINTROUBLE_DETECTOR_THREADS=1); a uvicorn worker still runs several
+analyses at once on its thread pool, so "per core" is measured, not assumed: analyses divided by the CPU seconds
+the serving processes consumed (user + system, from /proc), i.e. analyses per second for each fully busy core.
+`direct` times `pipelines.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
+`apiN` starts `skintrouble serve --workers N` on embedded defaults in a temp folder and posts the photos with 2N
+(or --concurrency) client threads back to back for --seconds over loopback (upload, decode, gate, detector,
+SQLite write, JSON). The client's own CPU is not counted. Photos are synthetic skin with lesion-like spots (detector.synthetic), JPEG-encoded like an upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def photos(count: int, width: int, height: int) -> list[bytes]:
+    from detector.synthetic import synthetic_skin_photo
+
+    out = []
+    for seed in range(count):
+        buf = io.BytesIO()
+        Image.fromarray(synthetic_skin_photo(7000 + seed, width, height).rgb).save(buf, format="JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def bench_direct(jpegs: list[bytes], seconds: float) -> tuple[int, float, float, float]:
+    """(analyses, wall seconds, CPU seconds, median ms) for one thread in this process."""
+    from detector.onnx_runtime import Detector
+    from infra.settings import get_settings
+    from pipelines.analysis import analyze, policy_from, thresholds_from
+    from pipelines.photos import decode_photo
+
+    settings = get_settings()
+    detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=1)
+    thresholds, policy = thresholds_from(settings), policy_from(settings)
+
+    def one(data: bytes) -> None:
+        photo = decode_photo(data, max_pixels=settings.max_image_pixels)
+        analyze(photo.rgb, case_id="bench", detector=detector, thresholds=thresholds, policy=policy)
+
+    one(jpegs[0])  # warm-up
+    timings = []
+    cpu0, start = time.process_time(), time.perf_counter()
+    while time.perf_counter() < start + seconds:
+        t0 = time.perf_counter()
+        one(jpegs[len(timings) % len(jpegs)])
+        timings.append(time.perf_counter() - t0)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    return len(timings), elapsed, cpu, statistics.median(timings) * 1000
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process in a process group (the server and its uvicorn workers)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_api(jpegs: list[bytes], seconds: float, workers: int, concurrency: int) -> tuple[int, float, float, float]:
+    """(analyses, wall seconds, server CPU seconds, median ms per request) against `skintrouble serve --workers N`."""
+    from infra.db.engine import session_scope
+    from infra.db.migrate import upgrade
+    from infra.db.repositories import api_keys
+
+    with tempfile.TemporaryDirectory(prefix="sizing-") as tmp:
+        env = {
+            **os.environ,
+            "SKINTROUBLE_VAR_DIR": tmp,
+            "SKINTROUBLE_MODEL_CACHE": str(REPO_ROOT / "var" / "cache" / "models"),
+            "SKINTROUBLE_DETECTOR_THREADS": "1",
+            "SKINTROUBLE_FOLLOW_REGISTRY": "false",
+            "SKINTROUBLE_RATE_LIMIT_PER_MINUTE": "1000000",
+            "SKINTROUBLE_REVIEW_AUDIT_RATE": "0",
+        }
+        for name in ("DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI"):
+            env.pop(name, None)
+        db = f"sqlite:///{tmp}/skintrouble.db"
+        upgrade(db)
+        with session_scope(db) as session:
+            _, key = api_keys.create_key(session=session, role="app", name="sizing")
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            else:
+                raise RuntimeError("the API did not become ready")
+            with httpx.Client(base_url=url, timeout=120, headers={"X-API-Key": key}) as client:
+
+                def post(i: int) -> float:
+                    t0 = time.perf_counter()
+                    files = {"image": ("p.jpg", jpegs[i % len(jpegs)], "image/jpeg")}
+                    r = client.post("/v1/analyses", files=files)
+                    if r.status_code not in (200, 422):
+                        raise RuntimeError(f"{r.status_code} {r.text[:200]}")
+                    return time.perf_counter() - t0
+
+                def loop(first: int, until: float) -> list[float]:
+                    """One client: post back to back until the deadline (the last request may finish after it)."""
+                    out, i = [], first
+                    while time.perf_counter() < until:
+                        out.append(post(i))
+                        i += concurrency
+                    return out
+
+                with ThreadPoolExecutor(concurrency) as pool:
+                    list(pool.map(post, range(concurrency * 2)))  # warm every worker process
+                    cpu0, start = group_cpu_seconds(server.pid), time.perf_counter()
+                    runs = list(pool.map(loop, range(concurrency), [start + seconds] * concurrency))
+                    elapsed, cpu = time.perf_counter() - start, group_cpu_seconds(server.pid) - cpu0
+            timings = [t for run in runs for t in run]
+            return len(timings), elapsed, cpu, statistics.median(timings) * 1000
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--size", default="640x640", help="photo WIDTHxHEIGHT")
+    parser.add_argument("--seconds", type=float, default=20, help="timed duration per mode")
+    parser.add_argument("--modes", default="direct,api1,api2", help="direct, apiN (N uvicorn workers)")
+    parser.add_argument("--concurrency", type=int, default=0, help="client threads for apiN (default 2N)")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    jpegs = photos(8, width, height)
+    cores = os.cpu_count() or 1
+    print(f"{width}x{height} synthetic JPEG photos, {args.seconds:.0f} s per mode, {cores} CPU cores on this machine")
+    header = f"{'mode':<6} {'clients':>7} {'done':>5} {'analyses/s':>10} {'cores busy':>10} {'per core':>9}"
+    print(f"{header} {'CPU ms each':>11} {'median ms':>9}")
+    for mode in args.modes.split(","):
+        if mode == "direct":
+            clients = 1
+            done, elapsed, cpu, median = bench_direct(jpegs, args.seconds)
+        else:
+            workers = int(mode.removeprefix("api"))
+            clients = args.concurrency or workers * 2
+            done, elapsed, cpu, median = bench_api(jpegs, args.seconds, workers, clients)
+        rate, busy, per_core, each = done / elapsed, cpu / elapsed, done / cpu, cpu / done * 1000
+        print(
+            f"{mode:<6} {clients:>7} {done:>5} {rate:>10.2f} {busy:>10.2f} {per_core:>9.2f} {each:>11.0f} {median:>9.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
