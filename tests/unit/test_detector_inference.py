@@ -111,3 +111,48 @@ def test_the_shipped_model_loads_from_its_cached_export_and_predicts(tmp_path: P
         for f in detection.findings:
             assert 0 <= f.box[0] < f.box[2] <= shape[1] and 0 <= f.box[1] < f.box[3] <= shape[0]
             assert f.confidence >= card.operating_conf
+
+
+def test_model_card_round_trips_and_refuses_unknown_keys(tmp_path: Path) -> None:
+    card = ModelCard.load(REPO_ROOT / "detector" / "weights")
+    card.save(tmp_path / "model.json")
+    assert ModelCard.load(tmp_path) == card
+    (tmp_path / "model.json").write_text('{"version": "x", "weights": "w.pt", "class_names": ["l"], "upscal": 2}')
+    with pytest.raises(ValueError, match="upscal"):
+        ModelCard.load(tmp_path)
+    with pytest.raises(ValueError, match="grade_bands"):
+        ModelCard(version="x", weights="w.pt", class_names=["l"], grade_bands=(20, 5, 50))
+
+
+def test_configure_offline_is_idempotent_and_keeps_other_settings(tmp_path: Path) -> None:
+    code = (
+        "import os, sys, json, pathlib; from detector.ultralytics_offline import configure_offline;"
+        f"d = pathlib.Path({str(tmp_path)!r}); f = d / 'Ultralytics' / 'settings.json';"
+        "f.parent.mkdir(parents=True); f.write_text(json.dumps({'runs_dir': '/x', 'sync': True}));"
+        "configure_offline(d); first = f.read_text(); configure_offline(d);"
+        "assert f.read_text() == first; s = json.loads(first);"
+        "assert s['sync'] is False and s['runs_dir'] == '/x';"
+        "assert os.environ['YOLO_OFFLINE'] == '1' and os.environ['YOLO_CONFIG_DIR'] == str(d);"
+        "assert 'ultralytics' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=60)
+
+
+def test_ensure_onnx_exports_once_per_weights_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from detector import export
+
+    calls: list[Path] = []
+
+    def fake_export(weights: Path, target: Path, imgsz: int) -> None:
+        calls.append(target)
+        target.write_bytes(b"onnx")
+
+    monkeypatch.setattr(export, "_export_in_subprocess", fake_export)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"first")
+    first = export.ensure_onnx(weights, tmp_path / "cache", 640)
+    stamp = first.stat().st_mtime_ns
+    assert export.ensure_onnx(weights, tmp_path / "cache", 640) == first
+    assert first.stat().st_mtime_ns == stamp and len(calls) == 1
+    weights.write_bytes(b"retrained")  # new content -> new key -> one more export
+    assert export.ensure_onnx(weights, tmp_path / "cache", 640) != first and len(calls) == 2
