@@ -8,14 +8,16 @@ analyses at once on its thread pool, so "per core" is measured, not assumed: ana
 the serving processes consumed (user + system, from /proc), i.e. analyses per second for each fully busy core.
 `direct` times `pipelines.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
 `apiN` starts `skintrouble serve --workers N` on embedded defaults in a temp folder and posts the photos with 2N
-(or --concurrency) client threads back to back for --seconds over loopback (upload, decode, gate, detector,
-SQLite write, JSON). The client's own CPU is not counted. Photos are synthetic skin with lesion-like spots (detector.synthetic), JPEG-encoded like an upload.
+(or --concurrency) client threads back to back for --seconds (or --requests in all) over loopback (upload,
+decode, gate, detector, SQLite write, JSON). The client's own CPU is not counted. Photos are synthetic skin with
+lesion-like spots (detector.synthetic), JPEG-encoded like an upload.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import os
 import signal
 import socket
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,7 +48,16 @@ def photos(count: int, width: int, height: int) -> list[bytes]:
     return out
 
 
-def bench_direct(jpegs: list[bytes], seconds: float) -> tuple[int, float, float, float]:
+def budget(seconds: float, requests: int) -> Callable[[], bool]:
+    """Whether to send one more analysis: a fixed count when --requests is given, else until --seconds pass."""
+    if requests:
+        tickets = itertools.count()  # next() on a count is atomic under the GIL: safe across client threads
+        return lambda: next(tickets) < requests
+    deadline = time.perf_counter() + seconds
+    return lambda: time.perf_counter() < deadline
+
+
+def bench_direct(jpegs: list[bytes], seconds: float, requests: int) -> tuple[int, float, float, float]:
     """(analyses, wall seconds, CPU seconds, median ms) for one thread in this process."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
@@ -63,7 +75,8 @@ def bench_direct(jpegs: list[bytes], seconds: float) -> tuple[int, float, float,
     one(jpegs[0])  # warm-up
     timings = []
     cpu0, start = time.process_time(), time.perf_counter()
-    while time.perf_counter() < start + seconds:
+    more = budget(seconds, requests)
+    while more():
         t0 = time.perf_counter()
         one(jpegs[len(timings) % len(jpegs)])
         timings.append(time.perf_counter() - t0)
@@ -90,7 +103,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bench_api(jpegs: list[bytes], seconds: float, workers: int, concurrency: int) -> tuple[int, float, float, float]:
+def bench_api(
+    jpegs: list[bytes], seconds: float, requests: int, workers: int, concurrency: int
+) -> tuple[int, float, float, float]:
     """(analyses, wall seconds, server CPU seconds, median ms per request) against `skintrouble serve --workers N`."""
     from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
@@ -142,10 +157,10 @@ def bench_api(jpegs: list[bytes], seconds: float, workers: int, concurrency: int
                         raise RuntimeError(f"{r.status_code} {r.text[:200]}")
                     return time.perf_counter() - t0
 
-                def loop(first: int, until: float) -> list[float]:
-                    """One client: post back to back until the deadline (the last request may finish after it)."""
+                def loop(first: int, more: Callable[[], bool]) -> list[float]:
+                    """One client: post back to back while the budget lasts (the last one may end after a deadline)."""
                     out, i = [], first
-                    while time.perf_counter() < until:
+                    while more():
                         out.append(post(i))
                         i += concurrency
                     return out
@@ -153,7 +168,8 @@ def bench_api(jpegs: list[bytes], seconds: float, workers: int, concurrency: int
                 with ThreadPoolExecutor(concurrency) as pool:
                     list(pool.map(post, range(concurrency * 2)))  # warm every worker process
                     cpu0, start = group_cpu_seconds(server.pid), time.perf_counter()
-                    runs = list(pool.map(loop, range(concurrency), [start + seconds] * concurrency))
+                    more = budget(seconds, requests)
+                    runs = list(pool.map(loop, range(concurrency), [more] * concurrency))
                     elapsed, cpu = time.perf_counter() - start, group_cpu_seconds(server.pid) - cpu0
             timings = [t for run in runs for t in run]
             return len(timings), elapsed, cpu, statistics.median(timings) * 1000
@@ -166,23 +182,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--size", default="640x640", help="photo WIDTHxHEIGHT")
     parser.add_argument("--seconds", type=float, default=20, help="timed duration per mode")
+    parser.add_argument("--requests", type=int, default=0, help="a fixed number of analyses per mode instead")
     parser.add_argument("--modes", default="direct,api1,api2", help="direct, apiN (N uvicorn workers)")
     parser.add_argument("--concurrency", type=int, default=0, help="client threads for apiN (default 2N)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     jpegs = photos(8, width, height)
     cores = os.cpu_count() or 1
-    print(f"{width}x{height} synthetic JPEG photos, {args.seconds:.0f} s per mode, {cores} CPU cores on this machine")
+    amount = f"{args.requests} analyses" if args.requests else f"{args.seconds:.0f} s"
+    print(f"{width}x{height} synthetic JPEG photos, {amount} per mode, {cores} CPU cores on this machine")
     header = f"{'mode':<6} {'clients':>7} {'done':>5} {'analyses/s':>10} {'cores busy':>10} {'per core':>9}"
     print(f"{header} {'CPU ms each':>11} {'median ms':>9}")
     for mode in args.modes.split(","):
         if mode == "direct":
             clients = 1
-            done, elapsed, cpu, median = bench_direct(jpegs, args.seconds)
+            done, elapsed, cpu, median = bench_direct(jpegs, args.seconds, args.requests)
         else:
             workers = int(mode.removeprefix("api"))
             clients = args.concurrency or workers * 2
-            done, elapsed, cpu, median = bench_api(jpegs, args.seconds, workers, clients)
+            done, elapsed, cpu, median = bench_api(jpegs, args.seconds, args.requests, workers, clients)
         rate, busy, per_core, each = done / elapsed, cpu / elapsed, done / cpu, cpu / done * 1000
         print(
             f"{mode:<6} {clients:>7} {done:>5} {rate:>10.2f} {busy:>10.2f} {per_core:>9.2f} {each:>11.0f} {median:>9.0f}"
