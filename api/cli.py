@@ -167,8 +167,9 @@ def up(
     err.print(f"  (keys also in {keys_file}; Ctrl-C stops everything)\n")
 
     stop = threading.Event()
-    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored. SIGHUP too: a closed
+    # terminal would otherwise end `up` alone and leave its children (in their own sessions) running.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.is_set() and all(child.poll() is None for child in children):
         stop.wait(0.5)
