@@ -24,9 +24,26 @@ ALIASES: tuple[str, ...] = ("poc", "mvp", "release")
 EXPERIMENT = "skintrouble-detector"
 
 
+OFFLINE_ENV = {
+    # `import mlflow` starts a usage-telemetry client that posts to the internet unless told not to; the
+    # switch is read once, at that import, so it must be in the environment before the first mlflow import.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    # a dead tracking server must cost a serving process seconds, not minutes of retries
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+
+
+def mlflow_offline() -> None:
+    """Call before importing mlflow: nothing but the configured tracking server is ever contacted."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 def _client(tracking_uri: str):  # type: ignore[no-untyped-def]
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    mlflow_offline()
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -111,6 +128,9 @@ class Registry:
 
     def version(self, version: str) -> VersionInfo:
         return self._info(self.client.get_model_version(self.model_name, version))
+
+    def version_tags(self, version: str) -> dict[str, str]:
+        return self.version(version).tags
 
     def _info(self, mv: Any) -> VersionInfo:
         return VersionInfo(

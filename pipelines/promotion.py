@@ -7,19 +7,15 @@ on, cached per version as MLflow tags, and every alias move is recorded in our o
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from detector.evaluation import evaluate, load_labelled_images
-from detector.onnx_runtime import Detector
-from detector.synthetic import write_yolo_dataset
 from infra.db.models import AliasEvent
+from infra.db.repositories import alias_events
 from infra.settings import Settings
+from pipelines import benchmark
 from pipelines.model_registry import Registry
 
 PROMOTABLE = ("poc", "mvp", "release")
@@ -49,61 +45,17 @@ class GateVerdict:
         }
 
 
-SMOKE_BENCHMARK_SEEDS = range(10_000, 10_008)
-
-
-def benchmark_dir(settings: Settings) -> Path:
-    """The frozen benchmark: SKINTROUBLE_BENCHMARK_DIR (a YOLO folder never trained on, e.g. a held-out split of
-    real photos) in production; on embedded defaults a fixed set of synthetic photos, generated once."""
-    if settings.benchmark_dir is not None:
-        if not settings.benchmark_dir.is_dir():
-            raise FileNotFoundError(f"benchmark folder {settings.benchmark_dir} does not exist")
-        return settings.benchmark_dir
-    folder = settings.var_path / "benchmark-synthetic"
-    if not (folder / "labels").is_dir():
-        tmp = folder.with_name(".benchmark-synthetic.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_yolo_dataset(tmp, SMOKE_BENCHMARK_SEEDS)
-        tmp.rename(folder)
-    return folder
-
-
-def benchmark_figures(registry: Registry, version: str, settings: Settings) -> dict[str, float]:
-    """mAP50 and grade accuracy of a version on the frozen benchmark, computed once per (version, benchmark)."""
-    bench = benchmark_dir(settings)
-    key = f"benchmark.{bench.name}"[:250]
-    cached = registry.version(version).tags.get(key)
-    if cached:
-        return json.loads(cached)
-    model_dir = registry.download(version, settings.model_cache_dir)
-    detector = Detector.load(model_dir, settings.model_cache_dir, threads=settings.detector_threads)
-    images, _ = load_labelled_images(bench, None)
-    result = evaluate(
-        detector,
-        images,
-        class_names=detector.card.class_names,
-        operating_conf=detector.card.operating_conf,
-        served_counts=True,
-    )
-    figures = {
-        "mAP50": round(float(result.summary.get("mAP50", 0.0)), 5),
-        "grade_accuracy": round(float(result.summary.get("grade_accuracy", 0.0)), 5),
-        "images": float(result.summary["images"]),
-    }
-    registry.tag(version, key, json.dumps(figures))
-    return figures
-
-
 def judge(*, registry: Registry, candidate: str, alias: str, settings: Settings) -> GateVerdict:
+    """The gate: beat the holder by `promotion_margin` mAP50 without losing more grade accuracy than allowed."""
     holder = registry.alias(alias)
-    cand = benchmark_figures(registry, candidate, settings)
+    cand = benchmark.figures(registry, candidate, settings)
     if holder is None or holder == candidate:
         return GateVerdict(
             True, f"no current {alias} to beat" if holder is None else "already holds it", cand, None, holder
         )
-    held = benchmark_figures(registry, holder, settings)
-    gain = cand["mAP50"] - held["mAP50"]
-    grade_drop = held["grade_accuracy"] - cand["grade_accuracy"]
+    held = benchmark.figures(registry, holder, settings)
+    gain = round(cand["mAP50"] - held["mAP50"], 6)  # figures carry 5 decimals: no float dust at the margin
+    grade_drop = round(held["grade_accuracy"] - cand["grade_accuracy"], 6)
     if gain < settings.promotion_margin:
         reason = f"mAP50 {cand['mAP50']:.4f} does not beat {held['mAP50']:.4f} by {settings.promotion_margin}"
         return GateVerdict(False, reason, cand, held, holder)
@@ -123,14 +75,18 @@ def move_alias(
     reason: str,
     figures: dict[str, Any],
 ) -> AliasEvent:
+    """Move the alias in MLflow and record the move (the caller's transaction commits it)."""
     previous = registry.alias(alias)
     registry.set_alias(alias, version)
-    event = AliasEvent(
-        alias=alias, version=version, previous_version=previous, actor=actor, reason=reason, figures=figures
+    return alias_events.add(
+        session=session,
+        alias=alias,
+        version=version,
+        previous_version=previous,
+        actor=actor,
+        reason=reason,
+        figures=figures,
     )
-    session.add(event)
-    session.flush()
-    return event
 
 
 def promote(
@@ -169,21 +125,36 @@ def promote(
     )
 
 
+def holders(events: list[AliasEvent]) -> list[str]:
+    """The stack of holders an alias went through: a move pushes, a rollback pops.
+
+    So two rollbacks in a row walk back two releases instead of undoing each other.
+    """
+    stack: list[str] = []
+    for event in events:
+        if "rollback_of" in (event.figures or {}) and len(stack) > 1:
+            stack.pop()
+        elif not stack or stack[-1] != event.version:
+            stack.append(event.version)
+    return stack
+
+
 def rollback(*, session: Session, registry: Registry, alias: str, actor: str, reason: str) -> AliasEvent:
-    """Move the alias back to the version that held it before the last move."""
-    last = session.scalar(select(AliasEvent).where(AliasEvent.alias == alias).order_by(AliasEvent.id.desc()).limit(1))
-    if last is None or last.previous_version is None:
+    """Move the alias back to the version that held it before the current holder."""
+    stack = holders(alias_events.of_alias(session=session, alias=alias))
+    current = registry.alias(alias)
+    if len(stack) < 2 or stack[-1] != current:
         raise LookupError(f"no earlier holder of {alias!r} to roll back to")
     return move_alias(
         session=session,
         registry=registry,
         alias=alias,
-        version=last.previous_version,
+        version=stack[-2],
         actor=actor,
         reason=reason,
-        figures={"rollback_of": last.version},
+        figures={"rollback_of": current},
     )
 
 
 def history(session: Session, limit: int = 200) -> list[AliasEvent]:
-    return list(session.scalars(select(AliasEvent).order_by(AliasEvent.id.desc()).limit(limit)))
+    return alias_events.latest(session=session, limit=limit)

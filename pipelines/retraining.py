@@ -6,6 +6,8 @@ in production, the embedded worker in development).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -14,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from detector.datasets import LabelledBox, Sample, build_snapshot, read_dataset
@@ -22,11 +23,13 @@ from detector.datasets.snapshot import Snapshot
 from detector.export import ensure_onnx
 from detector.model_card import ModelCard
 from infra.db.engine import session_scope
-from infra.db.models import Label, TrainingRun
+from infra.db.models import TrainingRun
 from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import training_runs
 from infra.db.repositories.labels import reviewed_samples
 from infra.settings import Settings
 from infra.storage import PhotoStore
+from pipelines import benchmark
 from pipelines.model_registry import Registry, git_commit, log_model_run
 from pipelines.promotion import move_alias
 
@@ -60,11 +63,18 @@ def bootstrap_release(*, session: Session, registry: Registry, settings: Setting
 
 
 def labels_since_last_run(session: Session) -> int:
-    last = session.scalar(select(func.max(TrainingRun.created_at)))
-    query = select(func.count()).select_from(Label)
-    if last is not None:
-        query = query.where(Label.created_at > last)
-    return int(session.scalar(query) or 0)
+    return training_runs.labels_since(session=session, since=training_runs.last_started_at(session=session))
+
+
+def _image_sha(image: Path | bytes) -> str:
+    return hashlib.sha256(image if isinstance(image, bytes) else Path(image).read_bytes()).hexdigest()
+
+
+def without_benchmark(samples: list[Sample], settings: Settings) -> tuple[list[Sample], int]:
+    """Drop samples whose bytes are a benchmark image: the gate is only honest on photos never trained on."""
+    frozen = benchmark.image_hashes(benchmark.benchmark_dir(settings))
+    kept = [s for s in samples if _image_sha(s.image) not in frozen]
+    return kept, len(samples) - len(kept)
 
 
 def build_retraining_snapshot(
@@ -77,6 +87,9 @@ def build_retraining_snapshot(
     for item in reviewed_samples(session):
         boxes = tuple(LabelledBox(0, *[float(v) for v in b["box"]]) for b in item.boxes)
         samples.append(Sample(image=store.get(item.photo_key), boxes=boxes, image_id=f"case_{item.case_id}"))
+    samples, leaked = without_benchmark(samples, settings)
+    if leaked:
+        log.warning("left %d benchmark photo(s) out of the retraining data", leaked)
     if not samples:
         raise ValueError("nothing to train on: no base data and no reviewed labels")
     exclude = {f"case_{case_id}" for case_id in cases_repo.deleted_ids(session=session)}
@@ -104,6 +117,30 @@ def _starting_point(registry: Registry, settings: Settings, start_from: str) -> 
     return folder / card.weights, version, card
 
 
+def plot_metrics(rows: list[dict[str, Any]], out: Path) -> Path:
+    """Per-epoch losses and validation metrics as one PNG: the curves an engineer checks first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({k for row in rows for k, v in row.items() if k != "epoch" and isinstance(v, int | float)})
+    losses = [k for k in keys if "loss" in k]
+    scores = [k for k in keys if k not in losses]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, group, title in ((axes[0], losses, "losses"), (axes[1], scores, "validation")):
+        for key in group:
+            ax.plot([r["epoch"] for r in rows if key in r], [r[key] for r in rows if key in r], marker="o", label=key)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        if group:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
 def _update_run(settings: Settings, run_id: str, **fields: Any) -> None:
     with session_scope(settings.sqlalchemy_url) as session:
         row = session.get(TrainingRun, run_id)
@@ -112,106 +149,61 @@ def _update_run(settings: Settings, run_id: str, **fields: Any) -> None:
                 setattr(row, key, value)
 
 
-def run_training(run_id: str, *, settings: Settings, store: PhotoStore) -> str:
-    """Execute one TrainingRun; returns the registered version. Idempotent for finished runs."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
+def _fail(settings: Settings, run_id: str, exc: BaseException) -> None:
+    _update_run(settings, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
 
-    from detector.training import train
 
+def _claim(run_id: str, settings: Settings, store: PhotoStore) -> tuple[dict[str, Any], Snapshot] | str:
+    """Mark the run running and build its snapshot; a finished run returns its version instead."""
     with session_scope(settings.sqlalchemy_url) as session:
-        row = session.get(TrainingRun, run_id)
+        row = training_runs.get(session=session, run_id=run_id)
         if row is None:
             raise LookupError(f"training run {run_id} does not exist")
         if row.status == "succeeded" and row.model_version:
             return row.model_version
         params = dict(row.params)
-        row.status, row.progress, row.error = "running", 0.0, None
-        registry = Registry.from_settings(settings)
         base = params.get("base_data")
         snapshot = build_retraining_snapshot(
             session=session, store=store, settings=settings, base_data=Path(base) if base else None
         )
-        row.dataset_digest = snapshot.digest
+        row.status, row.progress, row.error, row.dataset_digest = "running", 0.0, None, snapshot.digest
+    return params, snapshot
 
-    epochs = int(params.get("epochs", settings.train_epochs))
-    imgsz = int(params.get("imgsz", settings.train_imgsz))
-    checkpoint, parent, parent_card = _starting_point(registry, settings, str(params.get("from", "release")))
-    client = registry.client
-    mlrun = client.create_run(registry.experiment_id(), run_name=f"retrain-{run_id[:8]}", tags={"kind": "retrain"})
-    mlrun_id = mlrun.info.run_id
-    _update_run(settings, run_id, mlflow_run_id=mlrun_id)
+
+def run_training(run_id: str, *, settings: Settings, store: PhotoStore) -> str:
+    """Execute one TrainingRun; returns the registered version. Idempotent for finished runs.
+
+    Any failure marks the row failed (with the error) so the beat trigger never waits on a dead run.
+    """
     try:
-        recipe_params = {
-            "epochs": epochs,
-            "imgsz": imgsz,
-            "from": params.get("from", "release"),
-            "parent_version": parent,
-            "dataset_digest": snapshot.digest,
-            "device": settings.train_device,
-        }
-        for key, value in recipe_params.items():
-            client.log_param(mlrun_id, key, str(value))
-        dataset = Dataset(
-            name=snapshot.path.name, digest=snapshot.digest[:36], source_type="local", source=snapshot.path.as_uri()
-        )
-        client.log_inputs(
-            mlrun_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])]
-        )
-
-        def on_epoch(row: dict[str, Any]) -> None:
-            step = int(row["epoch"])
-            for key, value in row.items():
-                if key != "epoch" and isinstance(value, int | float):
-                    client.log_metric(mlrun_id, key.replace("(", "_").replace(")", ""), float(value), step=step)
-            metrics = {k: round(float(v), 5) for k, v in row.items() if isinstance(v, int | float)}
-            _update_run(settings, run_id, progress=min(0.95, step / max(epochs, 1)), metrics=metrics)
-
-        with tempfile.TemporaryDirectory(prefix="retrain-") as tmp:
-            extra: dict[str, Any] = {"plots": False}
-            extra.update(params.get("extra") or {})
-            result = train(
-                snapshot.path,
-                from_checkpoint=checkpoint,
-                epochs=epochs,
-                imgsz=imgsz,
-                batch=int(params.get("batch", 8)),
-                device=settings.train_device,
-                workers=0,
-                out_dir=Path(tmp) / "run",
-                extra=extra,
-                on_epoch=on_epoch,
-            )
-            model_dir = Path(tmp) / "model"
-            model_dir.mkdir()
-            shutil.copy2(result.best_weights, model_dir / "weights.pt")
-            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-            card = replace(
-                parent_card,
-                version=f"retrain-{stamp}-{run_id[:6]}",
-                weights="weights.pt",
-                metrics={k: round(float(v), 5) for k, v in result.final_metrics.items() if isinstance(v, int | float)},
-            )
-            card.save(model_dir)
-            onnx = ensure_onnx(model_dir / "weights.pt", settings.model_cache_dir, card.imgsz)
-            shutil.copy2(onnx, model_dir / "model.onnx")
-            client.log_artifact(mlrun_id, str(Path(tmp) / "run" / "recipe.json"))
-            for plot in sorted((Path(tmp) / "run" / "run").glob("*.png")):
-                client.log_artifact(mlrun_id, str(plot), artifact_path="plots")
-            version = registry.register_folder(
-                run_id=mlrun_id,
-                model_dir=model_dir,
-                tags={
-                    "dataset_digest": snapshot.digest,
-                    "parent_version": parent,
-                    "git_commit": git_commit(),
-                    "card_version": card.version,
-                    "training_run": run_id,
-                },
-            )
-        client.set_terminated(mlrun_id, "FINISHED")
+        claimed = _claim(run_id, settings, store)
+    except LookupError:
+        raise
     except Exception as exc:
-        client.set_terminated(mlrun_id, "FAILED")
-        _update_run(settings, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        _fail(settings, run_id, exc)
+        raise
+    if isinstance(claimed, str):
+        return claimed
+    params, snapshot = claimed
+    registry = Registry.from_settings(settings)
+    mlrun_id: str | None = None
+    try:
+        checkpoint, parent, parent_card = _starting_point(registry, settings, str(params.get("from", "release")))
+        mlrun_id = registry.client.create_run(
+            registry.experiment_id(),
+            run_name=f"retrain-{run_id[:8]}",
+            tags={"kind": "retrain", "training_run": run_id, "dataset_digest": snapshot.digest},
+        ).info.run_id
+        _update_run(settings, run_id, mlflow_run_id=mlrun_id)
+        version = _train_and_register(
+            run_id, mlrun_id, params=params, snapshot=snapshot, registry=registry, settings=settings,
+            checkpoint=checkpoint, parent=parent, parent_card=parent_card,
+        )  # fmt: skip
+        registry.client.set_terminated(mlrun_id, "FINISHED")
+    except Exception as exc:
+        if mlrun_id is not None:
+            registry.client.set_terminated(mlrun_id, "FAILED")
+        _fail(settings, run_id, exc)
         raise
     with session_scope(settings.sqlalchemy_url) as session:
         move_alias(
@@ -223,8 +215,107 @@ def run_training(run_id: str, *, settings: Settings, store: PhotoStore) -> str:
             reason="new candidate from retraining",
             figures={},
         )
-        row = session.get(TrainingRun, run_id)
+        row = training_runs.get(session=session, run_id=run_id)
         assert row is not None
         row.status, row.progress, row.model_version = "succeeded", 1.0, version
     return version
 
+
+def _log_dataset(client: Any, mlrun_id: str, snapshot: Snapshot) -> None:
+    """The snapshot as the run's input (what `mlflow.log_input` records), named and digested by its content."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    counts = snapshot.manifest.get("counts", {})
+    dataset = Dataset(
+        name=snapshot.path.name,
+        digest=snapshot.digest[:36],  # MLflow's column is 36 characters; the full digest is in the tags
+        source_type="local",
+        source=json.dumps({"uri": snapshot.path.as_uri(), "digest": snapshot.digest}),
+        schema=json.dumps({"class_names": snapshot.class_names}),
+        profile=json.dumps({"images": counts}),
+    )
+    tags = [InputTag("mlflow.data.context", "training"), InputTag("digest_sha256", snapshot.digest)]
+    client.log_inputs(mlrun_id, datasets=[DatasetInput(dataset, tags=tags)])
+
+
+def _train_and_register(
+    run_id: str,
+    mlrun_id: str,
+    *,
+    params: dict[str, Any],
+    snapshot: Snapshot,
+    registry: Registry,
+    settings: Settings,
+    checkpoint: Path | None,
+    parent: str,
+    parent_card: ModelCard,
+) -> str:
+    """Fine-tune, log params/metrics/plots/artefacts into the MLflow run and register the model folder."""
+    from detector.training import train
+
+    client = registry.client
+    epochs = int(params.get("epochs", settings.train_epochs))
+    imgsz = int(params.get("imgsz", settings.train_imgsz))
+    recipe_params = {
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": int(params.get("batch", 8)),
+        "from": params.get("from", "release"),
+        "parent_version": parent,
+        "dataset_digest": snapshot.digest,
+        "device": settings.train_device,
+    }
+    for key, value in recipe_params.items():
+        client.log_param(mlrun_id, key, str(value))
+    _log_dataset(client, mlrun_id, snapshot)
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        step = int(row["epoch"])
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, int | float):
+                client.log_metric(mlrun_id, key.replace("(", "_").replace(")", ""), float(value), step=step)
+        metrics = {k: round(float(v), 5) for k, v in row.items() if isinstance(v, int | float)}
+        _update_run(settings, run_id, progress=min(0.95, step / max(epochs, 1)), metrics=metrics)
+
+    with tempfile.TemporaryDirectory(prefix="retrain-") as tmp:
+        work = Path(tmp)
+        result = train(
+            snapshot.path,
+            from_checkpoint=checkpoint,
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=recipe_params["batch"],
+            device=settings.train_device,
+            workers=0,
+            out_dir=work / "run",
+            extra=dict(params.get("extra") or {}),
+            on_epoch=on_epoch,
+        )
+        model_dir = work / "model"
+        model_dir.mkdir()
+        shutil.copy2(result.best_weights, model_dir / "weights.pt")
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        card = replace(
+            parent_card,
+            version=f"retrain-{stamp}-{run_id[:6]}",
+            weights="weights.pt",
+            metrics={k: round(float(v), 5) for k, v in result.final_metrics.items() if isinstance(v, int | float)},
+        )
+        card.save(model_dir)
+        onnx = ensure_onnx(model_dir / "weights.pt", settings.model_cache_dir, card.imgsz)
+        shutil.copy2(onnx, model_dir / "model.onnx")
+        client.log_artifact(mlrun_id, str(work / "run" / "recipe.json"))
+        client.log_artifact(mlrun_id, str(plot_metrics(result.metrics_per_epoch, work / "metrics.png")), "plots")
+        for plot in sorted((work / "run" / "run").glob("*.png")):  # Ultralytics' own, unless extra plots=False
+            client.log_artifact(mlrun_id, str(plot), artifact_path="plots")
+        return registry.register_folder(
+            run_id=mlrun_id,
+            model_dir=model_dir,
+            tags={
+                "dataset_digest": snapshot.digest,
+                "parent_version": parent,
+                "git_commit": git_commit(),
+                "card_version": card.version,
+                "training_run": run_id,
+            },
+        )

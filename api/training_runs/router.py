@@ -10,6 +10,7 @@ from api.errors import ApiError
 from api.models.schemas import TrainingRunIn, TrainingRunPublic
 from infra.db.models import TrainingRun
 from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import training_runs
 from pipelines.celery_app import enqueue_task
 
 router = APIRouter(prefix="/v1/training-runs", tags=["training"])
@@ -39,9 +40,7 @@ def _public(row: TrainingRun) -> TrainingRunPublic:
 )
 def start_training_run(body: TrainingRunIn, principal: MlEngineer, uow: UowDep) -> TrainingRunPublic:
     params = body.model_dump(by_alias=True)
-    row = TrainingRun(status="queued", requested_by=principal.key_id, params=params)
-    uow.session.add(row)
-    uow.session.flush()
+    row = training_runs.create(session=uow.session, requested_by=principal.key_id, params=params)
     cases_repo.record_audit(
         session=uow.session,
         action="training.started",
@@ -57,7 +56,7 @@ def start_training_run(body: TrainingRunIn, principal: MlEngineer, uow: UowDep) 
     except ApiError:
         raise
     except Exception as exc:
-        stale = uow.session.get(TrainingRun, run_id)
+        stale = training_runs.get(session=uow.session, run_id=run_id)
         if stale is not None:
             stale.status, stale.error = "failed", "could not be queued"
             uow.session.commit()
@@ -69,7 +68,7 @@ def start_training_run(body: TrainingRunIn, principal: MlEngineer, uow: UowDep) 
 
 @router.get("/{run_id}", response_model=TrainingRunPublic, responses={**_ERRORS, 404: {"description": "Unknown id"}})
 def get_training_run(run_id: str, principal: MlEngineer, uow: UowDep) -> TrainingRunPublic:
-    row = uow.session.get(TrainingRun, run_id)
+    row = training_runs.get(session=uow.session, run_id=run_id)
     if row is None:
         raise ApiError(404, "training_run_not_found", "No training run with that id.")
     return _public(row)

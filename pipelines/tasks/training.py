@@ -7,7 +7,7 @@ import logging
 from celery import Task
 
 from infra.db.engine import session_scope
-from infra.db.models import TrainingRun
+from infra.db.repositories import training_runs
 from pipelines.celery_app import celery_app, enqueue_task
 from pipelines.retraining import labels_since_last_run, run_training
 from pipelines.runtime import get_runtime
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(bind=True, name="training.retrain", acks_late=True, reject_on_worker_lost=True, max_retries=0)
 def retrain(self: Task, run_id: str) -> str:
+    """No retries: a failed run is marked failed with its error; a new run is a deliberate decision."""
     runtime = get_runtime()
     return run_training(run_id, settings=runtime.settings, store=runtime.store)
 
@@ -29,12 +30,11 @@ def maybe_retrain() -> str | None:
         fresh = labels_since_last_run(session)
         if fresh < settings.retrain_min_new_labels:
             return None
-        busy = session.query(TrainingRun).filter(TrainingRun.status.in_(("queued", "running"))).count()
-        if busy:
+        if training_runs.count_active(session=session):
             return None
-        row = TrainingRun(status="queued", requested_by="beat", params={"from": "release", "trigger": f"{fresh} labels"})
-        session.add(row)
-        session.flush()
+        row = training_runs.create(
+            session=session, requested_by="beat", params={"from": "release", "trigger": f"{fresh} labels"}
+        )
         run_id = row.id
     enqueue_task("training.retrain", run_id)
     log.info("started retraining %s after %d new labels", run_id, fresh)

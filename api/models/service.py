@@ -1,0 +1,114 @@
+"""Model versions, aliases and their history; promotion and rollback with their audit trail.
+
+Blocking (MLflow, benchmark inference): routers run these in the thread pool. Each action commits once, at its
+end, through the UnitOfWork: the alias has just moved in MLflow and its history row must be saved with it.
+"""
+
+from __future__ import annotations
+
+from api.analyses.service import as_utc
+from api.deps import Principal, UnitOfWork
+from api.errors import ApiError
+from api.models.schemas import AliasEventPublic, ModelsPublic, PromoteIn, RollbackIn, VersionPublic
+from infra.db.models import AliasEvent
+from infra.db.repositories import cases as cases_repo
+from pipelines import promotion
+from pipelines.model_registry import Registry
+from pipelines.runtime import Runtime
+
+
+def to_public(event: AliasEvent) -> AliasEventPublic:
+    return AliasEventPublic(
+        alias=event.alias,
+        version=event.version,
+        previous_version=event.previous_version,
+        actor=event.actor,
+        reason=event.reason,
+        figures=event.figures,
+        created_at=as_utc(event.created_at),
+    )
+
+
+def registry_for(runtime: Runtime) -> Registry:
+    try:
+        return Registry.from_settings(runtime.settings)
+    except Exception as exc:
+        raise ApiError(503, "registry_unavailable", "The model registry is unavailable.") from exc
+
+
+def unavailable(exc: Exception) -> ApiError:
+    return ApiError(503, "registry_unavailable", f"The model registry is unavailable ({type(exc).__name__}).")
+
+
+def overview(*, uow: UnitOfWork, runtime: Runtime) -> ModelsPublic:
+    registry = registry_for(runtime)
+    try:
+        versions = registry.versions()
+        aliases = registry.aliases()
+    except Exception as exc:
+        raise unavailable(exc) from exc
+    return ModelsPublic(
+        versions=[VersionPublic(**v.to_dict()) for v in versions],
+        aliases=aliases,
+        history=[to_public(e) for e in promotion.history(uow.session)],
+        serving=runtime.models.get().version if runtime.models.loaded else None,
+    )
+
+
+def promote(
+    *, version: str, body: PromoteIn, principal: Principal, uow: UnitOfWork, runtime: Runtime
+) -> AliasEventPublic:
+    registry = registry_for(runtime)
+    try:
+        registry.version(version)
+    except Exception as exc:
+        raise ApiError(404, "version_not_found", f"No model version {version!r}.") from exc
+    try:
+        event = promotion.promote(
+            session=uow.session,
+            registry=registry,
+            settings=runtime.settings,
+            version=version,
+            alias=body.alias,
+            actor=principal.name or principal.key_id,
+            reason=body.reason,
+            force=body.force,
+        )
+    except promotion.PromotionRefused as refused:
+        raise ApiError(409, "promotion_refused", str(refused), extra={"figures": refused.figures}) from refused
+    except FileNotFoundError as exc:
+        raise ApiError(409, "no_benchmark", str(exc)) from exc
+    cases_repo.record_audit(
+        session=uow.session,
+        action="model.promoted",
+        actor_id=principal.key_id,
+        role=principal.role,
+        target=f"{body.alias}:{version}",
+        details={"reason": body.reason, "force": body.force},
+    )
+    uow.commit()
+    return to_public(event)
+
+
+def rollback(*, body: RollbackIn, principal: Principal, uow: UnitOfWork, runtime: Runtime) -> AliasEventPublic:
+    registry = registry_for(runtime)
+    try:
+        event = promotion.rollback(
+            session=uow.session,
+            registry=registry,
+            alias=body.alias,
+            actor=principal.name or principal.key_id,
+            reason=body.reason,
+        )
+    except LookupError as exc:
+        raise ApiError(409, "nothing_to_roll_back", str(exc)) from exc
+    cases_repo.record_audit(
+        session=uow.session,
+        action="model.rolled_back",
+        actor_id=principal.key_id,
+        role=principal.role,
+        target=f"{body.alias}:{event.version}",
+        details={"reason": body.reason},
+    )
+    uow.commit()
+    return to_public(event)
