@@ -21,6 +21,7 @@ from infra.settings import REPO_ROOT, Settings
 log = logging.getLogger(__name__)
 
 ALIASES: tuple[str, ...] = ("poc", "mvp", "release")
+NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # no such model / no such alias
 EXPERIMENT = "skintrouble-detector"
 
 
@@ -105,7 +106,9 @@ class Registry:
 
         try:
             self.client.get_registered_model(self.model_name)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code not in NOT_FOUND:
+                raise
             self.client.create_registered_model(self.model_name, description="Acne lesion detector (YOLO, ONNX served)")
 
     def register_folder(self, *, run_id: str, model_dir: Path, tags: dict[str, str]) -> str:
@@ -118,12 +121,7 @@ class Registry:
 
     # versions and aliases
     def versions(self) -> list[VersionInfo]:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            found = self.client.search_model_versions(f"name='{self.model_name}'")
-        except MlflowException:
-            return []
+        found = self.client.search_model_versions(f"name='{self.model_name}'")
         return sorted((self._info(mv) for mv in found), key=lambda v: int(v.version))
 
     def version(self, version: str) -> VersionInfo:
@@ -143,12 +141,16 @@ class Registry:
         )
 
     def alias(self, alias: str) -> str | None:
+        """The version holding `alias`, None when nobody does. An unreachable registry raises: "nobody holds
+        release" would make every server fall back to the shipped model while MLflow is down."""
         from mlflow.exceptions import MlflowException
 
         try:
             return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND:
+                return None
+            raise
 
     def aliases(self) -> dict[str, str | None]:
         return {alias: self.alias(alias) for alias in ALIASES}

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,8 +42,26 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
     return dest
 
 
+def empty_mlflow_db(dest: Path) -> None:
+    """Copy an empty, migrated MLflow database into place: building one runs ~60 migrations (10 s of CPU).
+
+    Kept per MLflow version next to the shared ONNX cache; a new MLflow builds a fresh one.
+    """
+    import mlflow
+
+    template = REPO_ROOT / "var" / "cache" / "mlflow" / f"empty-{mlflow.__version__}.db"
+    if not template.is_file():
+        template.parent.mkdir(parents=True, exist_ok=True)
+        building = template.with_name(f".{template.name}.{os.getpid()}")
+        Registry(tracking_uri=f"sqlite:///{building}", model_name="init").client.search_experiments()
+        building.replace(template)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(template, dest)
+
+
 @pytest.fixture
 def mlops_settings(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    empty_mlflow_db(settings.var_path / "mlflow.db")
     monkeypatch.setenv("SKINTROUBLE_FOLLOW_REGISTRY", "true")
     monkeypatch.setenv(
         "SKINTROUBLE_BENCHMARK_DIR", str(write_yolo_dataset(tmp_path / "benchmark", range(500, 504), 640))
@@ -86,7 +108,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
                     "batch": 2,
                     "from": "release",
                     "base_data": str(write_yolo_dataset(tmp_path / "base", range(4), 128)),
-                    "extra": {"mosaic": 0.0},
+                    "extra": {"mosaic": 0.0, "plots": False},
                 },
             )
             session.add(run)
@@ -104,8 +126,11 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
         mlrun = registry.client.get_run(info.run_id)
         assert mlrun.data.params["epochs"] == "1" and mlrun.inputs.dataset_inputs
         assert any(key.startswith("metrics/mAP50") for key in mlrun.data.metrics)
+        dataset = mlrun.inputs.dataset_inputs[0].dataset
+        assert status["dataset_digest"].startswith(dataset.digest) and status["dataset_digest"] in dataset.source
         artifacts = {a.path for a in registry.client.list_artifacts(info.run_id, "model")}
         assert {"model/model.json", "model/weights.pt", "model/model.onnx"} <= artifacts
+        assert "plots/metrics.png" in {a.path for a in registry.client.list_artifacts(info.run_id, "plots")}
 
         # v3: the shipped model as served; it beats v1 on the frozen benchmark and is promoted
         _, v3 = log_model_run(
@@ -140,26 +165,61 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
         app.state.runtime.models.refresh()
         again = client.post("/v1/analyses", files={"image": ("p.jpg", photo.getvalue(), "image/jpeg")}, headers=phone)
         assert again.json()["model_version"] == "handicapped-1"
+        assert (
+            client.post("/v1/models/rollback", json={"alias": "release", "reason": "again"}, headers=ml).json()[
+                "error"
+            ]["code"]
+            == "nothing_to_roll_back"
+        )  # v1 was the first release: nothing older to go back to
         listing = client.get("/v1/models", headers=ml).json()
         assert listing["aliases"] == {"poc": v2, "mvp": None, "release": v1}
         assert [e["version"] for e in listing["history"]][:3] == [v1, v3, v2]
         assert client.get("/v1/models", headers=phone).status_code == 403
 
 
-def test_serving_continues_when_the_registry_is_unreachable(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serving_continues_when_the_registry_is_unreachable(mlops_settings: Settings, tmp_path: Path) -> None:
+    """The real resolver against a registry that went away: the loaded release stays; a fresh process that
+    cannot reach the registry starts on the shipped model instead of failing."""
     from pipelines.model_provider import ModelProvider
+    from pipelines.model_registry import release_resolver
 
-    calls = {"n": 0}
+    settings = mlops_settings
+    registry = Registry.from_settings(settings)
+    _, version = log_model_run(
+        registry, model_dir=model_folder(tmp_path / "r", version="released-1"), params={}, tags={}, run_name="r"
+    )
+    registry.set_alias("release", version)
+    provider = ModelProvider(
+        default_dir=settings.model_dir, cache_dir=settings.model_cache_dir, resolver=release_resolver(settings)
+    )
+    assert provider.get().version == "released-1"
 
-    def dead_registry() -> Path | None:
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise ConnectionError("mlflow down")
-        return None
+    gone = settings.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9"})  # nothing listens there
+    with pytest.raises(Exception, match=re.escape("127.0.0.1:9")):
+        release_resolver(gone)()  # the resolver reports the outage instead of "nothing released"
+    provider.resolver = release_resolver(gone)
+    assert provider.refresh() is False
+    assert provider.get().version == "released-1"
 
-    provider = ModelProvider(default_dir=settings.model_dir, cache_dir=settings.model_cache_dir, resolver=dead_registry)
-    first = provider.get()
-    assert provider.refresh() is False  # the resolver raised: nothing changes
-    assert provider.get() is first and calls["n"] == 2
+    cold = ModelProvider(default_dir=settings.model_dir, cache_dir=settings.model_cache_dir, resolver=provider.resolver)
+    assert cold.get().version == ModelCard.load(settings.model_dir).version
+
+
+def test_mlflow_never_phones_home(tmp_path: Path) -> None:
+    """`import mlflow` starts a telemetry client unless disabled before that import; ours is disabled.
+
+    Run outside pytest's environment (MLflow itself switches telemetry off under PYTEST_CURRENT_TEST or CI).
+    """
+    empty_mlflow_db(tmp_path / "mlflow.db")
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_CURRENT_TEST", "CI", "MLFLOW_DISABLE_TELEMETRY"}}
+    env.pop("DO_NOT_TRACK", None)
+    code = (
+        "from pipelines.model_registry import Registry\n"
+        f"Registry(tracking_uri='sqlite:///{tmp_path / 'mlflow.db'}', model_name='m').aliases()\n"
+        "from mlflow.telemetry.client import get_telemetry_client\n"
+        "print('telemetry', get_telemetry_client())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "telemetry None" in out.stdout

@@ -1,0 +1,166 @@
+"""The promotion gate's rules, the alias history and rollback, the benchmark cache and leak filter.
+
+The registry is an in-memory stand-in with the same methods as `Registry`; benchmark figures are planted as
+the cached version tags the gate reads, so every verdict here follows from the numbers in the test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from detector.datasets import Sample
+from infra.db.engine import session_scope
+from infra.db.migrate import upgrade
+from infra.db.models import AliasEvent
+from infra.settings import Settings, get_settings
+from pipelines import benchmark, promotion
+from pipelines.retraining import without_benchmark
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.tags: dict[str, dict[str, str]] = {}
+        self.holders: dict[str, str] = {}
+        self.downloads: list[str] = []
+
+    def add(self, version: str, figures: dict[str, float] | None, key: str) -> None:
+        self.tags[version] = {key: json.dumps(figures)} if figures is not None else {}
+
+    def version(self, version: str) -> object:
+        if version not in self.tags:
+            raise LookupError(version)
+        return type("V", (), {"tags": self.tags[version]})()
+
+    def version_tags(self, version: str) -> dict[str, str]:
+        return self.tags[version]
+
+    def tag(self, version: str, key: str, value: str) -> None:
+        self.tags[version][key] = value
+
+    def alias(self, alias: str) -> str | None:
+        return self.holders.get(alias)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.holders[alias] = version
+
+    def download(self, version: str, cache_dir: Path) -> Path:
+        self.downloads.append(version)
+        raise AssertionError("cached figures must not trigger a download")
+
+
+@pytest.fixture
+def gate(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, MemoryRegistry, str]:
+    bench = tmp_path / "bench"
+    (bench / "images").mkdir(parents=True)
+    (bench / "labels").mkdir()
+    (bench / "images" / "levle0_a.jpg").write_bytes(b"frozen photo a")
+    (bench / "labels" / "levle0_a.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    monkeypatch.setenv("SKINTROUBLE_BENCHMARK_DIR", str(bench))
+    monkeypatch.setenv("SKINTROUBLE_PROMOTION_MARGIN", "0.01")
+    monkeypatch.setenv("SKINTROUBLE_PROMOTION_MAX_GRADE_DROP", "0.02")
+    get_settings.cache_clear()
+    current = get_settings()
+    upgrade(current.sqlalchemy_url)
+    return current, MemoryRegistry(), benchmark.cache_key(bench)
+
+
+def figures(m: float, g: float) -> dict[str, float]:
+    return {"mAP50": m, "grade_accuracy": g, "images": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("holder", "candidate", "passed"),
+    [
+        (figures(0.30, 0.80), figures(0.31, 0.80), True),  # exactly the margin
+        (figures(0.30, 0.80), figures(0.309, 0.90), False),  # below the margin, however good the grading
+        (figures(0.30, 0.80), figures(0.40, 0.78), True),  # grade drop within the allowance
+        (figures(0.30, 0.80), figures(0.40, 0.77), False),  # grade drop beyond it
+    ],
+)
+def test_gate_rules(
+    gate: tuple[Settings, MemoryRegistry, str], holder: dict[str, float], candidate: dict[str, float], passed: bool
+) -> None:
+    settings, registry, key = gate
+    registry.add("1", holder, key)
+    registry.add("2", candidate, key)
+    registry.set_alias("release", "1")
+    verdict = promotion.judge(registry=registry, candidate="2", alias="release", settings=settings)  # type: ignore[arg-type]
+    assert verdict.passed is passed
+    assert verdict.holder == holder and verdict.candidate == candidate and verdict.holder_version == "1"
+    assert registry.downloads == []
+
+
+def test_promote_refuses_records_and_forces(gate: tuple[Settings, MemoryRegistry, str]) -> None:
+    settings, registry, key = gate
+    registry.add("1", figures(0.30, 0.8), key)
+    registry.add("2", figures(0.20, 0.8), key)
+    registry.add("3", figures(0.35, 0.8), key)
+    with session_scope(settings.sqlalchemy_url) as session:
+        first = promotion.promote(
+            session=session, registry=registry, settings=settings, version="1", alias="mvp", actor="a", reason="first"
+        )  # type: ignore[arg-type]
+        assert first.figures["passed"] and first.previous_version is None
+        with pytest.raises(promotion.PromotionRefused) as refused:
+            promotion.promote(
+                session=session, registry=registry, settings=settings, version="2", alias="mvp", actor="a", reason="x"
+            )  # type: ignore[arg-type]
+        assert refused.value.figures["passed"] is False and refused.value.figures["holder"]["mAP50"] == 0.30
+        assert registry.alias("mvp") == "1"
+        assert json.loads(registry.tags["2"]["gate.mvp"])["passed"] is False  # the verdict stays on the version
+        forced = promotion.promote(
+            session=session,
+            registry=registry,
+            settings=settings,
+            version="2",
+            alias="mvp",
+            actor="boss",
+            reason="hotfix",
+            force=True,
+        )  # type: ignore[arg-type]
+        assert forced.figures["forced"] is True and registry.alias("mvp") == "2" and forced.previous_version == "1"
+        with pytest.raises(LookupError):
+            promotion.promote(
+                session=session, registry=registry, settings=settings, version="9", alias="mvp", actor="a", reason="x"
+            )  # type: ignore[arg-type]
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert [(e.version, e.actor) for e in session.query(AliasEvent).order_by(AliasEvent.id)] == [
+            ("1", "a"),
+            ("2", "boss"),
+        ]
+
+
+def test_rollback_walks_back_through_earlier_holders(gate: tuple[Settings, MemoryRegistry, str]) -> None:
+    settings, registry, key = gate
+    for v in ("1", "2", "3"):
+        registry.add(v, None, key)
+    with session_scope(settings.sqlalchemy_url) as session:
+        for v in ("1", "2", "3"):
+            promotion.move_alias(
+                session=session, registry=registry, alias="release", version=v, actor="t", reason="r", figures={}
+            )  # type: ignore[arg-type]
+        back = promotion.rollback(session=session, registry=registry, alias="release", actor="t", reason="bad 3")  # type: ignore[arg-type]
+        assert back.version == "2" and back.figures == {"rollback_of": "3"}
+        again = promotion.rollback(session=session, registry=registry, alias="release", actor="t", reason="bad 2")  # type: ignore[arg-type]
+        assert again.version == "1" and registry.alias("release") == "1"
+        with pytest.raises(LookupError):
+            promotion.rollback(session=session, registry=registry, alias="release", actor="t", reason="nothing left")  # type: ignore[arg-type]
+        with pytest.raises(LookupError):
+            promotion.rollback(session=session, registry=registry, alias="mvp", actor="t", reason="never held")  # type: ignore[arg-type]
+
+
+def test_benchmark_cache_key_follows_content(gate: tuple[Settings, MemoryRegistry, str]) -> None:
+    settings, _, key = gate
+    assert settings.benchmark_dir is not None
+    assert benchmark.cache_key(settings.benchmark_dir) == key
+    (settings.benchmark_dir / "labels" / "levle0_a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    assert benchmark.cache_key(settings.benchmark_dir) != key  # an edited benchmark scores everything again
+
+
+def test_retraining_data_never_contains_a_benchmark_photo(gate: tuple[Settings, MemoryRegistry, str]) -> None:
+    settings, _, _ = gate
+    samples = [Sample(image=b"frozen photo a", image_id="leak"), Sample(image=b"a new photo", image_id="new")]
+    kept, dropped = without_benchmark(samples, settings)
+    assert dropped == 1 and [s.image_id for s in kept] == ["new"]
