@@ -7,7 +7,7 @@ restart loses nothing. Used by `GET /v1/monitoring/summary` and by the Prometheu
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,12 +21,13 @@ def _day(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).date().isoformat()
 
 
-def summarise(cases: Iterable[Case]) -> dict[str, Any]:
-    """Per-day and overall figures for a set of cases."""
+def summarise(cases: Iterable[Case], bucket: Callable[[datetime], str] = _day) -> dict[str, Any]:
+    """Figures per day (or per any `bucket` of the creation time: the gauges use one bucket for 24 h)."""
     per_day: dict[str, dict[str, Any]] = defaultdict(
         lambda: {
             "analyses": 0,
             "rejected": 0,
+            "failed": 0,
             "retake_codes": Counter(),
             "reviewed": 0,
             "grades": Counter(),
@@ -34,8 +35,10 @@ def summarise(cases: Iterable[Case]) -> dict[str, Any]:
         }
     )
     for case in cases:
-        day = per_day[_day(case.created_at)]
-        if case.status == "pending":
+        day = per_day[bucket(case.created_at)]
+        if case.status == "failed":  # the pipeline broke, not the photo or the model: counted apart
+            day["failed"] += 1
+        if case.status not in ("done", "rejected"):
             continue
         day["analyses"] += 1
         if case.status == "rejected":
@@ -57,6 +60,7 @@ def summarise(cases: Iterable[Case]) -> dict[str, Any]:
             {
                 "date": date,
                 "analyses": d["analyses"],
+                "failed": d["failed"],
                 "rejection_rate": round(d["rejected"] / d["analyses"], 4) if d["analyses"] else 0.0,
                 "rejections_by_code": {code: round(n / d["analyses"], 4) for code, n in d["retake_codes"].items()},
                 "review_rate": round(d["reviewed"] / accepted, 4) if accepted else 0.0,

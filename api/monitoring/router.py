@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -24,19 +25,34 @@ def summary(principal: MlEngineer, uow: UowDep, days: Annotated[int, Query(ge=1,
 
 
 class DriftCollector(Collector):
-    """Today's figures as gauges, read from the database when Prometheus scrapes."""
+    """The last 24 h as gauges, computed from the database when Prometheus scrapes.
 
-    def __init__(self, database_url: Callable[[], str]) -> None:
+    Why from the database rather than counters bumped at analysis time: every API process then reports the
+    same figures (async analyses finish in workers, which Prometheus does not scrape), a restart loses
+    nothing, and the figures match `GET /v1/monitoring/summary`. Cached for `ttl` seconds so that several
+    scrapers or a short scrape interval cost one query.
+    """
+
+    def __init__(self, database_url: Callable[[], str], ttl: float = 30.0) -> None:
         self.database_url = database_url
+        self.ttl = ttl
+        self._cached: tuple[float, dict[str, Any] | None] = (-float("inf"), None)
+
+    def _last_day(self) -> dict[str, Any] | None:
+        taken, figures = self._cached
+        if time.monotonic() - taken >= self.ttl:
+            with session_scope(self.database_url()) as session:
+                cases = cases_repo.list_since(session=session, since=monitoring.window_start(1))
+                days = monitoring.summarise(cases, bucket=lambda _: "24h")["days"]
+            figures = days[0] if days else None
+            self._cached = (time.monotonic(), figures)
+        return figures
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            with session_scope(self.database_url()) as session:
-                figures = monitoring.summarise(cases_repo.list_since(session=session, since=monitoring.window_start(1)))
-        except Exception:
+            today = self._last_day()
+        except Exception:  # a scrape must never fail because the database hiccups
             return
-        days = figures["days"]
-        today = days[-1] if days else None
         rejections = GaugeMetricFamily(
             "skintrouble_rejection_rate", "Share of analyses rejected, by retake code (24 h)", labels=["code"]
         )

@@ -39,6 +39,7 @@ def add_cases(url: str) -> None:
                     ],
                 ),
                 Case(status="pending", width=10, height=10),
+                Case(status="failed", width=10, height=10),
             ]
         )
 
@@ -53,7 +54,7 @@ def test_summary_and_prometheus_gauges(settings: Settings) -> None:
             _, ml = create_key(session=session, role="ml-engineer", name="ml")
             _, derm = create_key(session=session, role="dermatologist", name="d")
         day = client.get("/v1/monitoring/summary?days=7", headers={"X-API-Key": ml}).json()["days"][-1]
-        assert day["analyses"] == 4 and day["rejection_rate"] == 0.5
+        assert day["analyses"] == 4 and day["failed"] == 1 and day["rejection_rate"] == 0.5
         assert day["rejections_by_code"] == {"too_dark": 0.5, "blurry": 0.25}
         assert day["review_rate"] == 0.5
         assert day["grade_mix"] == {"mild": 0.5, "moderate": 0.0, "severe": 0.5, "very_severe": 0.0}
@@ -63,6 +64,8 @@ def test_summary_and_prometheus_gauges(settings: Settings) -> None:
         assert 'skintrouble_rejection_rate{code="too_dark"} 0.5' in metrics
         assert "skintrouble_review_rate 0.5" in metrics
         assert 'skintrouble_grade_share{grade="severe"} 0.5' in metrics
+        assert 'skintrouble_findings_by_confidence{le="0.2"} 1.0' in metrics
+        assert "skintrouble_analyses_24h 4.0" in metrics
 
 
 def test_beat_starts_a_retraining_once_enough_labels_arrived(
