@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError as DBOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -49,6 +50,63 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class ErrorDetail(BaseModel):
+    """Some errors add fields (`retake_codes`, `hints`, `retry_after`, `details`...) next to these two."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(description="stable, machine-readable, e.g. `quality_rejected`")
+    message: str = Field(description="for people; wording may change")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# answers any route behind an API key can give, whatever the route declares
+_KEYED_ERRORS = {
+    "401": "Missing or invalid API key",
+    "403": "The key's role may not use this endpoint",
+    "429": "Rate limit for this key exceeded (`Retry-After` says when to retry)",
+    "503": "A dependency (database, queue, registry) is unavailable",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers below really send: every 4xx/5xx of every operation gets
+    the one error schema (FastAPI would document 422 as its own `HTTPValidationError`), and operations behind
+    an API key also list 401/403/429/503. Schema-driven clients and schemathesis then check real error bodies."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorBody"] = error_schema
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for methods in schema.get("paths", {}).values():
+            for operation in methods.values():
+                responses = operation.setdefault("responses", {})
+                keyed = any(
+                    p.get("in") == "header" and p.get("name", "").lower() == "x-api-key"
+                    for p in operation.get("parameters", [])
+                )
+                if keyed:
+                    for status, description in _KEYED_ERRORS.items():
+                        responses.setdefault(status, {"description": description})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = content
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
@@ -60,6 +118,8 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
