@@ -32,17 +32,14 @@ def retrain(
     """Fine-tune on reviewed labels (+ base data); registers a new version with alias poc."""
     from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
-    from infra.db.models import TrainingRun
+    from infra.db.repositories import training_runs
     from pipelines.runtime import get_runtime
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
     params = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "from": start_from, "base_data": base_data}
     with session_scope(settings.sqlalchemy_url) as session:
-        row = TrainingRun(status="queued", requested_by="cli", params=params)
-        session.add(row)
-        session.flush()
-        run_id = row.id
+        run_id = training_runs.create(session=session, requested_by="cli", params=params).id
     if queue:
         from pipelines.celery_app import enqueue_task
 
@@ -107,9 +104,13 @@ def models_rollback(
     from infra.db.engine import session_scope
     from pipelines.promotion import rollback
 
-    with session_scope(get_settings().sqlalchemy_url) as session:
-        event = rollback(session=session, registry=_registry(), alias=alias, actor="cli", reason=reason)
-        typer.echo(json.dumps({"alias": event.alias, "version": event.version}))
+    try:
+        with session_scope(get_settings().sqlalchemy_url) as session:
+            event = rollback(session=session, registry=_registry(), alias=alias, actor="cli", reason=reason)
+            typer.echo(json.dumps({"alias": event.alias, "version": event.version}))
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @models_app.command("bootstrap")

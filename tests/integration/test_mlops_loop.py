@@ -223,3 +223,22 @@ def test_mlflow_never_phones_home(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
     )
     assert "telemetry None" in out.stdout
+
+
+def test_models_cli_bootstrap_list_promote_rollback(mlops_settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["models", "bootstrap"])
+    assert first.exit_code == 0, first.output
+    assert runner.invoke(app, ["models", "bootstrap"]).stdout.strip() == first.stdout.strip() == "1"  # idempotent
+    listing = json.loads(runner.invoke(app, ["models", "list"]).stdout)
+    assert listing["aliases"] == {"poc": None, "mvp": None, "release": "1"}
+    promoted = runner.invoke(app, ["models", "promote", "1", "--alias", "mvp", "--reason", "first mvp"])
+    assert promoted.exit_code == 0, promoted.output
+    figures = json.loads(promoted.stdout)["figures"]
+    assert figures["passed"] and figures["candidate"]["images"] == 4.0 and figures["candidate"]["mAP50"] > 0
+    refused = runner.invoke(app, ["models", "rollback", "--alias", "release"])
+    assert refused.exit_code == 1 and "no earlier holder" in refused.output
