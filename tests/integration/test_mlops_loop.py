@@ -242,3 +242,41 @@ def test_models_cli_bootstrap_list_promote_rollback(mlops_settings: Settings) ->
     assert figures["passed"] and figures["candidate"]["images"] == 4.0 and figures["candidate"]["mAP50"] > 0
     refused = runner.invoke(app, ["models", "rollback", "--alias", "release"])
     assert refused.exit_code == 1 and "no earlier holder" in refused.output
+
+
+def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /v1/training-runs: the row exists before the task is sent; a dead queue answers 503, row failed."""
+    from api.main import create_app
+    from api.training_runs import router as training_router
+    from pipelines.celery_app import celery_app
+
+    assert celery_app.amqp.router.route({}, "training.retrain")["queue"].name == "training"
+    seen: list[tuple[str, str | None]] = []
+
+    def send(name: str, run_id: str) -> None:
+        with session_scope(settings.sqlalchemy_url) as session:  # a worker's view: is the row committed?
+            row = session.get(TrainingRun, run_id)
+            seen.append((name, row.status if row else None))
+
+    monkeypatch.setattr(training_router, "enqueue_task", send)
+    with TestClient(create_app(settings)) as client:
+        with session_scope(settings.sqlalchemy_url) as session:
+            _, key = create_key(session=session, role="ml-engineer", name="ml")
+        ml = {"X-API-Key": key}
+        body = {"epochs": 2, "imgsz": 320, "from": "scratch", "base_data": None}
+        started = client.post("/v1/training-runs", json=body, headers=ml)
+        assert started.status_code == 202, started.text
+        run = started.json()
+        assert seen == [("training.retrain", "queued")] and run["params"]["from"] == "scratch"
+        assert client.get(f"/v1/training-runs/{run['id']}", headers=ml).json()["status"] == "queued"
+        assert client.get("/v1/training-runs/nope", headers=ml).status_code == 404
+
+        def dead(name: str, run_id: str) -> None:
+            raise ConnectionError("broker down")
+
+        monkeypatch.setattr(training_router, "enqueue_task", dead)
+        refused = client.post("/v1/training-runs", json=body, headers=ml)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
+    with session_scope(settings.sqlalchemy_url) as session:
+        statuses = sorted(r.status for r in session.query(TrainingRun))
+    assert statuses == ["failed", "queued"]
