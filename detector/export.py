@@ -77,9 +77,7 @@ def _export_in_subprocess(weights: Path, target: Path, imgsz: int) -> None:
         "--imgsz",
         str(imgsz),
     ]
-    result = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
-    )
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
     if result.returncode != 0 or not target.is_file():
         log = f"{result.stdout[-2000:]}{result.stderr[-4000:]}"
         raise RuntimeError(f"ONNX export of {weights.name} failed:\n{log}")
