@@ -34,9 +34,11 @@ class GateVerdict:
     candidate: dict[str, float]
     holder: dict[str, float] | None
     holder_version: str | None
+    benchmark: str = ""  # the cache key: which benchmark content these figures come from
 
     def figures(self) -> dict[str, Any]:
         return {
+            "benchmark": self.benchmark,
             "passed": self.passed,
             "reason": self.reason,
             "candidate": self.candidate,
@@ -49,20 +51,20 @@ def judge(*, registry: Registry, candidate: str, alias: str, settings: Settings)
     """The gate: beat the holder by `promotion_margin` mAP50 without losing more grade accuracy than allowed."""
     holder = registry.alias(alias)
     cand = benchmark.figures(registry, candidate, settings)
+    bench = benchmark.cache_key(benchmark.benchmark_dir(settings))
     if holder is None or holder == candidate:
-        return GateVerdict(
-            True, f"no current {alias} to beat" if holder is None else "already holds it", cand, None, holder
-        )
+        why = f"no current {alias} to beat" if holder is None else "already holds it"
+        return GateVerdict(True, why, cand, None, holder, bench)
     held = benchmark.figures(registry, holder, settings)
     gain = round(cand["mAP50"] - held["mAP50"], 6)  # figures carry 5 decimals: no float dust at the margin
     grade_drop = round(held["grade_accuracy"] - cand["grade_accuracy"], 6)
     if gain < settings.promotion_margin:
         reason = f"mAP50 {cand['mAP50']:.4f} does not beat {held['mAP50']:.4f} by {settings.promotion_margin}"
-        return GateVerdict(False, reason, cand, held, holder)
+        return GateVerdict(False, reason, cand, held, holder, bench)
     if grade_drop > settings.promotion_max_grade_drop:
         reason = f"grade accuracy drops {grade_drop:.4f} (allowed {settings.promotion_max_grade_drop})"
-        return GateVerdict(False, reason, cand, held, holder)
-    return GateVerdict(True, f"mAP50 +{gain:.4f}, grade accuracy {-grade_drop:+.4f}", cand, held, holder)
+        return GateVerdict(False, reason, cand, held, holder, bench)
+    return GateVerdict(True, f"mAP50 +{gain:.4f}, grade accuracy {-grade_drop:+.4f}", cand, held, holder, bench)
 
 
 def move_alias(

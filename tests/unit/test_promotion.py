@@ -90,6 +90,7 @@ def test_gate_rules(
     verdict = promotion.judge(registry=registry, candidate="2", alias="release", settings=settings)  # type: ignore[arg-type]
     assert verdict.passed is passed
     assert verdict.holder == holder and verdict.candidate == candidate and verdict.holder_version == "1"
+    assert verdict.figures()["benchmark"] == key
     assert registry.downloads == []
 
 
