@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,9 +106,12 @@ def create_sync(
     if not outcome.rejected:
         case.photo_key = photo_key(case.id)
         runtime.store.put(case.photo_key, photo.jpeg)
-    cases_repo.add(session=uow.session, case=case)
-    record_outcome(session=uow.session, case=case, outcome=outcome)
-    return _commit_or_replay(uow=uow, runtime=runtime, case=case, principal=principal)
+
+    def save() -> None:
+        cases_repo.add(session=uow.session, case=case)
+        record_outcome(session=uow.session, case=case, outcome=outcome)
+
+    return _save_or_replay(uow=uow, runtime=runtime, case=case, principal=principal, save=save)
 
 
 def create_async(
@@ -117,11 +121,14 @@ def create_async(
     case = _pending_case(principal, photo, idempotency_key)
     case.photo_key = photo_key(case.id)
     runtime.store.put(case.photo_key, photo.jpeg)
-    cases_repo.add(session=uow.session, case=case)
     case_id = case.id
-    uow.after_commit(lambda: enqueue_task("analysis.analyze_case", case_id))
+
+    def save() -> None:
+        cases_repo.add(session=uow.session, case=case)
+        uow.after_commit(lambda: enqueue_task("analysis.analyze_case", case_id))
+
     try:
-        return _commit_or_replay(uow=uow, runtime=runtime, case=case, principal=principal)
+        return _save_or_replay(uow=uow, runtime=runtime, case=case, principal=principal, save=save)
     except ApiError:
         raise
     except Exception as exc:  # broker down: the case was never accepted, so remove it and say so
@@ -135,13 +142,18 @@ def create_async(
         ) from exc
 
 
-def _commit_or_replay(*, uow: UnitOfWork, runtime: Runtime, case: Case, principal: Principal) -> Case:
+def _save_or_replay(
+    *, uow: UnitOfWork, runtime: Runtime, case: Case, principal: Principal, save: Callable[[], None]
+) -> Case:
+    """Insert and commit. A concurrent retry with the same Idempotency-Key may have inserted first: the unique
+    constraint fires at the insert's flush (or at commit), so both sit inside the guard; the loser's photo goes
+    and it answers with the winner's case."""
     try:
+        save()
         uow.commit()
-    except IntegrityError:  # a concurrent retry with the same Idempotency-Key won the race
+    except IntegrityError:
         uow.session.rollback()
-        if case.photo_key:
-            runtime.store.delete(case.photo_key)
+        runtime.store.delete_prefix(f"cases/{case.id}")
         first = find_replay(uow=uow, principal=principal, idempotency_key=case.idempotency_key)
         if first is None:
             raise

@@ -3,6 +3,7 @@ different photo (SQLite and PostgreSQL), body limits, per-key rate limits (memor
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -73,6 +74,29 @@ def test_idempotency_key_returns_the_first_result(db_settings: Settings) -> None
         assert_error(rejected, 415, "unsupported_media_type")
     with session_scope(db_settings.sqlalchemy_url) as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_concurrent_retries_with_one_idempotency_key_get_one_case(db_settings: Settings) -> None:
+    """Retries racing each other: the unique constraint fires at the loser's insert; every request gets the
+    winner's case (no 500) and the losers' photos are removed (no orphans in the store)."""
+    with running(db_settings) as client:
+        headers = {**make_key(db_settings), "Idempotency-Key": "racing"}
+        answers: list[tuple[int, str]] = []
+
+        def send(seed: int) -> None:
+            response = upload(client, headers, photo_bytes(seed))
+            answers.append((response.status_code, response.json().get("id", response.text)))
+
+        threads = [threading.Thread(target=send, args=(seed,)) for seed in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(answers) == 3 and {status for status, _ in answers} == {200}, answers
+    assert len({case_id for _, case_id in answers}) == 1
+    with session_scope(db_settings.sqlalchemy_url) as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 1
+    assert [p.parent.name for p in db_settings.photos_dir.rglob("*.jpg")] == [answers[0][1]]
 
 
 def test_body_over_the_limit_is_refused_before_reading(settings: Settings) -> None:
