@@ -7,6 +7,7 @@ included) is dropped: what we store is a re-encoded JPEG with no EXIF at all.
 from __future__ import annotations
 
 import io
+import sys
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -71,6 +72,14 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
+def _pil_open(fp: io.BytesIO) -> Image.Image:
+    """Pillow's own opener. Importing Ultralytics (in a worker that also trains) swaps `Image.open` for a
+    wrapper that, on an unreadable file, tries to pip-install a HEIF plugin: never on patients' uploads."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    opener = getattr(patches, "_image_open", Image.open)
+    return opener(fp)
+
+
 def _to_rgb8(img: Image.Image) -> Image.Image:
     """Any mode (CMYK, 16-bit, palette, alpha, grayscale) -> 8-bit RGB."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -100,7 +109,7 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = _pil_open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
                 raise PhotoError(
@@ -128,5 +137,5 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
 
 def load_stored(jpeg: bytes) -> np.ndarray:
     """Decode a photo we stored ourselves (already sanitised and oriented)."""
-    with Image.open(io.BytesIO(jpeg)) as img:
+    with _pil_open(io.BytesIO(jpeg)) as img:
         return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
