@@ -5,8 +5,10 @@ Under CI=true the live Redis and PostgreSQL are required: a missing service fail
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,12 +91,19 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL database of our own, created for this test and dropped after."""
+def free_port() -> int:
+    """A free loopback port for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def own_postgres_database(prefix: str) -> Iterator[str]:
+    """Create a PostgreSQL database for one test and drop it after (fails under CI when PostgreSQL is missing)."""
     import sqlalchemy as sa
 
-    name = f"skintrouble_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(f"{POSTGRES_BASE}/postgres", isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -102,11 +111,19 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:
         admin.dispose()
         service_missing("PostgreSQL", exc)
-    url = f"{POSTGRES_BASE}/{name}"
-    yield url
-    from infra.db.engine import get_engine
+    try:
+        yield f"{POSTGRES_BASE}/{name}"
+    finally:
+        from infra.db.engine import get_engine
 
-    get_engine.cache_clear()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of our own, created for this test and dropped after."""
+    with own_postgres_database("skintrouble_test") as url:
+        yield url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
 from infra.settings import REPO_ROOT, Settings
 from infra.storage import open_store
-from tests.conftest import IN_CI, encode, skin_photo
+from tests.conftest import IN_CI, encode, free_port, skin_photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO_ROOT / "var" / "screenshots" / "review_page.png"
@@ -33,16 +32,10 @@ FINDINGS = [
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def base_url(settings: Settings) -> Iterator[str]:
     """The API with the review page, served by uvicorn in a thread on a free port."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

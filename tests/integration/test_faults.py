@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,16 +27,10 @@ from infra.db.repositories import api_keys
 from infra.settings import REPO_ROOT, Settings
 from pipelines.model_provider import ModelProvider
 from pipelines.runtime import build_runtime
-from tests.conftest import encode, skin_photo
+from tests.conftest import encode, free_port, skin_photo
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
 CLOSED_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/skintrouble"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

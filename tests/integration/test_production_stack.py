@@ -11,32 +11,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from infra.db.engine import get_engine, session_scope
 from infra.db.migrate import upgrade
 from infra.db.repositories import api_keys
 from infra.settings import REPO_ROOT, Settings, get_settings
-from tests.conftest import POSTGRES_BASE, encode, service_missing, skin_photo
+from tests.conftest import encode, free_port, own_postgres_database, skin_photo
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], seconds: float, what: str, logs: Callable[[], str]) -> Any:
@@ -55,18 +46,8 @@ def wait_for(predicate: Callable[[], Any], seconds: float, what: str, logs: Call
 @pytest.fixture
 def mlflow_database() -> Iterator[str]:
     """MLflow keeps its own schema (and its own alembic_version table): a database of its own, as in compose."""
-    name = f"skintrouble_mlflow_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(f"{POSTGRES_BASE}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        service_missing("PostgreSQL", exc)
-    yield f"{POSTGRES_BASE}/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_postgres_database("skintrouble_mlflow") as url:
+        yield url
 
 
 class Stack:
