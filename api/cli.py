@@ -199,8 +199,8 @@ def check_quality(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Run the quality gate on photos."""
-    from pipelines.analysis import thresholds_from
-    from pipelines.photos import PhotoError, decode_photo
+    from pipelines.analysis import ANALYSIS_LONG_SIDE, thresholds_from
+    from pipelines.photos import PhotoError, decode_photo, decode_stored
     from quality_gate import assess
 
     settings = get_settings()
@@ -213,7 +213,8 @@ def check_quality(
             failed = True
             _print_error(path, exc, as_json)
             continue
-        report = assess(photo.rgb, thresholds)
+        pixels = decode_stored(photo.jpeg, min_long_side=ANALYSIS_LONG_SIDE)  # what the API judges, too
+        report = assess(pixels.rgb, thresholds, photo_size=(photo.width, photo.height))
         line = {
             "image": str(path),
             "accepted": report.accepted,
@@ -250,7 +251,7 @@ def predict(
 ) -> None:
     """Analyse photos with the quality gate and the detector."""
     from detector.onnx_runtime import Detector
-    from pipelines.analysis import analyze, outcome_to_dict, policy_from, thresholds_from
+    from pipelines.analysis import analyze_jpeg, outcome_to_dict, policy_from, thresholds_from
     from pipelines.photos import PhotoError, decode_photo
 
     settings = get_settings()
@@ -263,8 +264,9 @@ def predict(
             failed = True
             _print_error(path, exc, as_json)
             continue
-        outcome = analyze(
-            photo.rgb,
+        outcome = analyze_jpeg(
+            photo.jpeg,
+            photo_size=(photo.width, photo.height),
             case_id=str(path),
             detector=detector,
             thresholds=thresholds_from(settings),

@@ -61,7 +61,7 @@ def bench_direct(jpegs: list[bytes], seconds: float, requests: int) -> tuple[int
     """(analyses, wall seconds, CPU seconds, median ms) for one thread in this process."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.analysis import analyze, policy_from, thresholds_from
+    from pipelines.analysis import analyze_jpeg, policy_from, thresholds_from
     from pipelines.photos import decode_photo
 
     settings = get_settings()
@@ -70,7 +70,14 @@ def bench_direct(jpegs: list[bytes], seconds: float, requests: int) -> tuple[int
 
     def one(data: bytes) -> None:
         photo = decode_photo(data, max_pixels=settings.max_image_pixels)
-        analyze(photo.rgb, case_id="bench", detector=detector, thresholds=thresholds, policy=policy)
+        analyze_jpeg(
+            photo.jpeg,
+            photo_size=(photo.width, photo.height),
+            case_id="bench",
+            detector=detector,
+            thresholds=thresholds,
+            policy=policy,
+        )
 
     one(jpegs[0])  # warm-up
     timings = []

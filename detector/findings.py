@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 Box = tuple[float, float, float, float]
@@ -55,3 +55,19 @@ class Detection:
     model_version: str
     operating_conf: float
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def scaled(self, sx: float, sy: float) -> Detection:
+        """The same detection with boxes multiplied by (sx, sy): from a reduced decode to the photo's pixels."""
+        if sx == 1.0 and sy == 1.0:
+            return self
+        findings = [
+            Finding(f.label, f.confidence, (f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy))
+            for f in self.findings
+        ]
+        extras = dict(self.extras)
+        if "crop" in extras:
+            x0, y0, x1, y1 = extras["crop"]
+            extras["crop"] = [round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy)]
+        if extras.get("skin_extent") is not None:
+            extras["skin_extent"] = round(extras["skin_extent"] * max(sx, sy), 1)
+        return replace(self, findings=findings, extras=extras)

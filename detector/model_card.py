@@ -18,9 +18,10 @@ CARD_FILE_NAME = "model.json"
 class ModelCard:
     """Serving settings of one model version.
 
-    `upscale` scales the photo before anything else (lesions must look as large as in training);
-    the scaled photo runs in one pass when it fits in `tile_size`, otherwise as overlapping
-    `tile_size` tiles fed at native resolution. `source_class_names` are the names inside the
+    `skin_extent_px` is the long side of the skin region in the training photos as the network saw them
+    (written by training): every photo is cropped to its skin region and resized so its skin spans this
+    many pixels (`detector.scale`), times `upscale`. None (old cards) keeps the photo's own scale.
+    The normalised crop runs in one pass when it fits in `tile_size`, otherwise as overlapping tiles. `source_class_names` are the names inside the
     checkpoint, mapped index by index onto `class_names`.
     """
 
@@ -34,6 +35,7 @@ class ModelCard:
     tile_size: int = 640
     tile_overlap: float = 0.2
     upscale: float = 1.0
+    skin_extent_px: float | None = None
     tta_flip: bool = False
     tile_batch: int = 8
     max_det: int = 300
@@ -69,6 +71,8 @@ class ModelCard:
             problems.append("tile_overlap must be in [0, 0.9)")
         if not 0.25 <= self.upscale <= 8.0:
             problems.append("upscale must be in [0.25, 8]")
+        if self.skin_extent_px is not None and not 32.0 <= self.skin_extent_px <= 8192.0:
+            problems.append("skin_extent_px must be in [32, 8192] px")
         if self.tile_batch < 1 or self.max_det < 1:
             problems.append("tile_batch and max_det must be positive")
         low, high = self.uncertainty_band

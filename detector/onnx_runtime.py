@@ -3,8 +3,9 @@
 The one adapter from raw network output to our vocabulary. Imports numpy, OpenCV and
 onnxruntime only: the ONNX file is produced (once, cached) by `detector.export` in a subprocess.
 
-Pipeline per photo: scale by `card.upscale` -> one pass if it fits in `card.tile_size`, otherwise
-overlapping tiles (`detector.tiling`) -> letterbox to a stride multiple at native resolution ->
+Pipeline per photo: crop to the skin region and resize it to the model's training scale
+(`detector.scale`, `card.skin_extent_px`) -> one pass if it fits in `card.tile_size`, otherwise
+overlapping tiles (`detector.tiling`) -> letterbox to a stride multiple ->
 batched onnxruntime call -> decode (1, 4+nc, N) -> per-input NMS -> back to photo pixels -> merge.
 The same runs on the mirrored photo: its agreement with the normal pass gives the uncertainty,
 and with `card.tta_flip` both passes are fused into the answer.
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -26,6 +26,7 @@ from detector.findings import Detection, Finding
 from detector.grading import distance_to_boundary, grade_from_count
 from detector.model_card import ModelCard
 from detector.nms import fuse_passes, nms
+from detector.scale import Region, ScalePlan, apply_plan, locate_skin, plan_scale, to_photo
 from detector.tiling import Letterbox, Tile, in_core, letterbox, make_tiles, stride_shape, unletterbox
 from detector.uncertainty import estimate
 
@@ -112,12 +113,20 @@ class Detector:
     def version(self) -> str:
         return self._card.version
 
-    def predict(self, image: np.ndarray, conf: float | None = None) -> Detection:
-        """Detect lesions on an RGB uint8 photo (H x W x 3, original pixels).
+    def plan(self, image: np.ndarray, skin: Region | None = None) -> ScalePlan:
+        """How this photo is cropped and resized before the network sees it."""
+        height, width = image.shape[:2]
+        card = self._card
+        if card.skin_extent_px is not None and skin is None:
+            skin = locate_skin(image)
+        return plan_scale(width, height, skin, card.skin_extent_px, upscale=card.upscale)
+
+    def predict(self, image: np.ndarray, conf: float | None = None, *, skin: Region | None = None) -> Detection:
+        """Detect lesions on an RGB uint8 photo (H x W x 3); boxes come back in the photo's pixels.
 
         Findings are those with confidence >= `conf` (default: the card's operating threshold);
         count and grade always use the operating threshold, so a low `conf` (mAP runs) never
-        changes them.
+        changes them. `skin` is the photo's skin region when the caller already measured it.
         """
         card = self._card
         _check_image(image)
@@ -129,12 +138,13 @@ class Detector:
         floor = min(requested, base_floor)
         height, width = image.shape[:2]
 
-        scaled = _rescale(image, card.upscale)
+        plan = self.plan(image, skin)
+        scaled = apply_plan(image, plan)
         mirrored = np.ascontiguousarray(scaled[:, ::-1])
         normal, flipped = self._detect_passes([scaled, mirrored], floor)
         flipped = _unflip(flipped, scaled.shape[1])
-        normal = _to_photo(normal, card.upscale, width, height)
-        flipped = _to_photo(flipped, card.upscale, width, height)
+        normal = _to_photo(normal, plan, scaled.shape[:2], width, height)
+        flipped = _to_photo(flipped, plan, scaled.shape[:2], width, height)
 
         def at_floor(cut: float) -> tuple[_Boxes, _Boxes]:
             return normal.select(np.flatnonzero(normal.scores >= cut)), flipped.select(
@@ -173,7 +183,9 @@ class Detector:
                 "low_conf_share": round(doubt.low_conf_share, 4),
                 "grade_margin": distance_to_boundary(lesion_count, card.grade_bands),
                 "tiles": len(make_tiles(scaled.shape[0], scaled.shape[1], card.tile_size, card.tile_overlap)),
-                "upscale": card.upscale,
+                "scale": round(plan.factor, 4),
+                "crop": [plan.x0, plan.y0, plan.x1, plan.y1],
+                "skin_extent": None if plan.skin is None else round(plan.skin.extent, 1),
                 "tta_flip": card.tta_flip,
             },
         )
@@ -244,14 +256,6 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]}")
 
 
-def _rescale(image: np.ndarray, factor: float) -> np.ndarray:
-    if factor == 1.0:
-        return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA)
-
-
 def _unflip(found: _Boxes, width: int) -> _Boxes:
     """Boxes found on the mirrored image, in the unmirrored image's coordinates."""
     boxes = found.boxes.copy()
@@ -259,9 +263,9 @@ def _unflip(found: _Boxes, width: int) -> _Boxes:
     return _Boxes(boxes, found.scores, found.classes)
 
 
-def _to_photo(found: _Boxes, upscale: float, width: int, height: int) -> _Boxes:
-    """From the scaled image back to original photo pixels, clipped; boxes clipped to nothing go."""
-    boxes = found.boxes / upscale
+def _to_photo(found: _Boxes, plan: ScalePlan, scaled_shape: tuple[int, int], width: int, height: int) -> _Boxes:
+    """From the network's crop back to the photo's pixels, clipped; boxes clipped to nothing go."""
+    boxes = to_photo(found.boxes, plan, scaled_shape)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
     valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])

@@ -6,6 +6,7 @@ Every variable is prefixed `SKINTROUBLE_`; the three production switches also ac
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -48,7 +49,12 @@ class Settings(BaseSettings):
     # detector
     model_dir: Path = REPO_ROOT / "detector" / "weights"
     model_name: str = "skintrouble-detector"
+    # Concurrent analyses per process (decode + gate + detect), default: one per core. Each slot runs the
+    # network on `detector_threads` threads, default cores // slots, so slots never fight over cores.
+    inference_slots: int | None = Field(default=None, ge=1)
     detector_threads: int | None = None
+    busy_wait_seconds: float = 2.0  # a sync upload waits this long for a slot, then gets 503 `busy`
+    intake_wait_seconds: float = 30.0  # an async upload waits this long to be sanitised (then 503 `busy`)
     model_refresh_seconds: float = 30.0
     follow_registry: bool = True  # serve the registry's `release` alias when there is one
     model_cache: Path | None = None  # where ONNX exports are cached; default var/cache/models
@@ -118,6 +124,18 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifact_root(self) -> str:
         return (self.var_path / "mlartifacts").as_uri()
+
+    @property
+    def cores(self) -> int:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    @property
+    def analysis_slots(self) -> int:
+        return self.inference_slots or self.cores
+
+    @property
+    def threads_per_slot(self) -> int:
+        return self.detector_threads or max(1, self.cores // self.analysis_slots)
 
     @property
     def photos_dir(self) -> Path:

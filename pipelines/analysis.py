@@ -1,6 +1,7 @@
-"""The analysis service: quality gate -> detector -> review routing, and writing the result onto a case.
+"""The analysis itself: pixels -> quality gate -> detector -> review routing, and writing the result onto a case.
 
-Both the synchronous API path and the Celery task call `analyze` and `record_outcome`; neither commits.
+`pipelines.case_lifecycle` calls it for the API (sync and async) and the Celery task; the CLI calls
+`analyze_jpeg` directly. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from detector.findings import Detection
 from detector.onnx_runtime import Detector
+from detector.scale import locate_skin
 from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings
+from pipelines.photos import Pixels, decode_stored
 from pipelines.review_routing import ReviewDecision, RoutingPolicy, decide
 from quality_gate import QualityReport, Thresholds, assess
 
@@ -51,9 +54,30 @@ def policy_from(settings: Settings) -> RoutingPolicy:
     )
 
 
+# Stored photos are decoded at the smallest JPEG scale whose long side reaches this: about twice the skin
+# extent models train at, so the skin of a close-up never has to be enlarged from a reduced copy.
+ANALYSIS_LONG_SIDE = 1280
+
+
+def load_pixels(jpeg: bytes, detector: Detector) -> Pixels:
+    """The stored photo's pixels at the resolution the detector needs, never more.
+
+    A close-up decodes at 1/2-1/8 scale. When the skin fills little of a large frame (taken from further away),
+    the detector would enlarge that reduced copy: decode again with enough pixels instead.
+    """
+    pixels = decode_stored(jpeg, min_long_side=ANALYSIS_LONG_SIDE)
+    if max(pixels.scale) > 1.0:
+        plan = detector.plan(pixels.rgb, locate_skin(pixels.rgb))
+        if plan.factor > 1.0:
+            needed = int(np.ceil(max(pixels.rgb.shape[:2]) * plan.factor))
+            pixels = decode_stored(jpeg, min_long_side=needed)
+    return pixels
+
+
 def analyze(
-    rgb: np.ndarray,
+    pixels: Pixels,
     *,
+    photo_size: tuple[int, int],
     case_id: str,
     detector: Detector,
     thresholds: Thresholds,
@@ -61,14 +85,39 @@ def analyze(
     skip_quality_gate: bool = False,
     conf: float | None = None,
 ) -> AnalysisOutcome:
-    quality = assess(rgb, thresholds)
+    """Gate, detect and route one photo; findings come back in the photo's own pixels (`photo_size`, W x H)."""
+    quality = assess(pixels.rgb, thresholds, photo_size=photo_size)
     if not quality.accepted and not skip_quality_gate:
         return AnalysisOutcome(quality=quality, detection=None, review=ReviewDecision.not_queued())
-    detection = detector.predict(rgb, conf=conf)
+    detection = detector.predict(pixels.rgb, conf=conf).scaled(*pixels.scale)
     review = decide(
         case_id=case_id, detection=detection, quality=quality, bands=detector.card.grade_bands, policy=policy
     )
     return AnalysisOutcome(quality=quality, detection=detection, review=review)
+
+
+def analyze_jpeg(
+    jpeg: bytes,
+    *,
+    photo_size: tuple[int, int],
+    case_id: str,
+    detector: Detector,
+    thresholds: Thresholds,
+    policy: RoutingPolicy,
+    skip_quality_gate: bool = False,
+    conf: float | None = None,
+) -> AnalysisOutcome:
+    """`analyze` on a stored (sanitised) JPEG: every entry point analyses these bytes, so all agree."""
+    return analyze(
+        load_pixels(jpeg, detector),
+        photo_size=photo_size,
+        case_id=case_id,
+        detector=detector,
+        thresholds=thresholds,
+        policy=policy,
+        skip_quality_gate=skip_quality_gate,
+        conf=conf,
+    )
 
 
 def record_outcome(*, session: Session, case: Case, outcome: AnalysisOutcome) -> None:

@@ -1,12 +1,15 @@
 """Turn uploaded bytes into a trusted RGB array and a sanitised JPEG to store.
 
 Every failure maps to a stable error code. EXIF orientation is applied and all metadata (GPS location
-included) is dropped: what we store is a re-encoded JPEG with no EXIF at all.
+included) is dropped: what we store is a JPEG with no EXIF at all (the upload's own compressed data when it
+needs no rotation, else a re-encoded copy).
 """
 
 from __future__ import annotations
 
 import io
+import math
+import struct
 import sys
 import warnings
 from dataclasses import dataclass
@@ -28,17 +31,25 @@ class PhotoError(Exception):
 
 @dataclass(frozen=True)
 class Photo:
-    rgb: np.ndarray  # HxWx3 uint8, orientation applied
-    jpeg: bytes  # sanitised copy to store (no EXIF)
+    """An accepted upload: the sanitised JPEG we store (and analyse) and its size in pixels."""
+
+    jpeg: bytes  # oriented, no EXIF/XMP/IPTC/comments, no appended images
+    width: int
+    height: int
     source_format: str
 
     @property
-    def width(self) -> int:
-        return int(self.rgb.shape[1])
+    def rgb(self) -> np.ndarray:
+        """The stored pixels at full resolution (costly on 12 MP: analysis uses `decode_stored`)."""
+        return load_stored(self.jpeg)
 
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[0])
+
+@dataclass(frozen=True)
+class Pixels:
+    """Decoded pixels of a stored photo, possibly reduced; `scale` is photo pixels per array pixel (x, y)."""
+
+    rgb: np.ndarray
+    scale: tuple[float, float]
 
 
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -96,7 +107,12 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
 
 
 def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Photo:
-    """Validate and decode an upload. Raises PhotoError with a stable code for anything we refuse."""
+    """Validate an upload and make the copy we store. Raises PhotoError with a stable code for anything we refuse.
+
+    A JPEG that needs no rotation keeps its compressed data: its metadata segments are cut out losslessly
+    (no decode and re-encode of 12 MP, and not a pixel changes). Anything else is decoded, oriented and
+    re-encoded as a JPEG without metadata.
+    """
     if not data:
         raise PhotoError("empty_body", "The upload is empty.", 400)
     fmt = sniff_format(data)
@@ -115,13 +131,17 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
                 raise PhotoError(
                     "image_too_large", f"The photo has {width}x{height} pixels; the limit is {max_pixels:,}.", 413
                 )
+            if fmt == "JPEG" and img.mode == "RGB" and _orientation(img) == 1:
+                stripped = strip_jpeg_metadata(data)
+                _check_decodes(stripped)
+                return Photo(jpeg=stripped, width=width, height=height, source_format=fmt)
             img.seek(0)  # animated images: the first frame
             img.load()
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PhotoError("image_too_large", "The photo declares too many pixels.", 413) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         raise PhotoError("unreadable_image", "The photo could not be decoded (truncated or corrupt).", 400) from exc
     if min(img.size) < 1:
         raise PhotoError("unreadable_image", "The photo has no pixels.", 400)
@@ -132,10 +152,91 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
     rgb_img = _to_rgb8(oriented)
     buf = io.BytesIO()
     rgb_img.save(buf, format="JPEG", quality=jpeg_quality, optimize=False)  # no exif= argument: metadata dropped
-    return Photo(rgb=np.asarray(rgb_img, dtype=np.uint8).copy(), jpeg=buf.getvalue(), source_format=fmt)
+    return Photo(jpeg=buf.getvalue(), width=rgb_img.width, height=rgb_img.height, source_format=fmt)
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # unreadable EXIF: treat as upright, the strip below drops it anyway
+        return 1
+
+
+def _check_decodes(jpeg: bytes) -> None:
+    """Decode the whole entropy-coded stream at 1/8 scale (cheap): truncation and corruption surface here."""
+    with _pil_open(io.BytesIO(jpeg)) as img:
+        img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+        img.load()
+
+
+# Segments a stored photo keeps: JFIF/Adobe colour info, the ICC profile, and what decoding needs.
+_KEEP_APP = {0xE0: (b"JFIF\x00", b"JFXX\x00"), 0xE2: (b"ICC_PROFILE\x00",), 0xEE: (b"Adobe",)}
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+def strip_jpeg_metadata(data: bytes) -> bytes:
+    """The same JPEG without EXIF (GPS included), XMP, IPTC, comments, MPF and anything after the image.
+
+    Lossless: header segments are copied or dropped whole and the compressed scan data is untouched.
+    """
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    out = bytearray(b"\xff\xd8")
+    pos = 2
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            raise ValueError("JPEG marker expected")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            out += data[pos : pos + 2]
+            pos += 2
+            continue
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        segment = data[pos : pos + 2 + length]
+        if len(segment) < 2 + length or length < 2:
+            raise ValueError("truncated JPEG segment")
+        if marker == 0xDA:  # start of scan: everything up to the end-of-image marker is image data
+            end = _end_of_image(data, pos + 2 + length)
+            out += data[pos:end]
+            return bytes(out)
+        keep = marker not in range(0xE0, 0xF0) and marker != 0xFE
+        if marker in _KEEP_APP:
+            keep = any(segment[4:].startswith(tag) for tag in _KEEP_APP[marker])
+        if keep:
+            out += segment
+        pos += 2 + length
+    raise ValueError("JPEG without image data")
+
+
+def _end_of_image(data: bytes, start: int) -> int:
+    """Index just past the first EOI after `start` (0xFF inside scan data is always followed by 0x00 or RSTn)."""
+    found = data.find(b"\xff\xd9", start)
+    if found < 0:
+        raise ValueError("JPEG without end of image")
+    return found + 2
 
 
 def load_stored(jpeg: bytes) -> np.ndarray:
-    """Decode a photo we stored ourselves (already sanitised and oriented)."""
+    """Decode a photo we stored ourselves (already sanitised and oriented), at full resolution."""
     with _pil_open(io.BytesIO(jpeg)) as img:
         return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def decode_stored(jpeg: bytes, *, min_long_side: int) -> Pixels:
+    """The stored photo decoded at the smallest JPEG scale (1/2, 1/4, 1/8) whose long side is >= `min_long_side`.
+
+    JPEG decodes at reduced size for almost nothing (the DCT is scaled, not the pixels), so a 12 MP photo
+    costs little more than a 640 px one. Sync and async analyses both call this on the same stored bytes,
+    so they see the same pixels.
+    """
+    with _pil_open(io.BytesIO(jpeg)) as img:
+        width, height = img.size
+        long_side = max(width, height)
+        if long_side > min_long_side:
+            shrink = long_side / min_long_side
+            img.draft("RGB", (math.ceil(width / shrink), math.ceil(height / shrink)))
+        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return Pixels(rgb=rgb, scale=(width / rgb.shape[1], height / rgb.shape[0]))

@@ -1,4 +1,4 @@
-"""Process-wide collaborators (settings, photo store, model provider), built on first use, never at import."""
+"""Process-wide collaborators (settings, photo store, model provider, inference pool), built on first use."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from infra.settings import Settings, get_settings
 from infra.storage import PhotoStore, open_store
+from pipelines.inference_pool import InferencePool
 from pipelines.model_provider import ModelProvider, Resolver
 
 
@@ -15,6 +16,7 @@ class Runtime:
     settings: Settings
     store: PhotoStore
     models: ModelProvider
+    pool: InferencePool
 
 
 def build_runtime(settings: Settings, resolver: Resolver | None = None) -> Runtime:
@@ -22,11 +24,11 @@ def build_runtime(settings: Settings, resolver: Resolver | None = None) -> Runti
     models = ModelProvider(
         default_dir=settings.model_dir,
         cache_dir=settings.model_cache_dir,
-        threads=settings.detector_threads,
+        threads=settings.threads_per_slot,
         resolver=resolver,
         refresh_seconds=settings.model_refresh_seconds,
     )
-    return Runtime(settings=settings, store=store, models=models)
+    return Runtime(settings=settings, store=store, models=models, pool=InferencePool(settings.analysis_slots))
 
 
 def serving_runtime(settings: Settings) -> Runtime:

@@ -72,9 +72,11 @@ class _Check:
         return min(1.0, abs(value - self.threshold) / max(self.scale, 1e-9))
 
 
-def compute_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float]:
-    """All raw measures of one RGB photo, keyed by name."""
-    height, width = image.shape[:2]
+def compute_measures(
+    image: np.ndarray, thresholds: Thresholds, photo_size: tuple[int, int] | None = None
+) -> dict[str, float]:
+    """All raw measures of one RGB photo, keyed by name; `photo_size` (W, H) when `image` is a reduced decode."""
+    width, height = photo_size or (image.shape[1], image.shape[0])
     side = thresholds.analysis_side
     work = measures.working_copy(image, side)
     y = measures.luma(work)
@@ -111,7 +113,9 @@ def _checks(t: Thresholds) -> list[_Check]:
     ]
 
 
-def assess(image: np.ndarray, thresholds: Thresholds | None = None) -> QualityReport:
+def assess(
+    image: np.ndarray, thresholds: Thresholds | None = None, *, photo_size: tuple[int, int] | None = None
+) -> QualityReport:
     """Judge an HxWx3 uint8 RGB photo (already EXIF-rotated); never raises for a valid one.
 
     Without enough skin, exposure is judged on the whole frame and blur/uniformity are not judged;
@@ -119,7 +123,7 @@ def assess(image: np.ndarray, thresholds: Thresholds | None = None) -> QualityRe
     skin and the exposure hint is the one that helps.
     """
     t = thresholds or Thresholds()
-    return judge(compute_measures(image, t), t)
+    return judge(compute_measures(image, t, photo_size), t)
 
 
 def judge(values: dict[str, float], thresholds: Thresholds) -> QualityReport:

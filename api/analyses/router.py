@@ -12,7 +12,6 @@ from api.analyses import service
 from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
 from api.deps import AppUser, CaseReader, RuntimeDep, UowDep
 from api.errors import ApiError, error_body
-from pipelines.photos import decode_photo
 
 router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
 
@@ -23,7 +22,7 @@ _ERRORS = {
     413: {"description": "Upload or image too large"},
     415: {"description": "Not an image"},
     422: {"description": "Rejected by the quality gate (`quality_rejected`) or invalid request"},
-    503: {"description": "Queue or database unavailable"},
+    503: {"description": "Every analysis slot busy (`busy`, with Retry-After), queue or database unavailable"},
 }
 
 
@@ -46,10 +45,14 @@ async def create_analysis(
         data = await image.read(runtime.settings.max_upload_bytes + 1)
         if len(data) > runtime.settings.max_upload_bytes:
             raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
-        photo = await run_in_threadpool(decode_photo, data, max_pixels=runtime.settings.max_image_pixels)
-        create = service.create_async if mode == "async" else service.create_sync
         case = await run_in_threadpool(
-            create, uow=uow, runtime=runtime, principal=principal, photo=photo, idempotency_key=idempotency_key
+            service.create,
+            uow=uow,
+            runtime=runtime,
+            principal=principal,
+            data=data,
+            mode=mode,
+            idempotency_key=idempotency_key,
         )
     else:
         case = replay

@@ -14,11 +14,13 @@ from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
 from detector.findings import Finding
 from detector.overlay import draw_findings, encode_png
-from infra.db.models import Case, new_id
+from infra.db.models import Case
 from infra.db.repositories import cases as cases_repo
-from pipelines.analysis import analyze, policy_from, record_outcome, thresholds_from
+from pipelines import case_lifecycle as lifecycle
+from pipelines.case_lifecycle import overlay_key
 from pipelines.celery_app import enqueue_task
-from pipelines.photos import Photo, load_stored
+from pipelines.inference_pool import Busy
+from pipelines.photos import load_stored
 from pipelines.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,6 @@ log = logging.getLogger(__name__)
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back without a zone; they were stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def photo_key(case_id: str) -> str:
-    return f"cases/{case_id}/photo.jpg"
-
-
-def overlay_key(case_id: str) -> str:
-    return f"cases/{case_id}/overlay.png"
 
 
 def to_public(case: Case) -> AnalysisPublic:
@@ -79,48 +73,54 @@ def find_replay(*, uow: UnitOfWork, principal: Principal, idempotency_key: str |
     )
 
 
-def _pending_case(principal: Principal, photo: Photo, idempotency_key: str | None) -> Case:
-    return Case(
-        id=new_id(),
-        status="pending",
-        api_key_id=principal.key_id,
-        idempotency_key=idempotency_key,
-        width=photo.width,
-        height=photo.height,
-    )
-
-
-def create_sync(
-    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
+def create(
+    *,
+    uow: UnitOfWork,
+    runtime: Runtime,
+    principal: Principal,
+    data: bytes,
+    mode: str,
+    idempotency_key: str | None,
 ) -> Case:
-    """Analyse now; the case (photo and result) is committed before the caller answers."""
+    """Run the case lifecycle (`pipelines.case_lifecycle`) and commit; map `Busy` to 503 `busy`."""
     settings = runtime.settings
-    case = _pending_case(principal, photo, idempotency_key)
-    outcome = analyze(
-        photo.rgb,
-        case_id=case.id,
-        detector=runtime.models.get(),
-        thresholds=thresholds_from(settings),
-        policy=policy_from(settings),
-    )
-    if not outcome.rejected:
-        case.photo_key = photo_key(case.id)
-        runtime.store.put(case.photo_key, photo.jpeg)
+    try:
+        if mode == "async":
+            case = lifecycle.accept_for_later(
+                runtime,
+                data=data,
+                owner_key_id=principal.key_id,
+                idempotency_key=idempotency_key,
+                wait=settings.intake_wait_seconds,
+            )
+            return _enqueue(uow=uow, runtime=runtime, principal=principal, case=case)
+        case, outcome = lifecycle.analyse_now(
+            runtime,
+            data=data,
+            owner_key_id=principal.key_id,
+            idempotency_key=idempotency_key,
+            wait=settings.busy_wait_seconds,
+        )
+    except Busy as exc:
+        raise ApiError(
+            503,
+            "busy",
+            "Every analysis slot is taken; retry shortly or use asynchronous mode.",
+            extra={"retry_after": exc.retry_after},
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from exc
 
     def save() -> None:
         cases_repo.add(session=uow.session, case=case)
-        record_outcome(session=uow.session, case=case, outcome=outcome)
+        lifecycle.record(
+            session=uow.session, runtime=runtime, case=case, outcome=outcome, after_commit=uow.after_commit
+        )
 
     return _save_or_replay(uow=uow, runtime=runtime, case=case, principal=principal, save=save)
 
 
-def create_async(
-    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
-) -> Case:
-    """Store the photo and a pending case, then hand the analysis to a worker after the commit."""
-    case = _pending_case(principal, photo, idempotency_key)
-    case.photo_key = photo_key(case.id)
-    runtime.store.put(case.photo_key, photo.jpeg)
+def _enqueue(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: Case) -> Case:
+    """Save the pending case and send it to a worker after the commit; a dead broker un-accepts it (503)."""
     case_id = case.id
 
     def save() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task
 
-from pipelines.analysis_jobs import complete_pending_case
+from pipelines.case_lifecycle import complete_pending_case
 from pipelines.celery_app import celery_app
 from pipelines.runtime import get_runtime
 

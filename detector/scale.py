@@ -1,0 +1,123 @@
+"""Scale normalisation: show the network skin at the scale it was trained on, whatever the capture size.
+
+Lesion size in pixels follows the capture resolution and the framing, not the skin. The detector learnt
+lesions of 20-40 px on ACNE04 close-ups resized to 640 px, where the skin region spans about 590 px. So
+before detection the photo is cropped to its skin region and resized until that region spans the model's
+`skin_extent_px` (a property of the training data, written on the model card by training): a 12 MP close-up
+is shrunk about 7x, a 640 px one is left almost as it is, and a photo taken from further away (skin in the
+middle of a large background) is cropped to the skin first.
+
+The skin region is measured on the photo itself: the long side of the box holding the central 98% of skin
+pixels (percentiles, so stray skin-coloured pixels in the background do not stretch it). Resampling the
+photo by k multiplies it by k, which is what makes the whole answer resolution-invariant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from quality_gate.skin import skin_mask
+
+WORKING_SIDE = 320  # the skin region is located on a copy this long: 1-2 ms, and precise enough
+MIN_SKIN_SHARE = 0.02  # below this share of the frame the region is too unreliable: take the whole photo
+PERCENTILES = (1.0, 99.0)
+CROP_MARGIN = 0.04  # of the region's long side, added on each side so edge lesions stay whole
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A box [x0, x1) x [y0, y1) in photo pixels."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def extent(self) -> float:
+        """The long side: what scales with capture resolution."""
+        return max(self.x1 - self.x0, self.y1 - self.y0)
+
+
+@dataclass(frozen=True, slots=True)
+class ScalePlan:
+    """Crop [x0:x1, y0:y1] of the photo, then resize it by `factor`."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    factor: float
+    skin: Region | None  # None: no reliable skin region, the whole photo was measured
+
+
+def locate_skin(rgb: np.ndarray) -> Region | None:
+    """The skin region of a photo in its own pixels, or None when too little skin is found."""
+    height, width = rgb.shape[:2]
+    shrink = min(1.0, WORKING_SIDE / max(height, width))
+    small = rgb
+    if shrink < 1.0:
+        size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    mask = skin_mask(small, MIN_SKIN_SHARE)
+    if mask.mean() < MIN_SKIN_SHARE:
+        return None
+    ys, xs = np.nonzero(mask)
+    lo, hi = PERCENTILES
+    x0, x1 = np.percentile(xs, [lo, hi])
+    y0, y1 = np.percentile(ys, [lo, hi])
+    sx, sy = width / small.shape[1], height / small.shape[0]
+    # +1: a pixel index is the left edge of a one-pixel-wide cell
+    return Region(float(x0 * sx), float(y0 * sy), float((x1 + 1) * sx), float((y1 + 1) * sy))
+
+
+def plan_scale(
+    width: int, height: int, skin: Region | None, reference: float | None, *, upscale: float = 1.0
+) -> ScalePlan:
+    """Where to crop and how much to resize so the skin spans `reference` px (times the card's `upscale`).
+
+    Without a reference (an old card) the whole photo is kept at `upscale`, the behaviour before this step.
+    """
+    if reference is None:
+        return ScalePlan(0, 0, width, height, float(upscale), skin)
+    region = skin or Region(0.0, 0.0, float(width), float(height))
+    factor = reference / max(region.extent, 1.0) * upscale
+    margin = CROP_MARGIN * region.extent
+    x0 = max(0, int(np.floor(region.x0 - margin)))
+    y0 = max(0, int(np.floor(region.y0 - margin)))
+    x1 = min(width, int(np.ceil(region.x1 + margin)))
+    y1 = min(height, int(np.ceil(region.y1 + margin)))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        x0, y0, x1, y1 = 0, 0, width, height
+    return ScalePlan(x0, y0, x1, y1, float(factor), skin)
+
+
+def apply_plan(rgb: np.ndarray, plan: ScalePlan) -> np.ndarray:
+    """The cropped, resized image the network sees."""
+    crop = rgb[plan.y0 : plan.y1, plan.x0 : plan.x1]
+    if plan.factor == 1.0:
+        return np.ascontiguousarray(crop)
+    height, width = crop.shape[:2]
+    size = (max(8, round(width * plan.factor)), max(8, round(height * plan.factor)))
+    interpolation = cv2.INTER_AREA if plan.factor < 1.0 else cv2.INTER_LINEAR
+    return cv2.resize(crop, size, interpolation=interpolation)
+
+
+def to_photo(boxes: np.ndarray, plan: ScalePlan, scaled_shape: tuple[int, int]) -> np.ndarray:
+    """Boxes in the resized crop's pixels -> the photo's pixels (exact inverse of `apply_plan`)."""
+    crop_h, crop_w = plan.y1 - plan.y0, plan.x1 - plan.x0
+    sx, sy = crop_w / scaled_shape[1], crop_h / scaled_shape[0]
+    out = boxes.astype(np.float32).copy()
+    out[:, [0, 2]] = out[:, [0, 2]] * sx + plan.x0
+    out[:, [1, 3]] = out[:, [1, 3]] * sy + plan.y0
+    return out
+
+
+def reference_extent(photos: Iterable[np.ndarray]) -> float | None:
+    """The median skin extent of training photos as the network saw them: the model's `skin_extent_px`."""
+    extents = [region.extent for region in map(locate_skin, photos) if region is not None]
+    return round(float(np.median(extents)), 1) if extents else None

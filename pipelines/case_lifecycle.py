@@ -1,0 +1,121 @@
+"""One case lifecycle for every entry point: sanitise, store, gate, detect, route, record.
+
+The API's synchronous route, its asynchronous route and the Celery task all come through here, in the same
+order and on the same bytes: what is analysed is always the stored, sanitised JPEG, so the same upload gets
+the same findings whichever way it came in. The API only maps the outcome (or `Busy`, `PhotoError`) to HTTP.
+Nothing here commits: the caller's unit of work does, and work meant for after the commit (sending the
+task, deleting a rejected photo) is handed to its `after_commit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from infra.db.models import Case, new_id
+from infra.db.repositories import cases as cases_repo
+from pipelines.analysis import AnalysisOutcome, analyze_jpeg, policy_from, record_outcome, thresholds_from
+from pipelines.photos import Photo, decode_photo
+from pipelines.runtime import Runtime
+
+log = logging.getLogger(__name__)
+AfterCommit = Callable[[Callable[[], None]], None]
+
+
+def photo_key(case_id: str) -> str:
+    return f"cases/{case_id}/photo.jpg"
+
+
+def overlay_key(case_id: str) -> str:
+    return f"cases/{case_id}/overlay.png"
+
+
+def sanitise(runtime: Runtime, data: bytes) -> Photo:
+    """Validate the upload and make the copy we store (raises `PhotoError`)."""
+    return decode_photo(data, max_pixels=runtime.settings.max_image_pixels)
+
+
+def new_case(*, owner_key_id: str, photo: Photo, idempotency_key: str | None) -> Case:
+    return Case(
+        id=new_id(),
+        status="pending",
+        api_key_id=owner_key_id,
+        idempotency_key=idempotency_key,
+        width=photo.width,
+        height=photo.height,
+    )
+
+
+def analyse(runtime: Runtime, *, case: Case, jpeg: bytes) -> AnalysisOutcome:
+    """Gate, detect and route the stored bytes of a case (the caller holds an inference slot)."""
+    settings = runtime.settings
+    return analyze_jpeg(
+        jpeg,
+        photo_size=(int(case.width or 0), int(case.height or 0)),
+        case_id=case.id,
+        detector=runtime.models.get(),
+        thresholds=thresholds_from(settings),
+        policy=policy_from(settings),
+    )
+
+
+def analyse_now(
+    runtime: Runtime, *, data: bytes, owner_key_id: str, idempotency_key: str | None, wait: float | None
+) -> tuple[Case, AnalysisOutcome]:
+    """Synchronous analysis inside one inference slot: sanitise, analyse, store the photo if accepted.
+
+    The case is returned unsaved with its outcome written on it; `record` adds it to the session.
+    """
+    with runtime.pool.slot(wait):
+        photo = sanitise(runtime, data)
+        case = new_case(owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key)
+        outcome = analyse(runtime, case=case, jpeg=photo.jpeg)
+    if not outcome.rejected:
+        case.photo_key = photo_key(case.id)
+        runtime.store.put(case.photo_key, photo.jpeg)
+    return case, outcome
+
+
+def accept_for_later(
+    runtime: Runtime, *, data: bytes, owner_key_id: str, idempotency_key: str | None, wait: float | None
+) -> Case:
+    """Asynchronous intake: sanitise and store the photo, return a pending case (unsaved) for the worker."""
+    with runtime.pool.slot(wait):
+        photo = sanitise(runtime, data)
+    case = new_case(owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key)
+    case.photo_key = photo_key(case.id)
+    runtime.store.put(case.photo_key, photo.jpeg)
+    return case
+
+
+def record(
+    *, session: Session, runtime: Runtime, case: Case, outcome: AnalysisOutcome, after_commit: AfterCommit
+) -> None:
+    """Write the outcome onto the case (queueing it for review when routing says so); a rejected photo is
+    deleted once the commit has made the rejection durable."""
+    record_outcome(session=session, case=case, outcome=outcome)
+    if outcome.rejected and case.photo_key is not None:
+        stored, case.photo_key = case.photo_key, None
+        after_commit(lambda: runtime.store.delete(stored))
+
+
+def complete_pending_case(case_id: str, runtime: Runtime) -> str:
+    """The worker's side: analyse a pending case; idempotent (a finished or deleted case is left alone)."""
+    from infra.db.engine import session_scope
+
+    after: list[Callable[[], None]] = []
+    with session_scope(runtime.settings.sqlalchemy_url, after_commit=after) as session:
+        case = cases_repo.get(session=session, case_id=case_id)
+        if case is None:
+            log.info("case %s no longer exists (deleted); nothing to do", case_id)
+            return "missing"
+        if case.status != "pending":
+            return case.status
+        if case.photo_key is None:
+            raise RuntimeError(f"pending case {case_id} has no stored photo")
+        with runtime.pool.slot(None):
+            outcome = analyse(runtime, case=case, jpeg=runtime.store.get(case.photo_key))
+        record(session=session, runtime=runtime, case=case, outcome=outcome, after_commit=after.append)
+        return case.status
