@@ -1,0 +1,168 @@
+"""Does the same skin get the same answer at any resolution and framing? Prints mAP50, grade accuracy and count
+MAE per variant of labelled photos, through the serving path (JPEG upload -> sanitise -> reduced decode ->
+scale normalisation -> detector -> photo pixels).
+
+Variants: resampled 0.75x, 1x, 2x, 4x, 6x; and the 1x photo placed in the middle of a canvas twice its size,
+plain grey or a blurred enlargement of the photo itself (a photo taken from further away). Labels are mapped
+the same way. Protocol: `--part report` is valid's report part (no choice was made on it); `--part selection`
+is the part the scale reference and crop margin were checked on.
+
+    .venv/bin/python bench/scale_invariance.py --data ../shared/datasets/acne04/valid --part report \
+        --out var/experiments/scale-report
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from detector.datasets.splits import select_part
+from detector.evaluation import EVAL_CONF, load_labelled_images, read_rgb
+from detector.grading import grade_from_count
+from detector.metrics import DetectionAccumulator, count_mae
+from detector.onnx_runtime import Detector
+from pipelines.analysis import load_pixels
+from pipelines.photos import decode_photo
+
+Variant = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def resampled(k: float) -> Variant:
+    def make(rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if k == 1.0:
+            return rgb, boxes
+        h, w = rgb.shape[:2]
+        size = (round(w * k), round(h * k))
+        out = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+        return out, boxes * np.array([size[0] / w, size[1] / h, size[0] / w, size[1] / h])
+
+    return make
+
+
+def on_background(kind: str, canvas_factor: float = 2.0) -> Variant:
+    """The photo at 1x in the middle of a larger canvas: plain grey, or its own blurred enlargement."""
+
+    def make(rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = rgb.shape[:2]
+        ch, cw = round(h * canvas_factor), round(w * canvas_factor)
+        if kind == "plain":
+            canvas = np.full((ch, cw, 3), 118, np.uint8)
+        else:
+            canvas = cv2.GaussianBlur(cv2.resize(rgb, (cw, ch), interpolation=cv2.INTER_LINEAR), (0, 0), 12)
+        y0, x0 = (ch - h) // 2, (cw - w) // 2
+        canvas[y0 : y0 + h, x0 : x0 + w] = rgb
+        return canvas, boxes + np.array([x0, y0, x0, y0])
+
+    return make
+
+
+VARIANTS: dict[str, Variant] = {
+    "0.75x": resampled(0.75),
+    "1x": resampled(1.0),
+    "2x": resampled(2.0),
+    "4x": resampled(4.0),
+    "6x": resampled(6.0),
+    "1x on plain 2x canvas": on_background("plain"),
+    "1x on blurred 2x canvas": on_background("blurred"),
+}
+
+
+def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="YOLO folder (with valid/) or snapshot")
+    parser.add_argument("--split", default="valid")
+    parser.add_argument("--part", choices=["selection", "report", "all"], default="report")
+    parser.add_argument("--model", type=Path, default=Path("detector/weights"))
+    parser.add_argument("--cache", type=Path, default=Path("var/cache/models"))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--out", type=Path, default=None, help="folder for summary.json")
+    args = parser.parse_args()
+
+    console = Console(stderr=True)
+    detector = Detector.load(args.model, args.cache, threads=args.threads)
+    items, _ = load_labelled_images(args.data, args.split)
+    items = sorted(items, key=lambda i: i.path.name)
+    chosen = set(select_part([i.path.name for i in items], None if args.part == "all" else args.part))
+    items = [i for i in items if i.path.name in chosen][: args.limit]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    acc = {v: DetectionAccumulator(class_names=["lesion"], recall_conf=detector.card.operating_conf) for v in variants}
+    rows: dict[str, list[tuple[int, int, int, int]]] = {v: [] for v in variants}
+    seconds: dict[str, list[float]] = {v: [] for v in variants}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"{len(items)} photos x {len(variants)} variants", total=len(items) * len(variants))
+        for item in items:
+            rgb = read_rgb(item.path)
+            for name in variants:
+                image, boxes = VARIANTS[name](rgb, item.boxes)
+                start = time.perf_counter()
+                photo = decode_photo(jpeg_bytes(image), max_pixels=100_000_000)
+                pixels = load_pixels(photo.jpeg, detector)
+                detection = detector.predict(pixels.rgb, conf=EVAL_CONF).scaled(*pixels.scale)
+                seconds[name].append(time.perf_counter() - start)
+                found = np.array([f.box for f in detection.findings], dtype=np.float64).reshape(-1, 4)
+                scores = np.array([f.confidence for f in detection.findings], dtype=np.float64)
+                acc[name].add(found, scores, np.zeros(len(scores), np.int64), boxes, np.zeros(len(boxes), np.int64))
+                grade = grade_from_count(detection.lesion_count, detector.card.grade_bands).grade
+                rows[name].append((detection.lesion_count, len(boxes), grade, -1 if item.grade is None else item.grade))
+                progress.advance(task)
+
+    summary: dict[str, dict[str, float]] = {}
+    for name in variants:
+        counts, labelled, pred, true = (np.array(col) for col in zip(*rows[name], strict=True))
+        stats = acc[name].summary()
+        summary[name] = {
+            "mAP50": round(float(stats["mAP50"]), 4),
+            "grade_accuracy": round(float(np.mean(pred[true >= 0] == true[true >= 0])), 4),
+            "count_mae": round(count_mae(counts.tolist(), labelled.tolist()), 3),
+            "median_s": round(float(np.median(seconds[name])), 3),
+        }
+    base = summary.get("1x")
+    table = Table(title=f"{args.split} {args.part} part, {len(items)} photos, model {detector.version}")
+    for column in ("variant", "mAP50", "Δ vs 1x", "grade acc", "Δ vs 1x", "count MAE", "median s"):
+        table.add_column(column, justify="right")
+    for name, s in summary.items():
+        d_map = f"{s['mAP50'] - base['mAP50']:+.4f}" if base else "-"
+        d_acc = f"{100 * (s['grade_accuracy'] - base['grade_accuracy']):+.1f} pt" if base else "-"
+        table.add_row(
+            name,
+            f"{s['mAP50']:.4f}",
+            d_map,
+            f"{s['grade_accuracy']:.1%}",
+            d_acc,
+            f"{s['count_mae']:.2f}",
+            f"{s['median_s']:.2f}",
+        )
+    Console().print(table)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        payload = {"part": args.part, "photos": len(items), "model": detector.version, "variants": summary}
+        (args.out / "summary.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

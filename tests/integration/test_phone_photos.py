@@ -1,0 +1,73 @@
+"""Phone photos through the API: a full inference pool answers 503 `busy` with Retry-After at once, and the same
+upload gets the same findings synchronously and asynchronously (one lifecycle, the same stored pixels)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import pytest
+
+from infra.db.engine import session_scope
+from infra.db.repositories import cases as cases_repo
+from infra.settings import Settings
+from pipelines.case_lifecycle import complete_pending_case
+from tests.conftest import encode, skin_photo
+from tests.integration.test_analyses_api import assert_error, make_key, running, upload
+
+
+def test_a_full_pool_answers_busy_with_retry_after(settings: Settings) -> None:
+    tight = settings.model_copy(update={"inference_slots": 1, "busy_wait_seconds": 0.3})
+    with running(tight) as client:
+        headers = make_key(tight)
+        pool = client.app.state.runtime.pool
+        assert pool.slots == 1
+        held, release = threading.Event(), threading.Event()
+
+        def occupy() -> None:
+            with pool.slot(None):
+                held.set()
+                release.wait(30)
+
+        worker = threading.Thread(target=occupy)
+        worker.start()
+        try:
+            assert held.wait(10)
+            started = time.monotonic()
+            response = upload(client, headers, encode(skin_photo(640, 480, seed=1)))
+            waited = time.monotonic() - started
+        finally:
+            release.set()
+            worker.join()
+        error = assert_error(response, 503, "busy")
+        assert int(response.headers["Retry-After"]) >= 1 and error["retry_after"] >= 1
+        assert waited < 5  # refused after the bounded wait, not after a queue of analyses
+        assert upload(client, headers, encode(skin_photo(640, 480, seed=1))).status_code == 200  # slot free again
+
+
+def test_the_same_upload_gets_the_same_findings_sync_and_async(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Async: the API stores the photo and a pending case; the task's logic (what the worker runs) completes it."""
+    sent: list[str] = []
+    monkeypatch.setattr("api.analyses.service.enqueue_task", lambda _name, case_id: sent.append(case_id))
+    big = cv2.resize(skin_photo(640, 480, seed=7, spots=30), (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    data = encode(big, quality=93)
+    with running(settings) as client:
+        headers = make_key(settings)
+        sync = upload(client, headers, data)
+        assert sync.status_code == 200, sync.text
+        accepted = upload(client, headers, data, params={"mode": "async"})
+        assert accepted.status_code == 202 and sent == [accepted.json()["id"]]
+        runtime = client.app.state.runtime
+        assert complete_pending_case(sent[0], runtime) == "done"
+        done = client.get(f"/v1/analyses/{sent[0]}", headers=headers).json()
+    first = sync.json()
+    assert first["findings"], "the synthetic spots should give findings to compare"
+    assert (first["width"], first["height"]) == (done["width"], done["height"]) == (2560, 1920)
+    assert done["findings"] == first["findings"] and done["lesion_count"] == first["lesion_count"]
+    assert done["severity"] == first["severity"]
+    with session_scope(settings.sqlalchemy_url) as session:
+        case = cases_repo.get(session=session, case_id=sent[0])
+        assert case is not None and case.photo_key is not None
