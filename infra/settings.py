@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # network on `detector_threads` threads, default cores // slots, so slots never fight over cores.
     inference_slots: int | None = Field(default=None, ge=1)
     detector_threads: int | None = None
-    busy_wait_seconds: float = 2.0  # a sync upload waits this long for a slot, then gets 503 `busy`
+    busy_wait_seconds: float = 5.0  # a sync upload waits this long for a slot, then gets 503 `busy`
     intake_wait_seconds: float = 30.0  # an async upload waits this long to be sanitised (then 503 `busy`)
     model_refresh_seconds: float = 30.0
     follow_registry: bool = True  # serve the registry's `release` alias when there is one

@@ -6,7 +6,7 @@ Every function takes the tracking URI explicitly: nothing is configured at impor
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import os
 import shutil
@@ -167,9 +167,11 @@ class Registry:
         Keyed by the artifact location, not the version number: two registries (say a test's and the
         developer's) both have a version 1, but never the same artifacts.
         """
+        from pipelines.release_follower import cache_folder
+
         mv = self.client.get_model_version(self.model_name, version)
-        key = hashlib.sha256(f"{self.tracking_uri}|{mv.source}".encode()).hexdigest()[:20]
-        target = cache_dir / "registry" / key
+        target = cache_folder(cache_dir, self.tracking_uri, mv.source)
+        key = target.name
         if (target / "model.json").is_file():
             return target
         import mlflow.artifacts
@@ -210,13 +212,22 @@ def log_model_run(
 
 
 def release_resolver(settings: Settings):  # type: ignore[no-untyped-def]
-    """For ModelProvider: the folder of the current `release` version, or None when nothing is released."""
+    """For ModelProvider: the folder of the current `release` version (see `pipelines.release_follower`)."""
+    from pipelines.release_follower import release_resolver as light_resolver
 
-    def resolve() -> Path | None:
-        registry = Registry.from_settings(settings)
-        version = registry.alias("release")
-        if version is None:
-            return None
-        return registry.download(version, settings.model_cache_dir)
+    return light_resolver(settings)
 
-    return resolve
+
+def _download_main(argv: list[str]) -> int:
+    """`python -m pipelines.model_registry '{"tracking_uri", "model_name", "version"}' CACHE_DIR`: the child
+    process `release_follower.fetch` runs, so serving processes never import MLflow themselves."""
+    args = json.loads(argv[0])
+    registry = Registry(tracking_uri=args["tracking_uri"], model_name=args["model_name"])
+    print(registry.download(str(args["version"]), Path(argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_download_main(sys.argv[1:]))

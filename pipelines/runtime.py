@@ -35,7 +35,7 @@ def serving_runtime(settings: Settings) -> Runtime:
     """API and workers serve whatever holds the `release` alias in the registry (shipped model until then)."""
     if not settings.follow_registry:
         return build_runtime(settings)
-    from pipelines.model_registry import release_resolver
+    from pipelines.release_follower import release_resolver
 
     return build_runtime(settings, resolver=release_resolver(settings))
 
