@@ -7,9 +7,11 @@ before detection the photo is cropped to its skin region and resized until that 
 is shrunk about 7x, a 640 px one is left almost as it is, and a photo taken from further away (skin in the
 middle of a large background) is cropped to the skin first.
 
-The skin region is measured on the photo itself: the long side of the box holding the central 98% of skin
-pixels (percentiles, so stray skin-coloured pixels in the background do not stretch it). Resampling the
-photo by k multiplies it by k, which is what makes the whole answer resolution-invariant.
+The skin region is measured on the photo itself: the box holding the central 98% of skin pixels
+(percentiles, so stray skin-coloured pixels in the background do not stretch it), cut to the box of the
+sharp pixels, so that an out-of-focus background of skin colour (a blurred wall, or the blurred enlargement
+phones put behind a photo) does not count as skin. Resampling the photo by k multiplies the region's long
+side by k, which is what makes the whole answer resolution-invariant.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from quality_gate.skin import skin_mask
 WORKING_SIDE = 320  # the skin region is located on a copy this long: 1-2 ms, and precise enough
 MIN_SKIN_SHARE = 0.02  # below this share of the frame the region is too unreliable: take the whole photo
 PERCENTILES = (1.0, 99.0)
+SHARP_SHARE = 0.3  # a pixel is sharp when its fine detail reaches this share of the photo's 99th percentile
+SHARP_PERCENTILES = (0.5, 99.5)
 CROP_MARGIN = 0.04  # of the region's long side, added on each side so edge lesions stay whole
 
 
@@ -66,13 +70,30 @@ def locate_skin(rgb: np.ndarray) -> Region | None:
     mask = skin_mask(small, MIN_SKIN_SHARE)
     if mask.mean() < MIN_SKIN_SHARE:
         return None
-    ys, xs = np.nonzero(mask)
-    lo, hi = PERCENTILES
-    x0, x1 = np.percentile(xs, [lo, hi])
-    y0, y1 = np.percentile(ys, [lo, hi])
+    x0, y0, x1, y1 = _box(mask, PERCENTILES)
+    sharp = _sharp_mask(small)
+    if sharp.any():
+        a, b, c, d = _box(sharp, SHARP_PERCENTILES)
+        if min(c, x1) - max(a, x0) >= 4 and min(d, y1) - max(b, y0) >= 4:
+            x0, y0, x1, y1 = max(x0, a), max(y0, b), min(x1, c), min(y1, d)
     sx, sy = width / small.shape[1], height / small.shape[0]
-    # +1: a pixel index is the left edge of a one-pixel-wide cell
-    return Region(float(x0 * sx), float(y0 * sy), float((x1 + 1) * sx), float((y1 + 1) * sy))
+    return Region(float(x0 * sx), float(y0 * sy), float(x1 * sx), float(y1 * sy))
+
+
+def _box(mask: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float, float, float]:
+    """The box from the low to the high percentile of the mask's pixel positions (+1: a pixel is a cell)."""
+    ys, xs = np.nonzero(mask)
+    x0, x1 = np.percentile(xs, percentiles)
+    y0, y1 = np.percentile(ys, percentiles)
+    return float(x0), float(y0), float(x1 + 1), float(y1 + 1)
+
+
+def _sharp_mask(small: np.ndarray) -> np.ndarray:
+    """Pixels with fine detail: |luma - its gaussian blur (sigma 1 px)|, relative to the photo's own detail."""
+    luma = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    detail = np.abs(luma - cv2.GaussianBlur(luma, (0, 0), 1.0))
+    top = float(np.percentile(detail, 99))
+    return detail >= SHARP_SHARE * top if top > 0 else np.zeros(detail.shape, bool)
 
 
 def plan_scale(
