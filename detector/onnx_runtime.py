@@ -23,7 +23,8 @@ import onnxruntime as ort
 
 from detector.export import ensure_onnx
 from detector.findings import Detection, Finding
-from detector.grading import distance_to_boundary, grade_from_count
+from detector.grader import Evidence, Grader, severity_from
+from detector.grading import distance_to_boundary
 from detector.model_card import ModelCard
 from detector.nms import fuse_passes, nms
 from detector.tiling import Letterbox, Tile, in_core, letterbox, make_tiles, stride_shape, unletterbox
@@ -78,9 +79,18 @@ class Detector:
     """Loaded model + card; `predict` is thread-compatible (onnxruntime sessions are)."""
 
     def __init__(
-        self, card: ModelCard, session: SessionLike, *, input_name: str = "images", stride: int = DEFAULT_STRIDE
+        self,
+        card: ModelCard,
+        session: SessionLike,
+        *,
+        input_name: str = "images",
+        stride: int = DEFAULT_STRIDE,
+        grader: Grader | None = None,
     ) -> None:
+        if grader is not None and grader.operating_conf < min(card.operating_conf, card.uncertainty_band[0]):
+            raise ValueError("the grader counts below the detector's base floor; refit it for this card")
         self._card = card
+        self._grader = grader
         self._session = session
         self._input_name = input_name
         self._stride = stride
@@ -102,11 +112,16 @@ class Detector:
         if names is not None and len(names) != len(card.class_names):
             raise ValueError(f"{onnx_path.name} has {len(names)} classes, card lists {len(card.class_names)}")
         stride = int(meta.get("stride", DEFAULT_STRIDE))
-        return cls(card, session, input_name=session.get_inputs()[0].name, stride=stride)
+        grader = Grader.load(Path(model_dir) / card.grader) if card.grader else None
+        return cls(card, session, input_name=session.get_inputs()[0].name, stride=stride, grader=grader)
 
     @property
     def card(self) -> ModelCard:
         return self._card
+
+    @property
+    def grader(self) -> Grader | None:
+        return self._grader
 
     @property
     def version(self) -> str:
@@ -152,6 +167,16 @@ class Detector:
             band=card.uncertainty_band,
         )
         lesion_count = int(np.count_nonzero(counted.scores >= card.operating_conf))
+        evidence = Evidence(
+            scores=counted.scores,
+            boxes=counted.boxes,
+            normal_scores=base_normal.scores,
+            flipped_scores=base_flipped.scores,
+            flip_disagreement=doubt.flip_disagreement,
+            low_conf_share=doubt.low_conf_share,
+            width=width,
+            height=height,
+        )
         shown = answer.select(np.flatnonzero(answer.scores >= requested))
         findings = [
             Finding(
@@ -164,7 +189,7 @@ class Detector:
         return Detection(
             findings=findings,
             lesion_count=lesion_count,
-            severity=grade_from_count(lesion_count, card.grade_bands),
+            severity=severity_from(self._grader, evidence, lesion_count, card.grade_bands),
             uncertainty=doubt.score,
             model_version=card.version,
             operating_conf=card.operating_conf,
@@ -176,6 +201,7 @@ class Detector:
                 "upscale": card.upscale,
                 "tta_flip": card.tta_flip,
             },
+            evidence=evidence,
         )
 
     def _combine(self, normal: _Boxes, flipped: _Boxes) -> _Boxes:
