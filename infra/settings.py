@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     review_uncertainty_threshold: float = 0.35
     review_quality_margin: float = 0.1
     review_grade_boundary: int = 2
+    review_grade_probability_min: float = 0.0  # models with a grader: queue when the top grade probability is lower
     review_audit_rate: float = 0.05
     review_lease_seconds: int = 900
     review_double_rate: float = 0.2
