@@ -167,6 +167,52 @@ def grader_figures(grader: Grader, records: Sequence[PhotoRecord]) -> dict[str, 
     }
 
 
+def bootstrap_interval(probs: np.ndarray, y: np.ndarray, draws: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """90% bootstrap intervals (photos resampled) of grade accuracy and ECE: how much 141 photos can say."""
+    rng = np.random.default_rng(seed)
+    acc, ece = [], []
+    for _ in range(draws):
+        pick = rng.integers(0, len(y), len(y))
+        acc.append(float((probs[pick].argmax(axis=1) == y[pick]).mean()))
+        ece.append(expected_calibration_error(probs[pick], y[pick]))
+    return {
+        "grade_accuracy_90": [round(float(v), 4) for v in np.quantile(acc, [0.05, 0.95])],
+        "ece_90": [round(float(v), 4) for v in np.quantile(ece, [0.05, 0.95])],
+    }
+
+
+def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 5) -> dict[str, Any]:
+    """Both parts together, k-fold: bands and grader refitted on k-1 folds, judged on the held fold.
+
+    Not the headline protocol (the report part is), but twice the photos, so a tighter estimate."""
+    from detector.grader import _folds
+
+    graded = [r for r in records if r.grade is not None]
+    y = np.array([r.grade for r in graded], np.int64)
+    served = np.array([r.count for r in graded], np.int64)
+    labelled = np.array([r.labelled for r in graded], np.int64)
+    levels = default_levels(op)
+    x = feature_matrix(levels, graded, op)
+    probs = np.zeros((len(y), 4))
+    est = np.zeros(len(y))
+    band_hit = np.zeros(len(y), bool)
+    for held in _folds(y, folds, 1):
+        train = np.setdiff1d(np.arange(len(y)), held)
+        cal = calibration.calibrate_counts({op: served[train]}, labelled[train], y[train])
+        band_hit[held] = calibration.grades_from_counts(served[held], cal.grade_bands) == y[held]
+        fit = fit_grader(x[train], y[train], labelled[train], operating_conf=op, levels=levels)
+        probs[held] = fit.grader.predict_proba(x[held])
+        est[held] = np.expm1(np.clip(fit.grader.predict_log_count(x[held]), 0, None))
+    return {
+        "protocol": f"{folds}-fold CV over selection + report ({len(y)} photos), everything refitted per fold",
+        "bands_grade_accuracy": round(float(band_hit.mean()), 4),
+        "grader_grade_accuracy": round(float((probs.argmax(axis=1) == y).mean()), 4),
+        "grader_ece": round(expected_calibration_error(probs, y), 4),
+        "grader_count_mae": round(float(np.abs(est - labelled).mean()), 3),
+        "served_count_mae": round(float(np.abs(served - labelled).mean()), 3),
+    }
+
+
 def band_figures(records: Sequence[PhotoRecord], bands: Sequence[int]) -> dict[str, Any]:
     y = np.array([r.grade for r in records], np.int64)
     counts = np.array([r.count for r in records], np.int64)
@@ -181,21 +227,26 @@ def band_figures(records: Sequence[PhotoRecord], bands: Sequence[int]) -> dict[s
 
 def routing_study(
     selection_probs: np.ndarray,
-    selection_y: np.ndarray,
+    selection: Sequence[PhotoRecord],
     report: Sequence[PhotoRecord],
     grader: Grader,
     bands: Sequence[int],
     boundary: int = 2,
 ) -> dict[str, Any]:
     """Does `uncertain_grade` (top probability < p) catch more wrong grades per case routed than
-    `near_grade_boundary` (count within `boundary` of a band edge)? p is chosen on the selection part's
-    out-of-fold probabilities to route the same share of cases that the boundary rule routes there."""
+    `near_grade_boundary` (count within `boundary` of a band edge)? The matched p is chosen on the selection
+    part's out-of-fold probabilities so that it routes the share of cases the boundary rule routes there;
+    every figure returned is on the report part."""
     from detector.grading import distance_to_boundary
 
+    def near(records: Sequence[PhotoRecord]) -> np.ndarray:
+        return np.array([distance_to_boundary(int(r.count), bands) <= boundary for r in records])
+
+    target_share = float(near(selection).mean())
+    matched_p = float(np.quantile(selection_probs.max(axis=1), target_share))
     y = np.array([r.grade for r in report], np.int64)
     counts = np.array([r.count for r in report], np.int64)
     band_grade = calibration.grades_from_counts(counts, bands)
-    near = np.array([distance_to_boundary(int(c), bands) <= boundary for c in counts])
     probs = grader.predict_proba(feature_matrix(grader, report, grader.operating_conf))
     top = probs.max(axis=1)
     grader_grade = probs.argmax(axis=1)
@@ -206,23 +257,23 @@ def routing_study(
             "routed_share": round(float(routed.mean()), 4),
             "wrong_grades": int(wrong.sum()),
             "wrong_caught_share": round(float((wrong & routed).sum() / max(wrong.sum(), 1)), 4),
-            "wrong_left_unreviewed_share_of_cases": round(float((wrong & ~routed).mean()), 4),
+            "wrong_unreviewed_share_of_cases": round(float((wrong & ~routed).mean()), 4),
             "precision": round(float((wrong & routed).sum() / max(routed.sum(), 1)), 4),
         }
 
-    # Selection part: the share near_grade_boundary routes there, and the p routing that share.
-    return {
-        "near_grade_boundary (band grade)": caught(near, band_grade),
-        "near_grade_boundary (grader grade)": caught(near, grader_grade),
-        **{
-            f"uncertain_grade p<{p:.2f} (grader grade)": caught(top < p, grader_grade)
-            for p in _routing_thresholds(selection_probs)
-        },
+    def near_at(records: Sequence[PhotoRecord], b: int) -> np.ndarray:
+        return np.array([distance_to_boundary(int(r.count), bands) <= b for r in records])
+
+    rows = {f"near_grade_boundary <={b} (band grade)": caught(near_at(report, b), band_grade) for b in (1, 2, 3, 4)}
+    rows |= {
+        f"near_grade_boundary <={boundary} (grader grade)": caught(near(report), grader_grade),
+        f"uncertain_grade p<{matched_p:.3f} (matched share on selection; grader grade)": caught(
+            top < matched_p, grader_grade
+        ),
     }
-
-
-def _routing_thresholds(selection_probs: np.ndarray) -> list[float]:
-    return [0.6, 0.7, 0.8]
+    for p in (0.5, 0.6, 0.7, 0.8):
+        rows[f"uncertain_grade p<{p:.2f} (grader grade)"] = caught(top < p, grader_grade)
+    return {"matched_p": round(matched_p, 4), "selection_boundary_share": round(target_share, 4), **rows}
 
 
 def reliability_plot(probs: np.ndarray, y: np.ndarray, path: Path, title: str, bins: int = 10) -> Path:
@@ -264,7 +315,9 @@ class RefitResult:
     summary: dict[str, Any]
 
 
-def refit(records: Sequence[PhotoRecord], card: ModelCard, out: Path | None = None) -> RefitResult:
+def refit(
+    records: Sequence[PhotoRecord], card: ModelCard, out: Path | None = None, *, cross_validate: bool = True
+) -> RefitResult:
     """Bands and grader on the selection part, every figure on both parts with its protocol."""
     parts = split_records(records)
     sel, rep = parts["selection"], parts["report"]
@@ -286,6 +339,9 @@ def refit(records: Sequence[PhotoRecord], card: ModelCard, out: Path | None = No
     )
     grader = fit.grader
     report_grader = grader_figures(grader, rep)
+    rep_y = np.array([r.grade for r in rep], np.int64)
+    rep_probs = grader.predict_proba(feature_matrix(grader, rep, op))
+    report_grader["bootstrap"] = bootstrap_interval(rep_probs, rep_y)
     summary: dict[str, Any] = {
         "model_version": card.version,
         "operating_conf": op,
@@ -298,16 +354,16 @@ def refit(records: Sequence[PhotoRecord], card: ModelCard, out: Path | None = No
         },
         "report": {
             "bands (fitted on selection)": band_figures(rep, cal.grade_bands),
-            "bands (shipped card)": band_figures(rep, card.grade_bands),
+            "bands (card before this refit; may have been chosen on all valid)": band_figures(rep, card.grade_bands),
             "grader (fitted on selection)": report_grader,
             "mAP50": round(map50(rep, op), 4),
         },
-        "routing (report part)": routing_study(fit.oof_probabilities, sel_y, rep, grader, cal.grade_bands),
+        "routing (report part)": routing_study(fit.oof_probabilities, sel, rep, grader, cal.grade_bands),
     }
+    if cross_validate:
+        summary["all valid (5-fold CV)"] = cross_validated_all(records, op)
     grader = replace(grader, metrics={**grader.metrics, **{f"report_{k}": v for k, v in report_grader.items()}})
     if out is not None:
-        rep_y = np.array([r.grade for r in rep], np.int64)
-        rep_probs = grader.predict_proba(feature_matrix(grader, rep, op))
         reliability_plot(
             rep_probs,
             rep_y,
@@ -345,3 +401,17 @@ def write_to_model(model_dir: Path, result: RefitResult) -> ModelCard:
     )
     updated.save(model_dir)
     return updated
+
+
+def refit_model_folder(
+    model_dir: Path, data: Path, split: str | None, cache_dir: Path, threads: int | None = None
+) -> RefitResult:
+    """Training's hook: serve the new model on a labelled split, refit bands + grader, store them with it."""
+    from detector.evaluation import load_labelled_images
+    from detector.onnx_runtime import Detector
+
+    detector = Detector.load(model_dir, cache_dir, threads=threads)
+    images, _ = load_labelled_images(data, split)
+    result = refit(collect(detector, images), detector.card, cross_validate=False)
+    write_to_model(model_dir, result)
+    return result

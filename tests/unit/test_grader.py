@@ -187,3 +187,12 @@ def test_routing_queues_an_uncertain_grade_only_below_the_configured_probability
     bands_only = decide(case_id="c", detection=_detection(None), quality=quality, bands=BANDS, policy=policy)
     assert unsure.queued and (unsure.reason or "").split(",")[0] == "uncertain_grade"
     assert not sure.queued and not bands_only.queued
+    # Near a band edge (6 lesions, bands 5/20/50): graded models are judged by their probabilities instead,
+    # models without a grader (or with the setting at 0) keep the count-distance rule.
+    edge_sure = _detection((0.02, 0.9, 0.07, 0.01), count=6)
+    assert not decide(case_id="d", detection=edge_sure, quality=quality, bands=BANDS, policy=policy).queued
+    off = replace(policy, grade_probability_min=0.0)
+    assert decide(case_id="e", detection=edge_sure, quality=quality, bands=BANDS, policy=off).reason == (
+        "near_grade_boundary"
+    )
+    assert decide(case_id="f", detection=_detection(None, count=6), quality=quality, bands=BANDS, policy=policy).queued
