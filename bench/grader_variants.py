@@ -8,6 +8,7 @@ Reads the cache written by `skintrouble evaluate --refit-grader --evidence ...`;
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from detector import calibration
 from detector.grader import (
     N_GRADES,
+    SIZE_EDGES,
     default_levels,
     expected_calibration_error,
     feature_names,
@@ -23,7 +25,28 @@ from detector.grader import (
     fit_temperature,
     ordinal_probabilities,
 )
-from detector.grader_fit import feature_matrix, load_records, split_records
+from detector.grader_fit import PhotoRecord, feature_matrix, load_records, split_records
+
+
+def evidence_grid(records: Sequence[PhotoRecord], op: float) -> tuple[list[float], list[float]]:
+    """Confidence levels and size-bin edges from the fitting photos' own findings at the operating threshold:
+    levels at the 0/25/50/75/90% quantiles of their scores, size edges at the quartiles of their box sides
+    (relative to the photo), so every feature varies for this detector whatever its score scale."""
+    scores = np.concatenate([np.asarray(r.evidence.scores, np.float64) for r in records])
+    kept = scores[scores >= op]
+    sides = []
+    for r in records:
+        ev = r.evidence
+        b = np.asarray(ev.boxes, np.float64).reshape(-1, 4)[np.asarray(ev.scores) >= op]
+        sides.append(np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])) / max(np.sqrt(ev.width * ev.height), 1.0))
+    side = np.concatenate(sides) if sides else np.zeros(0)
+    if len(kept) < 20 or len(side) < 20:
+        return default_levels(op), list(SIZE_EDGES)
+    levels = [float(op)] + [round(float(q), 4) for q in np.quantile(kept, [0.25, 0.5, 0.75, 0.9])]
+    edges = [round(float(q), 4) for q in np.quantile(side, [0.25, 0.5, 0.75])]
+    if len(set(levels)) < len(levels) or len(set(edges)) < len(edges):
+        return default_levels(op), list(SIZE_EDGES)
+    return levels, edges
 
 
 def folds_of(y: np.ndarray, k: int = 5, seed: int = 0) -> list[np.ndarray]:
@@ -77,14 +100,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--evidence", type=Path, required=True)
     parser.add_argument("--op", type=float, default=0.05)
+    parser.add_argument("--grid", choices=["data", "default"], default="data", help="levels/size edges")
     args = parser.parse_args()
     records, _ = load_records(args.evidence)
     sel = split_records(records)["selection"]
     y = np.array([r.grade for r in sel])
     counts = np.array([r.labelled for r in sel])
-    levels = default_levels(args.op)
-    x = feature_matrix(levels, sel, args.op)
-    names = feature_names(levels)
+    if args.grid == "data":
+        levels, edges = evidence_grid(sel, args.op)
+    else:
+        levels, edges = default_levels(args.op), list(SIZE_EDGES)
+    print(f"levels {levels} size edges {edges}")
+    x = feature_matrix(levels, sel, args.op, edges)
+    names = feature_names(levels, edges)
     served = np.array([r.count for r in sel])
     # bands baseline, CV
     correct = 0

@@ -27,6 +27,7 @@ from detector.datasets.splits import split_names
 from detector.evaluation import EVAL_CONF, LabelledImage, read_rgb
 from detector.grader import (
     GRADER_FILE,
+    SIZE_EDGES,
     Evidence,
     FitReport,
     Grader,
@@ -126,12 +127,19 @@ def split_records(records: Sequence[PhotoRecord]) -> dict[str, list[PhotoRecord]
     return {part: [by_name[n] for n in names] for part, names in parts.items()}
 
 
-def feature_matrix(grader_or_levels: Grader | Sequence[float], records: Sequence[PhotoRecord], op: float) -> np.ndarray:
+def feature_matrix(
+    grader_or_levels: Grader | Sequence[float],
+    records: Sequence[PhotoRecord],
+    op: float,
+    size_edges: Sequence[float] = SIZE_EDGES,
+) -> np.ndarray:
     from detector.grader import features
 
     if isinstance(grader_or_levels, Grader):
         return np.vstack([grader_or_levels.features(r.evidence) for r in records])
-    return np.vstack([features(r.evidence, operating_conf=op, levels=grader_or_levels) for r in records])
+    return np.vstack(
+        [features(r.evidence, operating_conf=op, levels=grader_or_levels, size_edges=size_edges) for r in records]
+    )
 
 
 def map50(records: Sequence[PhotoRecord], operating_conf: float) -> float:
@@ -191,8 +199,6 @@ def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 
     y = np.array([r.grade for r in graded], np.int64)
     served = np.array([r.count for r in graded], np.int64)
     labelled = np.array([r.labelled for r in graded], np.int64)
-    levels = default_levels(op)
-    x = feature_matrix(levels, graded, op)
     probs = np.zeros((len(y), 4))
     est = np.zeros(len(y))
     band_hit = np.zeros(len(y), bool)
@@ -200,6 +206,8 @@ def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 
         train = np.setdiff1d(np.arange(len(y)), held)
         cal = calibration.calibrate_counts({op: served[train]}, labelled[train], y[train])
         band_hit[held] = calibration.grades_from_counts(served[held], cal.grade_bands) == y[held]
+        levels = default_levels(op)
+        x = feature_matrix(levels, graded, op)
         fit = fit_grader(x[train], y[train], labelled[train], operating_conf=op, levels=levels)
         probs[held] = fit.grader.predict_proba(x[held])
         est[held] = np.expm1(np.clip(fit.grader.predict_log_count(x[held]), 0, None))
@@ -328,13 +336,16 @@ def refit(
     cal = calibration.calibrate_counts(
         {op: np.array([r.count for r in sel], np.int64)}, [r.labelled for r in sel], sel_y
     )
-    levels = default_levels(op)
+    # Levels and size bins are the fixed defaults: bins at the fitting photos' own score and size quantiles
+    # did worse in 5-fold CV on the selection part (bench/grader_variants.py --grid data).
+    levels, size_edges = default_levels(op), list(SIZE_EDGES)
     fit: FitReport = fit_grader(
-        feature_matrix(levels, sel, op),
+        feature_matrix(levels, sel, op, size_edges),
         sel_y,
         [r.labelled for r in sel],
         operating_conf=op,
         levels=levels,
+        size_edges=size_edges,
         fitted_on={"part": "selection", "photos": len(sel), "model_version": card.version},
     )
     grader = fit.grader
