@@ -196,3 +196,30 @@ def test_routing_queues_an_uncertain_grade_only_below_the_configured_probability
         "near_grade_boundary"
     )
     assert decide(case_id="f", detection=_detection(None, count=6), quality=quality, bands=BANDS, policy=policy).queued
+
+
+def test_the_case_row_keeps_the_grader_detail_and_the_api_shows_it(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from api.analyses.service import to_public
+    from infra.db.migrate import alembic_config, upgrade
+    from infra.db.models import Case
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    assert "severity_detail" in {c["name"] for c in sa.inspect(sa.create_engine(url)).get_columns("cases")}
+    command.downgrade(alembic_config(url), "967d8cde749d")
+    assert "severity_detail" not in {c["name"] for c in sa.inspect(sa.create_engine(url)).get_columns("cases")}
+
+    detail = {"probabilities": [0.1, 0.7, 0.15, 0.05], "count_interval": [8, 19], "score": 1.15}
+    row = {"id": "c1", "status": "done", "created_at": datetime.now(UTC), "width": 640, "height": 640}
+    row |= {"findings": [], "lesion_count": 12, "grade": 1, "uncertainty": 0.1, "model_version": "v1"}
+    row |= {"review_queued": False, "review_reason": None, "quality": None}
+    public = to_public(Case(**row, severity_detail=detail))
+    assert public.severity is not None and public.severity.probabilities == detail["probabilities"]
+    assert public.severity.count_interval == [8, 19] and public.severity.score == 1.15
+    plain = to_public(Case(**row, severity_detail=None))
+    assert plain.severity is not None and plain.severity.probabilities is None and plain.severity.label == "moderate"
