@@ -90,6 +90,41 @@ def ldl_cv(x: np.ndarray, y: np.ndarray, counts: np.ndarray, l2: float) -> np.nd
     return out
 
 
+def fit_joint(x: np.ndarray, y: np.ndarray, target: np.ndarray, l2: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shared latent z = w.x: ordinal grade NLL on z plus lam * Gaussian NLL of log(1 + count) ~ N(a + b z, s)."""
+    from scipy.optimize import minimize
+
+    from detector.grader import _ordinal_nll
+
+    d = x.shape[1]
+
+    def loss(params: np.ndarray) -> float:
+        grade_part, _ = _ordinal_nll(params[: d + 3], x, y, l2)
+        a, b, log_s = params[d + 3 :]
+        z = x @ params[:d]
+        resid = target - (a + b * z)
+        count_part = float(np.mean(0.5 * (resid / np.exp(log_s)) ** 2 + log_s))
+        return grade_part + lam * count_part
+
+    init = np.concatenate([np.zeros(d), [-1.0, 0.0, 0.0], [target.mean(), 0.0, 0.0]])
+    res = minimize(loss, init, method="L-BFGS-B", options={"maxiter": 3000})
+    w, t0, a = res.x[:d], res.x[d], res.x[d + 1 : d + 3]
+    return w, np.concatenate([[t0], t0 + np.cumsum(np.exp(a))])
+
+
+def joint_cv(x: np.ndarray, y: np.ndarray, counts: np.ndarray, l2: float, lam: float) -> np.ndarray:
+    latent = np.zeros(len(y))
+    cuts = np.zeros((len(y), N_GRADES - 1))
+    for held in folds_of(y):
+        train = np.setdiff1d(np.arange(len(y)), held)
+        mu, sd = x[train].mean(0), x[train].std(0) + 1e-9
+        w, theta = fit_joint((x[train] - mu) / sd, y[train], np.log1p(counts[train]), l2, lam)
+        latent[held] = ((x[held] - mu) / sd) @ w
+        cuts[held] = theta
+    t = fit_temperature(latent, cuts, y)
+    return np.vstack([ordinal_probabilities(latent[i : i + 1], cuts[i], t) for i in range(len(y))])
+
+
 def show(name: str, probs: np.ndarray, y: np.ndarray) -> None:
     acc = (probs.argmax(1) == y).mean()
     nll = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean()
@@ -100,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--evidence", type=Path, required=True)
     parser.add_argument("--op", type=float, default=0.05)
+    parser.add_argument("--joint", action="store_true", help="only the shared-latent count + grade model")
     parser.add_argument("--grid", choices=["data", "default"], default="data", help="levels/size edges")
     args = parser.parse_args()
     records, _ = load_records(args.evidence)
@@ -129,6 +165,11 @@ def main() -> None:
         "counts + sizes": list(range(len(levels))) + [i for i, n in enumerate(names) if n.startswith("log_size")],
         "counts + flip": [*list(range(len(levels))), len(names) - 3, len(names) - 2, len(names) - 1],
     }
+    if args.joint:
+        for l2 in (0.01, 0.1):
+            for lam in (0.3, 1.0, 3.0):
+                show(f"joint all l2={l2} lam={lam}", joint_cv(x, y, counts, l2, lam), y)
+        return
     for l2 in (0.01, 0.1, 1.0):
         for label, cols in subsets.items():
             show(f"ordinal {label} l2={l2}", ordinal_cv(x[:, cols], y, l2), y)
