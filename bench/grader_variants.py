@@ -50,9 +50,9 @@ def evidence_grid(records: Sequence[PhotoRecord], op: float) -> tuple[list[float
 
 
 def folds_of(y: np.ndarray, k: int = 5, seed: int = 0) -> list[np.ndarray]:
-    from detector.grader import _folds
+    from detector.grader import stratified_folds
 
-    return _folds(y, k, seed)
+    return stratified_folds(y, k, seed)
 
 
 def ordinal_cv(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:

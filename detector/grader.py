@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from detector.findings import Severity
+from detector.grading import GRADE_LABELS, grade_from_count
 
 GRADER_FILE = "grader.json"
 N_GRADES = 4
@@ -232,8 +233,6 @@ class Grader:
 
 def severity_from(grader: Grader | None, evidence: Evidence, count: int, bands: Sequence[int]) -> Severity:
     """The served severity: the grader's when the model has one, else the count bands'."""
-    from detector.grading import GRADE_LABELS, grade_from_count
-
     if grader is None:
         return grade_from_count(count, bands)
     est = grader.estimate(evidence)
@@ -335,7 +334,7 @@ class FitReport:
     chosen_l2: float
 
 
-def _folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     """Stratified fold indices (deterministic)."""
     rng = np.random.default_rng(seed)
     folds: list[list[int]] = [[] for _ in range(k)]
@@ -370,7 +369,7 @@ def fit_grader(
     scale = x.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     xs = (x - mean) / scale
-    fold_index = _folds(y, folds, seed)
+    fold_index = stratified_folds(y, folds, seed)
 
     def oof(l2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         latent = np.zeros(len(y))

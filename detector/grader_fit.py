@@ -54,10 +54,6 @@ class PhotoRecord:
     gt_boxes: np.ndarray
 
 
-class Predictor:  # pragma: no cover - typing only
-    def predict(self, image: np.ndarray, conf: float | None = None) -> Any: ...
-
-
 def collect(
     detector: Any, images: Sequence[LabelledImage], progress: Callable[[int, int], None] | None = None
 ) -> list[PhotoRecord]:
@@ -193,7 +189,7 @@ def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 
     """Both parts together, k-fold: bands and grader refitted on k-1 folds, judged on the held fold.
 
     Not the headline protocol (the report part is), but twice the photos, so a tighter estimate."""
-    from detector.grader import _folds
+    from detector.grader import stratified_folds
 
     graded = [r for r in records if r.grade is not None]
     y = np.array([r.grade for r in graded], np.int64)
@@ -202,7 +198,7 @@ def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 
     probs = np.zeros((len(y), 4))
     est = np.zeros(len(y))
     band_hit = np.zeros(len(y), bool)
-    for held in _folds(y, folds, 1):
+    for held in stratified_folds(y, folds, 1):
         train = np.setdiff1d(np.arange(len(y)), held)
         cal = calibration.calibrate_counts({op: served[train]}, labelled[train], y[train])
         band_hit[held] = calibration.grades_from_counts(served[held], cal.grade_bands) == y[held]
