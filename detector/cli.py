@@ -241,8 +241,12 @@ def _refit_grader(
 
     if evidence is not None and evidence.is_file():
         records, meta = grader_fit.load_records(evidence)
-        if meta.get("model_version") != detector.version:
-            raise typer.BadParameter(f"{evidence} was made with {meta.get('model_version')}", param_hint="--evidence")
+        if meta.get("serving") != grader_fit.serving_fingerprint(detector.card):
+            raise typer.BadParameter(
+                f"{evidence} was made with other serving settings ({meta.get('serving', {}).get('version')}):"
+                " delete it or name a new file",
+                param_hint="--evidence",
+            )
         console.print(f"evidence read from {evidence} ({len(records)} photos)")
     else:
         images, _ = load_labelled_images(data, split)
@@ -251,7 +255,8 @@ def _refit_grader(
         with _progress(f"serving calls on {len(images)} photos") as update:
             records = grader_fit.collect(detector, images, update)
         if evidence is not None:
-            grader_fit.save_records(records, evidence, {"model_version": detector.version, "split": split})
+            meta = {"serving": grader_fit.serving_fingerprint(detector.card), "split": split}
+            grader_fit.save_records(records, evidence, meta)
     result = grader_fit.refit(records, detector.card, out)
     summary = result.summary
     for part in ("selection", "report"):

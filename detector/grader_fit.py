@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,15 @@ def collect(
         if progress:
             progress(i + 1, len(images))
     return records
+
+
+def serving_fingerprint(card: ModelCard) -> dict[str, Any]:
+    """The card settings that change what predict returns (not its grading outputs): a cache made under other
+    settings is stale. Code changes to predict are not seen: name a new cache file after changing it."""
+    data = asdict(card)
+    for key in ("metrics", "grader", "grade_bands"):
+        data.pop(key, None)
+    return json.loads(json.dumps(data))
 
 
 def save_records(records: Sequence[PhotoRecord], path: Path, meta: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ and with `card.tta_flip` both passes are fused into the answer.
 from __future__ import annotations
 
 import ast
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from detector.tiling import Letterbox, Tile, in_core, letterbox, make_tiles, str
 from detector.uncertainty import estimate
 
 DEFAULT_STRIDE = 32
+logger = logging.getLogger(__name__)
 
 
 class SessionLike(Protocol):
@@ -88,7 +90,9 @@ class Detector:
         grader: Grader | None = None,
     ) -> None:
         if grader is not None and grader.operating_conf < min(card.operating_conf, card.uncertainty_band[0]):
-            raise ValueError("the grader counts below the detector's base floor; refit it for this card")
+            # Its features would need findings this card never keeps: grade by bands rather than wrongly.
+            logger.warning("grader of %s counts below the detector's floor: refit it; grading by bands", card.version)
+            grader = None
         self._card = card
         self._grader = grader
         self._session = session

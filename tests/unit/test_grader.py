@@ -223,3 +223,59 @@ def test_the_case_row_keeps_the_grader_detail_and_the_api_shows_it(tmp_path: Pat
     assert public.severity.count_interval == [8, 19] and public.severity.score == 1.15
     plain = to_public(Case(**row, severity_detail=None))
     assert plain.severity is not None and plain.severity.probabilities is None and plain.severity.label == "moderate"
+
+
+def test_a_grader_that_counts_below_the_detectors_floor_is_not_used(
+    fitted: tuple[Grader, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    from detector.onnx_runtime import Detector
+    from tests.unit.test_detector_inference import FakeSession
+
+    card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=0.3)
+    detector = Detector(card, FakeSession((100.0, 120.0, 20.0, 20.0), 0.9), grader=fitted[0])  # fitted at 0.05
+    assert detector.grader is None
+    assert detector.predict(np.zeros((640, 640, 3), np.uint8)).severity.probabilities is None
+
+
+def test_refit_fits_on_the_selection_part_reports_on_the_report_part_and_stores_the_grader(tmp_path: Path) -> None:
+    from detector.grader_fit import PhotoRecord, load_records, refit, save_records, split_records, write_to_model
+
+    rng = np.random.default_rng(5)
+    records = []
+    for i in range(160):
+        true = int(np.exp(rng.uniform(0, np.log(90))))
+        found = int(rng.binomial(true, 0.7))
+        grade = grade_from_count(true, BANDS).grade
+        ev = evidence(found, seed=i)
+        records.append(
+            PhotoRecord(
+                name=f"levle{grade}_{i}_jpg.rf.{i:04x}.jpg",
+                grade=grade,
+                labelled=true,
+                count=int(np.count_nonzero(ev.scores >= OP)),
+                evidence=ev,
+                boxes=ev.boxes,
+                scores=ev.scores,
+                gt_boxes=ev.boxes[: min(found, true)],
+            )
+        )
+    save_records(records, tmp_path / "cache.npz", {"split": "valid"})
+    again, meta = load_records(tmp_path / "cache.npz")
+    assert meta == {"split": "valid"} and [r.name for r in again] == [r.name for r in records]
+    assert np.array_equal(again[3].evidence.scores, records[3].evidence.scores)
+
+    model = tmp_path / "model"
+    card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=OP, tta_flip=True)
+    _saved(card, model)
+    result = refit(again, card, tmp_path / "report", cross_validate=False)
+    parts = split_records(again)
+    assert result.grader.fitted_on == {
+        "part": "selection",
+        "photos": len(parts["selection"]),
+        "model_version": "fake-1",
+    }
+    assert result.summary["photos"] == {"selection": len(parts["selection"]), "report": len(parts["report"])}
+    assert result.summary["report"]["grader (fitted on selection)"]["grade_accuracy"] > 0.7
+    assert (tmp_path / "report" / "reliability_report.png").is_file()
+    stored = write_to_model(model, result)
+    assert stored.grader == GRADER_FILE and Grader.load(model) == result.grader
