@@ -279,3 +279,17 @@ def test_refit_fits_on_the_selection_part_reports_on_the_report_part_and_stores_
     assert (tmp_path / "report" / "reliability_report.png").is_file()
     stored = write_to_model(model, result)
     assert stored.grader == GRADER_FILE and Grader.load(model) == result.grader
+
+
+def test_record_outcome_stores_the_grader_detail_on_the_case() -> None:
+    from infra.db.models import Case
+    from pipelines.analysis import AnalysisOutcome, record_outcome
+    from pipelines.review_routing import ReviewDecision
+
+    quality = QualityReport(accepted=True, retake_codes=[], hints=[], measures={}, margin=0.8)
+    graded, plain = Case(id="g"), Case(id="p")
+    for case, probs in ((graded, (0.1, 0.7, 0.15, 0.05)), (plain, None)):
+        outcome = AnalysisOutcome(quality=quality, detection=_detection(probs), review=ReviewDecision.not_queued())
+        record_outcome(session=None, case=case, outcome=outcome)  # type: ignore[arg-type]  # nothing queued
+    assert graded.grade == 1 and graded.severity_detail == {"probabilities": [0.1, 0.7, 0.15, 0.05]}
+    assert plain.severity_detail is None
