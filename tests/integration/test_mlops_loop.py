@@ -37,7 +37,9 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
     dest.mkdir(parents=True)
     source = REPO_ROOT / "detector" / "weights"
     card = ModelCard.load(source)
-    shutil.copy2(source / card.weights, dest / card.weights)
+    for name in (card.weights, card.grader):  # every file the card names (the grader is optional)
+        if name:
+            shutil.copy2(source / name, dest / name)
     replace(card, **card_changes).save(dest)  # type: ignore[arg-type]
     return dest
 
