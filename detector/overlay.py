@@ -22,16 +22,8 @@ def draw_findings(rgb: np.ndarray, findings: Sequence[Finding], labels: Sequence
         x1, y1, x2, y2 = (round(v) for v in finding.box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, lineType=cv2.LINE_AA)
         text = f"{finding.confidence:.2f}"
-        cv2.putText(
-            canvas,
-            text,
-            (x1, max(10, y1 - 3)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.3 * thickness,
-            colour,
-            max(1, thickness // 2),
-            cv2.LINE_AA,
-        )
+        cv2.putText(canvas, text, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.3 * thickness, colour,
+                    max(1, thickness // 2), cv2.LINE_AA)
     return canvas
 
 
