@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -111,6 +112,31 @@ def models_rollback(
     except LookupError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+
+
+@models_app.command("benchmark")
+def models_benchmark(
+    src: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="labelled YOLO folder (e.g. ACNE04)")],
+    out: Annotated[Path, typer.Option("--out", help="new, empty folder for the frozen benchmark")],
+    split: Annotated[str, typer.Option(help="split folder to take; 'all' for a folder without splits")] = "valid",
+    part: Annotated[str, typer.Option(help="report | selection | all (detector.datasets.splits)")] = "report",
+) -> None:
+    """Freeze a real labelled folder (by default valid's report part) as the promotion gate's benchmark."""
+    from pipelines.benchmark import build_benchmark
+
+    if part not in {"report", "selection", "all"}:
+        raise typer.BadParameter("part must be report, selection or all", param_hint="--part")
+    try:
+        folder = build_benchmark(
+            src, out, split=None if split == "all" else split, part=None if part == "all" else part
+        )
+    except (FileExistsError, FileNotFoundError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    info = json.loads((folder / "benchmark.json").read_text(encoding="utf-8"))
+    err.print(f"frozen benchmark: {info['images']} photos, digest {info['digest']}")
+    err.print(f"use it: export SKINTROUBLE_BENCHMARK_DIR={folder.resolve()}")
+    typer.echo(json.dumps(info))
 
 
 @models_app.command("bootstrap")

@@ -53,6 +53,8 @@ def main() -> None:
     card = dataclasses.replace(card, **changes)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy2(card.weights_path(args.model), Path(tmp) / card.weights)
+        if card.grader:
+            shutil.copy2(args.model / card.grader, Path(tmp) / card.grader)
         card.save(Path(tmp))
         detector = Detector.load(Path(tmp), args.cache, threads=args.threads)
 

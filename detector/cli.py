@@ -159,7 +159,16 @@ def evaluate_command(
     cache: Annotated[Path, typer.Option(help="ONNX export cache")] = DEFAULT_CACHE,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads")] = None,
     calibrate: Annotated[bool, typer.Option(help="Fit operating threshold + grade bands on this split")] = False,
-    write_card: Annotated[bool, typer.Option(help="With --calibrate: store them in model.json")] = False,
+    write_card: Annotated[
+        bool, typer.Option(help="With --calibrate or --refit-grader: store the result in the model folder")
+    ] = False,
+    refit_grader: Annotated[
+        bool,
+        typer.Option(help="Fit bands + grader on the split's selection part, report on its report part"),
+    ] = False,
+    evidence: Annotated[
+        Path | None, typer.Option(help="With --refit-grader: .npz cache of the serving calls (reused if present)")
+    ] = None,
 ) -> None:
     """Evaluate a model through the serving path: mAP, small-lesion recall, count MAE, grade accuracy."""
     import time
@@ -171,6 +180,9 @@ def evaluate_command(
     from detector.onnx_runtime import Detector
 
     detector = Detector.load(model, cache, threads=threads)
+    if refit_grader:
+        _refit_grader(detector, model, data, split, out, evidence, write_card)
+        return
     images, _ = load_labelled_images(data, split)
     if not images:
         raise typer.BadParameter(f"no images in {data} for split {split!r}", param_hint="--data")
@@ -217,6 +229,44 @@ def evaluate_command(
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         console.print(f"report written to {out}")
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "grade_confusion"}, indent=2))
+
+
+def _refit_grader(
+    detector: Any, model: Path, data: Path, split: str, out: Path | None, evidence: Path | None, write: bool
+) -> None:
+    """`evaluate --refit-grader`: one serving call per photo (cached), bands + grader on the selection part,
+    figures on both parts, each printed with the protocol that produced it."""
+    from detector import grader_fit
+    from detector.evaluation import load_labelled_images
+
+    if evidence is not None and evidence.is_file():
+        records, meta = grader_fit.load_records(evidence)
+        if meta.get("serving") != grader_fit.serving_fingerprint(detector.card):
+            raise typer.BadParameter(
+                f"{evidence} was made with other serving settings ({meta.get('serving', {}).get('version')}):"
+                " delete it or name a new file",
+                param_hint="--evidence",
+            )
+        console.print(f"evidence read from {evidence} ({len(records)} photos)")
+    else:
+        images, _ = load_labelled_images(data, split)
+        if not images:
+            raise typer.BadParameter(f"no images in {data} for split {split!r}", param_hint="--data")
+        with _progress(f"serving calls on {len(images)} photos") as update:
+            records = grader_fit.collect(detector, images, update)
+        if evidence is not None:
+            meta = {"serving": grader_fit.serving_fingerprint(detector.card), "split": split}
+            grader_fit.save_records(records, evidence, meta)
+    result = grader_fit.refit(records, detector.card, out)
+    summary = result.summary
+    for part in ("selection", "report"):
+        console.print(f"[bold]{part}[/]: {summary['protocols'][part]}, {summary['photos'][part]} photos")
+    if write:
+        card = grader_fit.write_to_model(model, result)
+        console.print(f"{model}: grader={card.grader} grade_bands={list(card.grade_bands)}")
+    if out is not None:
+        console.print(f"report written to {out}")
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def register(app: typer.Typer) -> None:

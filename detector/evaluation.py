@@ -127,6 +127,8 @@ def evaluate(
                 "scores": [round(float(s), 4) for s in scores],
             }
         )
+        if served.severity.probabilities is not None:
+            records[-1]["probabilities"] = list(served.severity.probabilities)
         if progress:
             progress(i + 1, len(images))
     summary = summarise(accumulator, records, operating_conf)
@@ -146,6 +148,11 @@ def summarise(
         summary["graded_images"] = len(graded)
         summary["grade_accuracy"] = float(np.mean(np.asarray(true) == np.asarray(pred)))
         summary["grade_confusion"] = grade_confusion(true, pred).tolist()
+        if all("probabilities" in r for r in graded):
+            from detector.grader import expected_calibration_error
+
+            probs = np.asarray([r["probabilities"] for r in graded], dtype=np.float64)
+            summary["grade_ece"] = expected_calibration_error(probs, np.asarray(true))
     return summary
 
 
@@ -181,6 +188,16 @@ def write_report(result: EvaluationResult, accumulator_pr: tuple[np.ndarray, np.
         fig.tight_layout()
         fig.savefig(out / "confusion_matrix.png", dpi=100)
         plt.close(fig)
+    graded = [r for r in result.records if r["grade"] is not None and "probabilities" in r]
+    if graded and "grade_ece" in result.summary:
+        from detector.grader_fit import reliability_plot
+
+        reliability_plot(
+            np.asarray([r["probabilities"] for r in graded]),
+            np.asarray([r["grade"] for r in graded]),
+            out / "reliability.png",
+            f"grade probabilities, ECE {result.summary['grade_ece']:.3f}, n={len(graded)} (whole split)",
+        )
 
 
 def evaluate_and_report(

@@ -31,13 +31,25 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Severity:
-    """Clinical severity grade 0-3 (Hayashi bands on the lesion count) and its label."""
+    """Clinical severity grade 0-3 and its label.
+
+    Graded by the model's grader (`detector.grader`) when it has one: then `probabilities` (four numbers
+    summing to 1, grades 0..3), `count_interval` (low, high lesion count) and `score` (expected grade,
+    0..3) are set. A model without a grader grades by count bands and leaves them None.
+    """
 
     grade: int
     label: str
+    probabilities: tuple[float, ...] | None = None
+    count_interval: tuple[int, int] | None = None
+    score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for key in ("probabilities", "count_interval"):
+            if data[key] is not None:
+                data[key] = list(data[key])
+        return {k: v for k, v in data.items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,8 @@ class Detection:
     model_version: str
     operating_conf: float
     extras: dict[str, Any] = field(default_factory=dict)
+    # The grader's raw evidence (`detector.grader.Evidence`), for refitting; never serialised.
+    evidence: Any = field(default=None, compare=False, repr=False)
 
     def scaled(self, sx: float, sy: float) -> Detection:
         """The same detection with boxes multiplied by (sx, sy): from a reduced decode to the photo's pixels."""

@@ -42,6 +42,7 @@ class ModelCard:
     uncertainty_band: tuple[float, float] = (0.2, 0.5)
     source_class_names: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    grader: str | None = None  # file beside the card with the fitted grader (detector.grader); None: bands
 
     def __post_init__(self) -> None:
         # JSON gives lists; normalise so cards compare equal however they were built.

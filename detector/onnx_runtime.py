@@ -14,6 +14,7 @@ and with `card.tta_flip` both passes are fused into the answer.
 from __future__ import annotations
 
 import ast
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +24,8 @@ import onnxruntime as ort
 
 from detector.export import ensure_onnx
 from detector.findings import Detection, Finding
-from detector.grading import distance_to_boundary, grade_from_count
+from detector.grader import Evidence, Grader, severity_from
+from detector.grading import distance_to_boundary
 from detector.model_card import ModelCard
 from detector.nms import fuse_passes, nms
 from detector.scale import Region, ScalePlan, apply_plan, locate_skin, plan_scale, to_photo
@@ -31,6 +33,7 @@ from detector.tiling import Letterbox, Tile, in_core, letterbox, make_tiles, str
 from detector.uncertainty import estimate
 
 DEFAULT_STRIDE = 32
+logger = logging.getLogger(__name__)
 
 
 class SessionLike(Protocol):
@@ -79,9 +82,20 @@ class Detector:
     """Loaded model + card; `predict` is thread-compatible (onnxruntime sessions are)."""
 
     def __init__(
-        self, card: ModelCard, session: SessionLike, *, input_name: str = "images", stride: int = DEFAULT_STRIDE
+        self,
+        card: ModelCard,
+        session: SessionLike,
+        *,
+        input_name: str = "images",
+        stride: int = DEFAULT_STRIDE,
+        grader: Grader | None = None,
     ) -> None:
+        if grader is not None and grader.operating_conf < min(card.operating_conf, card.uncertainty_band[0]):
+            # Its features would need findings this card never keeps: grade by bands rather than wrongly.
+            logger.warning("grader of %s counts below the detector's floor: refit it; grading by bands", card.version)
+            grader = None
         self._card = card
+        self._grader = grader
         self._session = session
         self._input_name = input_name
         self._stride = stride
@@ -103,11 +117,16 @@ class Detector:
         if names is not None and len(names) != len(card.class_names):
             raise ValueError(f"{onnx_path.name} has {len(names)} classes, card lists {len(card.class_names)}")
         stride = int(meta.get("stride", DEFAULT_STRIDE))
-        return cls(card, session, input_name=session.get_inputs()[0].name, stride=stride)
+        grader = Grader.load(Path(model_dir) / card.grader) if card.grader else None
+        return cls(card, session, input_name=session.get_inputs()[0].name, stride=stride, grader=grader)
 
     @property
     def card(self) -> ModelCard:
         return self._card
+
+    @property
+    def grader(self) -> Grader | None:
+        return self._grader
 
     @property
     def version(self) -> str:
@@ -162,6 +181,18 @@ class Detector:
             band=card.uncertainty_band,
         )
         lesion_count = int(np.count_nonzero(counted.scores >= card.operating_conf))
+        # The grader sees box sizes as the network did (the normalised crop), so they do not follow capture size.
+        to_crop = np.array([scaled.shape[1] / (plan.x1 - plan.x0), scaled.shape[0] / (plan.y1 - plan.y0)] * 2)
+        evidence = Evidence(
+            scores=counted.scores,
+            boxes=(counted.boxes - np.array([plan.x0, plan.y0, plan.x0, plan.y0], np.float32)) * to_crop,
+            normal_scores=base_normal.scores,
+            flipped_scores=base_flipped.scores,
+            flip_disagreement=doubt.flip_disagreement,
+            low_conf_share=doubt.low_conf_share,
+            width=int(scaled.shape[1]),
+            height=int(scaled.shape[0]),
+        )
         shown = answer.select(np.flatnonzero(answer.scores >= requested))
         findings = [
             Finding(
@@ -174,7 +205,7 @@ class Detector:
         return Detection(
             findings=findings,
             lesion_count=lesion_count,
-            severity=grade_from_count(lesion_count, card.grade_bands),
+            severity=severity_from(self._grader, evidence, lesion_count, card.grade_bands),
             uncertainty=doubt.score,
             model_version=card.version,
             operating_conf=card.operating_conf,
@@ -188,6 +219,7 @@ class Detector:
                 "skin_extent": None if plan.skin is None else round(plan.skin.extent, 1),
                 "tta_flip": card.tta_flip,
             },
+            evidence=evidence,
         )
 
     def _combine(self, normal: _Boxes, flipped: _Boxes) -> _Boxes:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     review_uncertainty_threshold: float = 0.35
     review_quality_margin: float = 0.1
     review_grade_boundary: int = 2
+    # models with a grader: queue (uncertain_grade) when the top grade probability is lower; replaces
+    # near_grade_boundary for them. 0.65 routes as many selection-part photos as near_grade_boundary did.
+    review_grade_probability_min: float = 0.65
     review_audit_rate: float = 0.05
     review_lease_seconds: int = 900
     review_double_rate: float = 0.2
@@ -79,6 +82,8 @@ class Settings(BaseSettings):
     promotion_margin: float = 0.01
     promotion_max_grade_drop: float = 0.0
     benchmark_dir: Path | None = None
+    # labelled YOLO folder whose `valid` selection part refits each retrained model's grader (None: bands only)
+    grader_data_dir: Path | None = None
     train_epochs: int = 30
     train_imgsz: int = 640
     train_device: str = "cpu"

@@ -49,6 +49,7 @@ def policy_from(settings: Settings) -> RoutingPolicy:
         uncertainty_threshold=settings.review_uncertainty_threshold,
         quality_margin=settings.review_quality_margin,
         grade_boundary=settings.review_grade_boundary,
+        grade_probability_min=settings.review_grade_probability_min,
         audit_rate=settings.review_audit_rate,
         double_rate=settings.review_double_rate,
     )
@@ -132,6 +133,8 @@ def record_outcome(*, session: Session, case: Case, outcome: AnalysisOutcome) ->
     case.findings = [f.to_dict() for f in det.findings]
     case.lesion_count = det.lesion_count
     case.grade = det.severity.grade
+    detail = {k: v for k, v in det.severity.to_dict().items() if k not in ("grade", "label")}
+    case.severity_detail = detail or None
     case.uncertainty = round(det.uncertainty, 4)
     case.model_version = det.model_version
     case.review_queued = outcome.review.queued

@@ -52,6 +52,47 @@ def benchmark_dir(settings: Settings) -> Path:
     return folder
 
 
+BENCHMARK_INFO = "benchmark.json"
+
+
+def build_benchmark(src: Path, out: Path, *, split: str | None = "valid", part: str | None = "report") -> Path:
+    """Freeze a real labelled YOLO folder (one split, one part of `detector.datasets.splits`) into `out`.
+
+    Images and label files are copied byte for byte (`images/`, `labels/`, `data.yaml` names), with a
+    `benchmark.json` that says where they came from and the content digest the gate will quote. Point
+    `SKINTROUBLE_BENCHMARK_DIR` at `out`. The report part is the right default: no choice saw it.
+    """
+    from detector.datasets.splits import select_part
+
+    src, out = Path(src), Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty: a frozen benchmark is never rewritten in place")
+    images, class_names = load_labelled_images(src, split)
+    if not images:
+        raise FileNotFoundError(f"no labelled images in {src} (split {split!r})")
+    chosen = select_part([item.path for item in images], part)  # type: ignore[arg-type]
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(exist_ok=True)
+    for image in chosen:
+        label = image.parent.parent / "labels" / f"{image.stem}.txt"
+        shutil.copy2(image, out / "images" / image.name)
+        if label.is_file():
+            shutil.copy2(label, out / "labels" / label.name)
+        else:
+            (out / "labels" / f"{image.stem}.txt").write_text("", encoding="utf-8")
+    names = "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(class_names))
+    (out / "data.yaml").write_text(f"path: .\nval: images\nnames:\n{names}", encoding="utf-8")
+    info = {
+        "source": str(src.resolve()),
+        "split": split,
+        "part": part,
+        "images": len(chosen),
+        "digest": benchmark_digest(out),
+    }
+    (out / BENCHMARK_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | {".txt"})
 

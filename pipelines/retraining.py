@@ -300,10 +300,19 @@ def _train_and_register(
             version=f"retrain-{stamp}-{run_id[:6]}",
             weights="weights.pt",
             metrics={k: round(float(v), 5) for k, v in result.final_metrics.items() if isinstance(v, int | float)},
+            grader=None,  # the parent's grader was fitted on the parent's outputs: refit below or grade by bands
         )
         card.save(model_dir)
         onnx = ensure_onnx(model_dir / "weights.pt", settings.model_cache_dir, card.imgsz)
         shutil.copy2(onnx, model_dir / "model.onnx")
+        if settings.grader_data_dir is not None:
+            from detector.grader_fit import refit_model_folder
+
+            refit = refit_model_folder(
+                model_dir, settings.grader_data_dir, "valid", settings.model_cache_dir, settings.detector_threads
+            )
+            for key, value in refit.summary["report"]["grader (fitted on selection)"].items():
+                client.log_metric(mlrun_id, f"grader_report_{key}", float(value))
         client.log_artifact(mlrun_id, str(work / "run" / "recipe.json"))
         client.log_artifact(mlrun_id, str(plot_metrics(result.metrics_per_epoch, work / "metrics.png")), "plots")
         for plot in sorted((work / "run" / "run").glob("*.png")):  # Ultralytics' own, unless extra plots=False

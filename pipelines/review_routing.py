@@ -21,6 +21,9 @@ class RoutingPolicy:
     uncertainty_threshold: float = 0.35
     quality_margin: float = 0.1
     grade_boundary: int = 2
+    # With a grader (severity.probabilities set): queue when the most likely grade is below this probability;
+    # 0 keeps the count-distance rule for graded models too.
+    grade_probability_min: float = 0.65
     audit_rate: float = 0.05
     double_rate: float = 0.2
 
@@ -61,7 +64,13 @@ def decide(
         reasons.append(("high_uncertainty", detection.uncertainty))
     if quality.margin < policy.quality_margin:
         reasons.append(("borderline_quality", 1.0 - quality.margin / max(policy.quality_margin, 1e-9)))
-    if distance_to_boundary(detection.lesion_count, bands) <= policy.grade_boundary:
+    probabilities = detection.severity.probabilities
+    if probabilities is not None and policy.grade_probability_min > 0:
+        # A graded model says how sure it is of the grade: that replaces the count-distance rule (on ACNE04
+        # valid's report part it catches more wrong grades per case routed, see detector/grader_fit.py).
+        if max(probabilities) < policy.grade_probability_min:
+            reasons.append(("uncertain_grade", 1.0 - max(probabilities)))
+    elif distance_to_boundary(detection.lesion_count, bands) <= policy.grade_boundary:
         reasons.append(("near_grade_boundary", 0.5))
     audit = not reasons and stable_fraction(case_id, "audit") < policy.audit_rate
     if audit:

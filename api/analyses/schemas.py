@@ -17,6 +17,13 @@ class FindingPublic(BaseModel):
 class SeverityPublic(BaseModel):
     grade: int = Field(ge=0, le=3)
     label: str
+    probabilities: list[float] | None = Field(
+        default=None, min_length=4, max_length=4, description="grades 0..3, sum 1 (models with a grader)"
+    )
+    count_interval: list[int] | None = Field(
+        default=None, min_length=2, max_length=2, description="low, high lesion count (models with a grader)"
+    )
+    score: float | None = Field(default=None, description="expected grade, 0..3 (models with a grader)")
 
 
 class QualityPublic(BaseModel):

@@ -43,7 +43,9 @@ def to_public(case: Case) -> AnalysisPublic:
             "quality": case.quality,
             "findings": case.findings or [],
             "lesion_count": case.lesion_count,
-            "severity": None if case.grade is None else {"grade": case.grade, "label": grade_labels[case.grade]},
+            "severity": None
+            if case.grade is None
+            else {"grade": case.grade, "label": grade_labels[case.grade], **(case.severity_detail or {})},
             "uncertainty": case.uncertainty,
             "model_version": case.model_version,
             "review": {"queued": case.review_queued, "reason": case.review_reason},

@@ -53,6 +53,8 @@ class Case(Base):
     findings: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     lesion_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     grade: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the grader's detail when the model has one: {"probabilities": [4], "count_interval": [lo, hi], "score": x}
+    severity_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     uncertainty: Mapped[float | None] = mapped_column(Float, nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
     review_queued: Mapped[bool] = mapped_column(Boolean, default=False)

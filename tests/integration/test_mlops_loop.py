@@ -37,7 +37,9 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
     dest.mkdir(parents=True)
     source = REPO_ROOT / "detector" / "weights"
     card = ModelCard.load(source)
-    shutil.copy2(source / card.weights, dest / card.weights)
+    for name in (card.weights, card.grader):  # every file the card names (the grader is optional)
+        if name:
+            shutil.copy2(source / name, dest / name)
     replace(card, **card_changes).save(dest)  # type: ignore[arg-type]
     return dest
 
@@ -222,7 +224,12 @@ def test_serving_follows_the_release_without_importing_mlflow(mlops_settings: Se
         "print(runtime.models.get().version, 'mlflow' in sys.modules)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["light-1", "False"]

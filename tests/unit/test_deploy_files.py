@@ -26,7 +26,8 @@ ONE_SHOT = {"migrate", "minio-init"}
 # names the code reads besides SKINTROUBLE_* (settings aliases, boto3, MLflow's client)
 KNOWN_ENV = {"DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|DATABASE_URL|REDIS_URL|BACKEND_STORE_URI|BASIC_AUTH")
-TRAINING_ONLY = {"torch", "torchvision", "ultralytics"}
+# scipy fits the severity grader (evaluate --refit-grader, retraining); serving the grader is numpy only
+TRAINING_ONLY = {"torch", "torchvision", "ultralytics", "scipy"}
 
 
 def load(path: Path) -> Any:
