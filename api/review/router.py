@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Dermatologist, Principal, RuntimeDep, UowDep, require_role
 from api.review import service
-from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats
+from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats, Taxonomy
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 ReviewReader = Annotated[Principal, Depends(require_role("dermatologist", "ml-engineer"))]
@@ -68,9 +68,14 @@ def skip_case(case_id: str, principal: Dermatologist, uow: UowDep) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/taxonomy", response_model=Taxonomy, responses=_ERRORS, summary="The lesion types reviewers label with")
+def get_taxonomy(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> Taxonomy:
+    return service.taxonomy(uow=uow, runtime=runtime)
+
+
 @router.get("/stats", response_model=ReviewStats, responses=_ERRORS)
-def review_stats(principal: ReviewReader, uow: UowDep) -> ReviewStats:
-    return service.stats(uow=uow)
+def review_stats(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> ReviewStats:
+    return service.stats(uow=uow, runtime=runtime)
 
 
 @router.get(

@@ -57,6 +57,20 @@ class LabelPublic(BaseModel):
     disagreement: bool
 
 
+class LabelTypePublic(BaseModel):
+    """One lesion type reviewers may label; `model_class` is the detector class it trains (None: not trained)."""
+
+    name: str
+    display: str
+    category: Literal["acne", "non_acne"]
+    model_class: str | None
+
+
+class Taxonomy(BaseModel):
+    labels: list[LabelTypePublic]
+    model_classes: list[str] = Field(description="the served model's classes")
+
+
 class ReviewStats(BaseModel):
     queue: dict[str, int]
     labels: int

@@ -9,12 +9,13 @@ from typing import Any
 from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
-from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats
+from api.review.schemas import LabelPublic, LabelsIn, LabelTypePublic, ReviewCase, ReviewStats, Taxonomy
 from detector.model_card import ModelCard
 from infra.db.models import Case, Label, ReviewItem
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import review as review_repo
+from infra.db.repositories import taxonomy as taxonomy_repo
 from pipelines import agreement, label_export
 from pipelines.runtime import Runtime
 
@@ -34,6 +35,24 @@ def class_names(runtime: Runtime) -> list[str]:
     if runtime.models.loaded:
         return list(runtime.models.get().card.class_names)
     return list(ModelCard.load(runtime.settings.model_dir).class_names)
+
+
+def taxonomy(*, uow: UnitOfWork, runtime: Runtime) -> Taxonomy:
+    """The product's lesion taxonomy (what reviewers label with) beside the served model's classes."""
+    return Taxonomy(
+        labels=[
+            LabelTypePublic(name=t.name, display=t.display, category=t.category, model_class=t.model_class)  # type: ignore[arg-type]
+            for t in taxonomy_repo.active(session=uow.session)
+        ],
+        model_classes=class_names(runtime),
+    )
+
+
+def _taxonomy_info(uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    return {
+        t.name: {"category": t.category, "model_class": t.model_class, "display": t.display}
+        for t in taxonomy_repo.active(session=uow.session)
+    }
 
 
 def _audit(uow: UnitOfWork, principal: Principal, action: str, case_id: str, **details: Any) -> None:
@@ -156,6 +175,7 @@ def submit(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: 
         raise ApiError(404, "review_case_not_found", "No review case with that id.")
     lease = _require_lease(uow, principal, case_id)
     classes = _case_view(case=case, item=item, classes=class_names(runtime), lease_expires_at=None).classes
+    classes = [t.name for t in taxonomy_repo.active(session=uow.session)] + classes
     validate_boxes(labels, width=case.width, height=case.height, classes=classes)
     boxes = [{"label": b.label, "box": [round(v, 2) for v in b.box]} for b in labels.boxes]
     grade = None if labels.verdict == "unusable_photo" else labels.grade
@@ -212,26 +232,51 @@ def skip(*, uow: UnitOfWork, principal: Principal, case_id: str) -> None:
     uow.commit()
 
 
-def stats(*, uow: UnitOfWork) -> ReviewStats:
-    multi = labels_repo.of_multi_reviewed(session=uow.session)
+def model_review(case: Case) -> agreement.Review:
+    """The model's answer on a case, as if it were one more reviewer (its findings carry model classes)."""
+    return agreement.Review(
+        case_id=case.id,
+        reviewer="model",
+        grade=case.grade,
+        boxes=tuple((str(f["label"]), tuple(float(v) for v in f["box"])) for f in case.findings or []),  # type: ignore[misc]
+    )
+
+
+def stats(*, uow: UnitOfWork, runtime: Runtime) -> ReviewStats:
+    """Queue sizes, label count, inter-reviewer agreement and per-person reliability (vs consensus and model).
+
+    Cases with two or more reviewers (double reviews, second looks at suspects) feed the agreement and the
+    consensus; every label also counts against the model's answer on its case."""
+    settings = runtime.settings
+    everything = labels_repo.with_cases(session=uow.session)
+    to_model = taxonomy_repo.model_class_map(session=uow.session)
+    model = {case.id: model_review(case) for _, case in everything if case.findings is not None}
+    report = agreement.agreement_report(
+        [_as_review(label) for label, _ in everything],
+        model=model,
+        to_model=lambda name: to_model.get(name, name),
+        min_agreement=settings.review_min_agreement,
+        min_cases=settings.review_flag_min_cases,
+    )
     return ReviewStats(
         queue=review_repo.queue_sizes(session=uow.session, now=now()),
         labels=labels_repo.count(session=uow.session),
-        agreement=agreement.agreement_report([_as_review(label) for label in multi]),
+        agreement=report,
     )
 
 
 def export(*, uow: UnitOfWork, runtime: Runtime, fmt: str) -> tuple[bytes, str, str]:
     """The reviewed labels as (body, media type, file name)."""
     samples = labels_repo.reviewed_samples(uow.session)
-    names = label_export.class_names_for(samples, class_names(runtime))
+    info = _taxonomy_info(uow)
+    names = label_export.class_names_for(samples, list(info))
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
     if fmt == "yolo":
-        body = label_export.zip_bytes(label_export.yolo_files(samples, names, runtime.store.get))
+        body = label_export.zip_bytes(label_export.yolo_files(samples, names, runtime.store.get, info))
         return body, "application/zip", f"skintrouble-labels-{stamp}-yolo.zip"
     if fmt == "coco":
-        data: Any = label_export.to_coco(samples, names)
+        data: Any = label_export.to_coco(samples, names, info)
     else:
         base = runtime.settings.public_base_url.rstrip("/")
-        data = label_export.to_labelstudio(samples, lambda case_id: base + photo_url(case_id))
+        data = label_export.to_labelstudio(samples, lambda case_id: base + photo_url(case_id), info)
     return json.dumps(data).encode(), "application/json", f"skintrouble-labels-{stamp}-{fmt}.json"

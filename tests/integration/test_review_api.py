@@ -260,6 +260,14 @@ def test_double_review_disagreement_asks_for_a_third_and_feeds_stats(
     assert pair["grade_kappa"] == 0.0
     by_name = {r["reviewer"]: r for r in stats["agreement"]["reviewers"]}
     assert by_name[key_id(settings, r0)]["grade_agreement"] == 1.0  # the disputed case has no majority yet
+    # quadratic-weighted beside plain kappa: (1, 1) vs (1, 3): observed (0 + (2/3)^2) / 2 = 2/9, expected 2/9 -> 0
+    assert pair["grade_kappa_quadratic"] == 0.0
+    assert stats["agreement"]["overall"]["grade_kappa"] == 0.0
+    r1_row = by_name[key_id(settings, r1)]
+    # against the model (grade 1, the two seeded findings) on both cases r1 labelled: grades 1 and 3
+    assert r1_row["vs_model"]["cases"] == 2 and r1_row["vs_model"]["grade_agreement"] == 0.5
+    assert r1_row["vs_model"]["grade_agreement_ci"][0] < 0.5 < r1_row["vs_model"]["grade_agreement_ci"][1]
+    assert r1_row["flagged"] is False  # fewer cases than review_flag_min_cases
 
 
 def test_export_formats(settings: Settings, client: TestClient, derms: list[dict[str, str]]) -> None:
@@ -271,17 +279,97 @@ def test_export_formats(settings: Settings, client: TestClient, derms: list[dict
     with session_scope(settings.sqlalchemy_url) as session:
         samples = reviewed_samples(session)
     assert [(s.case_id, s.width, s.height, s.grade) for s in samples] == [(done, W, H, 2)]
+    assert samples[0].reviewer_id == key_id(settings, derms[0])
 
     yolo = client.get("/v1/review/export?format=yolo", headers=derms[0])
     assert yolo.status_code == 200 and yolo.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(yolo.content))
-    assert archive.read(f"labels/{done}.txt").decode() == "0 0.093750 0.166667 0.125000 0.166667\n"
-    assert archive.read(f"images/{done}.jpg")[:2] == b"\xff\xd8"
+    (label_path,) = [n for n in archive.namelist() if n.startswith("labels/")]
+    assert label_path.endswith(f"/{done}.txt")
+    assert archive.read(label_path).decode() == "0 0.093750 0.166667 0.125000 0.166667\n"
+    assert archive.read(label_path.replace("labels/", "images/").replace(".txt", ".jpg"))[:2] == b"\xff\xd8"
     coco = json.loads(client.get("/v1/review/export?format=coco", headers=derms[0]).content)
     assert coco["annotations"][0]["bbox"] == [10.0, 20.0, 40.0, 40.0] and coco["images"][0]["grade"] == 2
     studio = json.loads(client.get("/v1/review/export?format=labelstudio", headers=derms[0]).content)
     assert studio[0]["data"]["image"].endswith(f"/v1/review/cases/{done}/photo.jpg")
     assert client.get("/v1/review/export?format=voc", headers=derms[0]).status_code == 422
+
+
+def test_taxonomy_lists_lesion_types_mapped_to_model_classes(settings: Settings, client: TestClient) -> None:
+    engineer = make_key(settings, "ml-engineer", "eng")
+    derm = make_key(settings, "dermatologist", "derm")
+    assert client.get("/v1/review/taxonomy", headers=make_key(settings, "app", "phone")).status_code == 403
+    assert client.get("/v1/review/taxonomy").status_code == 401
+    body = client.get("/v1/review/taxonomy", headers=engineer).json()
+    assert body == client.get("/v1/review/taxonomy", headers=derm).json()
+    assert body["model_classes"] == ["lesion"]
+    by_name = {t["name"]: t for t in body["labels"]}
+    assert [t["name"] for t in body["labels"]][:5] == ["lesion", "comedone", "papule", "pustule", "nodule_cyst"]
+    assert by_name["papule"] == {"name": "papule", "display": "Papule", "category": "acne", "model_class": "lesion"}
+    assert by_name["scar"]["category"] == "non_acne" and by_name["scar"]["model_class"] is None
+    assert by_name["post_inflammatory_pigmentation"]["model_class"] is None
+
+
+def test_a_papule_is_labelled_exported_with_its_taxonomy_and_mapped_for_training(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    """The model has one class; the dermatologist labels papules, pustules and a scar; every export carries the
+    taxonomy and the reviewer; COCO loads in pycocotools; YOLO's val split holds none of its train images."""
+    pycocotools_coco = pytest.importorskip("pycocotools.coco")
+    ids = [seed_case(settings, priority=3.0 - n / 10) for n in range(6)]
+    for case_id in ids:
+        assert client.post("/v1/review/claim", headers=derms[0]).json()["id"] == case_id
+        body = {
+            "verdict": "corrected",
+            "grade": 1,
+            "boxes": [
+                {"label": "papule", "box": [40, 50, 60, 70]},
+                {"label": "pustule", "box": [100, 100, 120, 118]},
+                {"label": "scar", "box": [200, 150, 260, 200]},
+            ],
+        }
+        response = client.post(f"/v1/review/cases/{case_id}/labels", headers=derms[0], json=body)
+        assert response.status_code == 201, response.text
+        assert [b["label"] for b in response.json()["boxes"]] == ["papule", "pustule", "scar"]
+
+    coco = json.loads(client.get("/v1/review/export?format=coco", headers=derms[0]).content)
+    categories = {c["name"]: c for c in coco["categories"]}
+    assert categories["papule"]["supercategory"] == "acne" and categories["papule"]["model_class"] == "lesion"
+    assert categories["scar"]["supercategory"] == "non_acne" and categories["scar"]["model_class"] is None
+    assert {i["reviewer_id"] for i in coco["images"]} == {key_id(settings, derms[0])}
+    path = settings.var_path / "coco.json"
+    path.write_text(json.dumps(coco))
+    loaded = pycocotools_coco.COCO(str(path))
+    papule = loaded.getCatIds(catNms=["papule"])
+    assert len(loaded.getImgIds(catIds=papule)) == 6 and len(loaded.getAnnIds(catIds=papule)) == 6
+    assert loaded.loadAnns(loaded.getAnnIds(catIds=papule)[0])[0]["bbox"] == [40.0, 50.0, 20.0, 20.0]
+
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/v1/review/export?format=yolo", headers=derms[0]).content))
+    data_yaml = archive.read("data.yaml").decode()
+    assert "train: images/train" in data_yaml and "val: images/val" in data_yaml
+    train = {n.split("/")[-1] for n in archive.namelist() if n.startswith("images/train/")}
+    val = {n.split("/")[-1] for n in archive.namelist() if n.startswith("images/val/")}
+    assert train and val and not train & val and len(train | val) == 6
+    taxonomy = {c["name"]: c for c in json.loads(archive.read("taxonomy.json"))}
+    assert taxonomy["pustule"]["model_class"] == "lesion" and taxonomy["scar"]["category"] == "non_acne"
+    studio = json.loads(client.get("/v1/review/export?format=labelstudio", headers=derms[0]).content)
+    assert studio[0]["annotations"][0]["completed_by"] == key_id(settings, derms[0])
+    assert studio[0]["annotations"][0]["result"][0]["meta"]["category"] == "acne"
+
+    # training maps the taxonomy onto the model's one class and leaves the scar out
+    from detector.datasets.snapshot import read_labels
+    from pipelines.retraining import build_retraining_snapshot
+
+    with session_scope(settings.sqlalchemy_url) as session:
+        snapshot = build_retraining_snapshot(
+            session=session,
+            store=open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url),
+            settings=settings,
+            base_data=None,
+        )
+    assert snapshot.class_names == ["lesion"]
+    image = next(iter(sorted((snapshot.path / "images").iterdir())))
+    assert [box.label for box in read_labels(snapshot, image)] == [0, 0]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
