@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Dermatologist, Principal, RuntimeDep, UowDep, require_role
 from api.review import service
-from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats, Taxonomy
+from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats, SuspectRouted, Suspects, Taxonomy
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 ReviewReader = Annotated[Principal, Depends(require_role("dermatologist", "ml-engineer"))]
@@ -50,6 +50,20 @@ def get_photo(case_id: str, principal: Dermatologist, uow: UowDep, runtime: Runt
     )
 
 
+@router.get(
+    "/cases/{case_id}/heatmap.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_ERRORS},
+    summary="Where the detector responds on the photo (objectness map, computed on demand and cached)",
+)
+def get_heatmap(case_id: str, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> Response:
+    return Response(
+        service.heatmap(uow=uow, runtime=runtime, case_id=case_id),
+        media_type="image/png",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
 @router.post(
     "/cases/{case_id}/labels",
     response_model=LabelPublic,
@@ -76,6 +90,26 @@ def get_taxonomy(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> T
 @router.get("/stats", response_model=ReviewStats, responses=_ERRORS)
 def review_stats(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> ReviewStats:
     return service.stats(uow=uow, runtime=runtime)
+
+
+@router.get("/suspects", response_model=Suspects, responses=_ERRORS, summary="Labels ranked for a second look")
+def get_suspects(
+    principal: ReviewReader,
+    uow: UowDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Suspects:
+    return service.list_suspects(uow=uow, runtime=runtime, limit=limit)
+
+
+@router.post(
+    "/suspects/{case_id}/route",
+    response_model=SuspectRouted,
+    responses={**_ERRORS, 409: {"description": "Not finished yet (`review_not_finished`) or `already_routed`"}},
+    summary="Send a suspect case to another reviewer (reason suspect_label)",
+)
+def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> SuspectRouted:
+    return service.route_suspect(uow=uow, principal=principal, case_id=case_id)
 
 
 @router.get(

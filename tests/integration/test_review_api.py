@@ -372,6 +372,133 @@ def test_a_papule_is_labelled_exported_with_its_taxonomy_and_mapped_for_training
     assert [box.label for box in read_labels(snapshot, image)] == [0, 0]
 
 
+def test_suspects_are_ranked_and_routed_to_another_reviewer(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    confident = [
+        {"label": "lesion", "confidence": 0.92, "box": [40.0, 50.0, 60.0, 70.0]},
+        {"label": "lesion", "confidence": 0.88, "box": [200.0, 100.0, 216.0, 118.0]},
+    ]
+    sloppy = seed_case(settings, priority=2.0, findings=confident)
+    careful = seed_case(settings, priority=1.0, findings=confident)
+    r0, r1, _ = derms
+    engineer = make_key(settings, "ml-engineer", "eng")
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == sloppy
+    # drops both confident lesions, grades 3 with no boxes
+    client.post(f"/v1/review/cases/{sloppy}/labels", headers=r0, json={"verdict": "corrected", "grade": 3, "boxes": []})
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == careful
+    client.post(
+        f"/v1/review/cases/{careful}/labels",
+        headers=r0,
+        json=labels_body([[40, 50, 60, 70], [200, 100, 216, 118]], grade=0),
+    )
+
+    listed = client.get("/v1/review/suspects", headers=engineer)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["checked"] == 2
+    top = body["suspects"][0]
+    assert top["case_id"] == sloppy and top["reviewer_id"] == key_id(settings, r0)
+    assert top["missed_boxes"] == 2 and top["grade_from_boxes"] == 0
+    assert {"missed_boxes", "grade_far_from_boxes"} <= set(top["reasons"])
+    assert careful not in [s["case_id"] for s in body["suspects"]]
+    assert client.get("/v1/review/suspects", headers=make_key(settings, "app", "phone")).status_code == 403
+
+    routed = client.post(f"/v1/review/suspects/{sloppy}/route", headers=engineer)
+    assert routed.status_code == 200, routed.text
+    assert routed.json()["reason"] == "suspect_label,uncertain_findings" and routed.json()["status"] == "queued"
+    again = client.post(f"/v1/review/suspects/{sloppy}/route", headers=engineer)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_routed"
+    assert client.post("/v1/review/claim", headers=r0).status_code == 204  # never back to the same reviewer
+    second = client.post("/v1/review/claim", headers=r1).json()
+    assert second["id"] == sloppy and second["reason"].startswith("suspect_label")
+    answer = client.post(
+        f"/v1/review/cases/{sloppy}/labels",
+        headers=r1,
+        json=labels_body([[40, 50, 60, 70], [200, 100, 216, 118]], grade=0),
+    ).json()
+    # the second look disagrees with the first: like a split double review, a third reviewer adjudicates
+    assert answer["disagreement"] and answer["review_status"] == "queued" and answer["reviews_required"] == 3
+    r2 = derms[2]
+    assert client.post("/v1/review/claim", headers=r2).json()["id"] == sloppy
+    third = client.post(
+        f"/v1/review/cases/{sloppy}/labels", headers=r2, json=labels_body([[40, 50, 60, 70], [200, 100, 216, 118]], 0)
+    ).json()
+    assert third["review_status"] == "done"
+    assert sloppy not in [s["case_id"] for s in client.get("/v1/review/suspects", headers=engineer).json()["suspects"]]
+    with session_scope(settings.sqlalchemy_url) as session:
+        final = {s.case_id: s for s in reviewed_samples(session)}
+        assert final[sloppy].grade == 0 and final[sloppy].reviewer_id == key_id(settings, r2)
+        actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert "review.suspect_routed" in actions
+    stats = client.get("/v1/review/stats", headers=engineer).json()["agreement"]
+    pairs = {tuple(p["reviewers"]): p for p in stats["pairs"]}  # the second look measures agreement too
+    assert len(pairs) == 3 and all(p["cases"] == 1 for p in pairs.values())
+    r0_row = next(r for r in stats["reviewers"] if r["reviewer"] == key_id(settings, r0))
+    assert r0_row["grade_agreement"] == 0.0 and r0_row["box_f1_vs_consensus"] == 0.0
+
+
+def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below_threshold(settings: Settings) -> None:
+    """The model found nothing (no uncertainty either), yet its objectness map holds sub-threshold peaks."""
+    from detector.model_card import ModelCard
+    from detector.onnx_runtime import Detector
+    from pipelines.missed_lesions import MissedLesionPolicy, sweep
+
+    class Session:
+        def run(self, _names: object, feed: dict[str, Any]) -> list[Any]:
+            import numpy as np
+
+            out = np.zeros((next(iter(feed.values())).shape[0], 5, 40), np.float32)
+            for k in range(10):  # ten faint lesions, each scored 0.2 (operating threshold 0.25)
+                out[:, 0:4, k] = (20 + 28 * k, 100 + 10 * k, 8, 8)
+                out[:, 4, k] = 0.2
+            out[:, 0:2, 10:] = 9999
+            return [out]
+
+    upgrade(settings.sqlalchemy_url)
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    ids = []
+    with session_scope(settings.sqlalchemy_url) as session:
+        for n, count in enumerate((0, 0, 7)):
+            case = Case(status="done", width=W, height=H, findings=[], lesion_count=count, grade=0, uncertainty=0.0)
+            session.add(case)
+            session.flush()
+            case.photo_key = f"cases/{case.id}/photo.jpg"
+            store.put(case.photo_key, encode(skin_photo(W, H, seed=n)))
+            ids.append(case.id)
+    card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=0.25, tta_flip=False)
+    policy = MissedLesionPolicy(max_count=2, min_mass=1.0, sample_rate=1.0)
+    since = datetime.now(UTC) - timedelta(hours=1)
+    with session_scope(settings.sqlalchemy_url) as session:
+        queued = sweep(session=session, store=store, detector=Detector(card, Session()), policy=policy, since=since)
+    assert [case_id for case_id, _ in queued] == ids[:2]  # the case with 7 lesions is not "few"
+    assert queued[0][1] == pytest.approx(2.0, abs=0.01)
+    with session_scope(settings.sqlalchemy_url) as session:
+        item = session.get(ReviewItem, ids[0])
+        assert item is not None and item.reason == "missed_lesions" and item.status == "queued"
+        assert session.get(Case, ids[0]).review_reason == "missed_lesions"
+        assert session.get(ReviewItem, ids[2]) is None
+    with session_scope(settings.sqlalchemy_url) as session:  # a second sweep changes nothing
+        assert sweep(session=session, store=store, detector=Detector(card, Session()), policy=policy, since=since) == []
+
+
+def test_heatmap_is_computed_on_demand_and_cached(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    case_id = seed_case(settings, priority=1.0)
+    response = client.get(f"/v1/review/cases/{case_id}/heatmap.png", headers=derms[0])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(response.content)).size == (W, H)
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    cached = [k for k in (store.root / "cases" / case_id).iterdir() if k.name.startswith("heatmap-")]  # type: ignore[attr-defined]
+    assert len(cached) == 1
+    assert client.get(f"/v1/review/cases/{case_id}/heatmap.png", headers=derms[0]).content == response.content
+    app = make_key(settings, "app", "phone")
+    assert client.get(f"/v1/review/cases/{case_id}/heatmap.png", headers=app).status_code == 403
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, settings: Settings) -> str:
     if request.param == "sqlite":

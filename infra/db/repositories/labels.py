@@ -71,6 +71,21 @@ def with_cases(*, session: Session) -> list[tuple[Label, Case]]:
     return [(label, case) for label, case in session.execute(query)]
 
 
+def final_labels(*, session: Session) -> list[tuple[Label, Case, ReviewItem]]:
+    """The last label of every finished review, with its case and queue row (the suspects' input)."""
+    query = (
+        select(Label, Case, ReviewItem)
+        .join(Case, Case.id == Label.case_id)
+        .join(ReviewItem, ReviewItem.case_id == Label.case_id)
+        .where(ReviewItem.status == "done")
+        .order_by(Case.created_at, Case.id, Label.created_at, Label.id)
+    )
+    final: dict[str, tuple[Label, Case, ReviewItem]] = {}
+    for label, case, item in session.execute(query):
+        final[case.id] = (label, case, item)
+    return list(final.values())
+
+
 def reviewed_samples(session: Session, exclude_deleted: bool = True) -> list[ReviewedSample]:
     """Cases whose review is finished, with their final label, oldest first.
 
