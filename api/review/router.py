@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Dermatologist, Principal, RuntimeDep, UowDep, require_role
 from api.review import service
-from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats, SuspectRouted, Suspects, Taxonomy
+from api.review.schemas import (
+    LabelPublic,
+    LabelsIn,
+    ReviewCase,
+    ReviewerPublic,
+    ReviewStats,
+    SuspectRouted,
+    Suspects,
+    Taxonomy,
+)
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 ReviewReader = Annotated[Principal, Depends(require_role("dermatologist", "ml-engineer"))]
@@ -19,6 +28,11 @@ _ERRORS = {
     404: {"description": "Unknown case"},
 }
 _LEASE = {409: {"description": "You do not hold this case's lease (`lease_not_held`) or it ran out (`lease_expired`)"}}
+
+
+@router.get("/me", response_model=ReviewerPublic, responses=_ERRORS, summary="Check a dermatologist key")
+def whoami(principal: Dermatologist) -> ReviewerPublic:
+    return ReviewerPublic(reviewer_id=principal.key_id, name=principal.name, role=principal.role)
 
 
 @router.post(

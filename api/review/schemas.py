@@ -105,3 +105,11 @@ class SuspectRouted(BaseModel):
     reason: str
     reviews_required: int
     status: Literal["queued", "done"]
+
+
+class ReviewerPublic(BaseModel):
+    """Who the key belongs to, as the review page shows it after checking the key at login."""
+
+    reviewer_id: str
+    name: str
+    role: str
