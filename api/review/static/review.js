@@ -764,7 +764,9 @@
     const rows = stats.agreement.reviewers;
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
-    for (const title of ["reviewer", "cases", "grade vs consensus", "boxes vs consensus", "grade vs model", "flag"]) {
+    const titles = ["reviewer", "cases (consensus / all)", "grade = consensus [95% CI]", "box F1 vs consensus [95% CI]",
+      "grade = model [95% CI]", "box F1 vs model", "flag"];
+    for (const title of titles) {
       const th = document.createElement("th");
       th.textContent = title;
       head.appendChild(th);
@@ -776,12 +778,13 @@
       if (state.me && r.reviewer === state.me.reviewer_id) tr.classList.add("me");
       const model = r.vs_model || {};
       const cells = [
-        r.reviewer.slice(0, 8),
-        String(r.cases + (model.cases ? ` / ${model.cases}` : "")),
+        r.reviewer.slice(0, 12),
+        `${r.cases} / ${model.cases ?? 0}`,
         pct(r.grade_agreement) + ci(r.grade_agreement_ci),
         pct(r.box_f1_vs_consensus) + ci(r.box_f1_vs_consensus_ci),
         pct(model.grade_agreement) + ci(model.grade_agreement_ci),
-        r.flagged ? "below " + pct(stats.agreement.min_agreement) : "",
+        pct(model.box_f1) + ci(model.box_f1_ci),
+        r.flagged ? `below ${pct(stats.agreement.min_agreement)}: ${r.flags.join(", ").replaceAll("_", " ")}` : "",
       ];
       for (const text of cells) tr.insertCell().textContent = text;
     }
