@@ -159,9 +159,16 @@ def test_review_page_corrects_boxes_labels_a_papule_and_submits(
 ) -> None:  # type: ignore[no-untyped-def]
     page = browser_page
     case_id, raw_key = _seed(settings)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     log_in_and_claim(page, base_url, raw_key)
     assert page.evaluate("skintroubleReview.caseId()") == case_id
     assert page.evaluate("skintroubleReview.boxes()") == [{"label": f["label"], "box": f["box"]} for f in FINDINGS]
+    # the canvas is a Konva stage, vendored: every request stays on our origin (no CDN)
+    assert page.evaluate("Konva.version") == "10.9.1"
+    assert page.locator("#canvas canvas").count() == 3  # photo, boxes, tags layers
+    assert f"{base_url}/review/static/vendor/konva.min.js" in requested
+    assert all(url.startswith(base_url) or url.startswith("blob:") for url in requested), requested
     photo = Photo(page)
 
     photo.drag((115, 114), (135, 124))  # move box 0 by (+20, +10)
@@ -296,7 +303,8 @@ def _pixel(page, x: float, y: float) -> list[int]:  # type: ignore[no-untyped-de
     dpr = page.evaluate("window.devicePixelRatio")
     sx, sy = (view["ox"] + x * view["scale"]) * dpr, (view["oy"] + y * view["scale"]) * dpr
     return page.evaluate(
-        f"Array.from(document.getElementById('canvas').getContext('2d').getImageData({int(sx)}, {int(sy)}, 1, 1).data)"
+        "Array.from(document.querySelector('#canvas canvas').getContext('2d')"  # the photo layer's canvas
+        f".getImageData({int(sx)}, {int(sy)}, 1, 1).data)"
     )[:3]
 
 

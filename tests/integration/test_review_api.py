@@ -295,6 +295,17 @@ def test_export_formats(settings: Settings, client: TestClient, derms: list[dict
     assert client.get("/v1/review/export?format=voc", headers=derms[0]).status_code == 422
 
 
+def test_the_page_serves_its_vendored_library_under_a_strict_csp(client: TestClient) -> None:
+    page = client.get("/review")
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert '<script src="/review/static/vendor/konva.min.js">' in page.text
+    konva = client.get("/review/static/vendor/konva.min.js")
+    assert konva.status_code == 200 and konva.headers["content-type"].startswith("text/javascript")
+    assert b"Konva JavaScript Framework v10.9.1" in konva.content and b"new Function" not in konva.content
+    assert b"MIT License" in client.get("/review/static/vendor/konva.LICENSE").content
+    assert client.get("/review/static/vendor/other.js").status_code == 404
+
+
 def test_taxonomy_lists_lesion_types_mapped_to_model_classes(settings: Settings, client: TestClient) -> None:
     engineer = make_key(settings, "ml-engineer", "eng")
     derm = make_key(settings, "dermatologist", "derm")

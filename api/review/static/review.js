@@ -1,5 +1,6 @@
 // skintrouble review page: claim a case, label lesions with the product's taxonomy on a canvas, grade, submit.
-// Vanilla JS, no dependencies. Boxes are kept in photo pixels; the view maps them to the screen.
+// The canvas is a Konva stage (vendored from npm: /review/static/vendor/konva.min.js); boxes are Konva rectangles
+// in photo pixels, moved by Konva's drag and resized by its Transformer; the stage's transform is the view.
 // The expert's judgement comes first: the model's grade is shown but never chosen for them, unsaved edits are
 // never dropped silently, every edit can be undone, and the pre-labels can be hidden.
 "use strict";
@@ -11,8 +12,7 @@
   const GUARD_MS = 5000; // a guarded key must be pressed again within this time
   const HISTORY_LIMIT = 200;
   const $ = (id) => document.getElementById(id);
-  const canvas = $("canvas");
-  const ctx = canvas.getContext("2d");
+  const container = $("canvas"); // the Konva stage's container
 
   const state = {
     key: sessionStorage.getItem(KEY_STORAGE) || "",
@@ -147,7 +147,7 @@
     renderLogin();
     renderControls();
     setStatus(`Logged in as ${me.name}. Press n for the next case.`);
-    canvas.focus();
+    container.focus();
   }
 
   $("login").addEventListener("submit", (event) => {
@@ -226,7 +226,7 @@
     renderInfo();
     const expires = new Date(kase.lease_expires_at).toLocaleTimeString();
     setStatus(`Case ${kase.id.slice(0, 8)} claimed until ${expires}: ${kase.findings.length} pre-labels from the model. Choose your grade.`);
-    canvas.focus();
+    container.focus();
   }
 
   function verdictOf() {
@@ -439,50 +439,91 @@
     draw();
   }
 
-  // ---------- view: photo px <-> screen (CSS) px ----------
+  // ---------- the canvas: a Konva stage (photo layer, boxes layer, tags layer); the view is the stage's transform ----------
+  // Boxes live in photo pixels inside the layers; the stage's scale and position map them to the screen.
+  const stage = new Konva.Stage({ container, width: Math.max(1, container.clientWidth), height: Math.max(1, container.clientHeight) });
+  const photoLayer = new Konva.Layer({ listening: false });
+  const boxLayer = new Konva.Layer();
+  const tagLayer = new Konva.Layer({ listening: false });
+  stage.add(photoLayer, boxLayer, tagLayer);
+  const photoNode = new Konva.Image({ x: 0, y: 0 });
+  const heatmapNode = new Konva.Image({ x: 0, y: 0, opacity: 0.75, visible: false });
+  photoLayer.add(photoNode, heatmapNode);
+  const transformer = new Konva.Transformer({
+    rotateEnabled: false,
+    flipEnabled: false,
+    keepRatio: false,
+    ignoreStroke: true,
+    enabledAnchors: ["top-left", "top-right", "bottom-right", "bottom-left"],
+    anchorSize: 2 * HANDLE,
+    anchorCornerRadius: 2,
+    anchorStroke: "#00e5ff",
+    anchorFill: "#00e5ff",
+    borderEnabled: false,
+    boundBoxFunc: (old, box) => {
+      // absolute (screen) coordinates: stay inside the photo, keep a minimal size
+      const v = state.view;
+      const [left, top] = [v.ox, v.oy];
+      const [right, bottom] = [v.ox + state.image.width * v.scale, v.oy + state.image.height * v.scale];
+      const min = MIN_BOX * v.scale;
+      if (box.width < min || box.height < min) return old;
+      if (box.x < left - 0.5 || box.y < top - 0.5 || box.x + box.width > right + 0.5 || box.y + box.height > bottom + 0.5) {
+        return old;
+      }
+      return box;
+    },
+  });
+  boxLayer.add(transformer);
+  let boxNodes = []; // Konva.Rect per visible box, `boxIndex` attribute says which
+
+  function applyView() {
+    const v = state.view;
+    stage.scale({ x: v.scale, y: v.scale });
+    stage.position({ x: v.ox, y: v.oy });
+    photoLayer.imageSmoothingEnabled(v.scale < 2); // show real pixels when zoomed in on a small lesion
+    draw();
+  }
+
   function resizeCanvas() {
-    const dpr = window.devicePixelRatio || 1;
-    const rect = canvas.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(rect.width * dpr));
-    canvas.height = Math.max(1, Math.round(rect.height * dpr));
+    stage.width(Math.max(1, container.clientWidth));
+    stage.height(Math.max(1, container.clientHeight));
   }
 
   function fit() {
     resizeCanvas();
     if (!state.image) return;
-    const rect = canvas.getBoundingClientRect();
+    const rect = container.getBoundingClientRect();
     const scale = Math.min(rect.width / state.image.width, rect.height / state.image.height);
     state.view = {
       scale,
       ox: (rect.width - state.image.width * scale) / 2,
       oy: (rect.height - state.image.height * scale) / 2,
     };
-    draw();
+    applyView();
   }
 
   function zoom(factor, cx, cy) {
     if (!state.image) return;
-    const rect = canvas.getBoundingClientRect();
+    const rect = container.getBoundingClientRect();
     const px = cx ?? rect.width / 2;
     const py = cy ?? rect.height / 2;
     const v = state.view;
     const scale = Math.min(40, Math.max(0.05, v.scale * factor));
     const k = scale / v.scale;
     state.view = { scale, ox: px - (px - v.ox) * k, oy: py - (py - v.oy) * k };
-    draw();
+    applyView();
   }
 
   function pan(dx, dy) {
     state.view.ox += dx;
     state.view.oy += dy;
-    draw();
+    applyView();
   }
 
   const toPhoto = (sx, sy) => [(sx - state.view.ox) / state.view.scale, (sy - state.view.oy) / state.view.scale];
-  const toScreen = (x, y) => [x * state.view.scale + state.view.ox, y * state.view.scale + state.view.oy];
 
   function eventPoint(event) {
-    const rect = canvas.getBoundingClientRect();
+    const rect = container.getBoundingClientRect();
     return [event.clientX - rect.left, event.clientY - rect.top];
   }
 
@@ -494,52 +535,105 @@
     return [Math.max(0, x1), Math.max(0, y1), Math.min(w, x2), Math.min(h, y2)];
   }
 
-  function hitCorner(sx, sy, slack) {
-    if (state.selected < 0) return -1;
-    const b = state.boxes[state.selected].box;
-    const corners = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]];
-    return corners.findIndex(([x, y]) => {
-      const [cx, cy] = toScreen(x, y);
-      return Math.abs(cx - sx) <= HANDLE + slack && Math.abs(cy - sy) <= HANDLE + slack;
-    });
-  }
-
-  function hitBox(x, y) {
-    // the smallest visible box under the pointer, so nested small lesions stay reachable
-    let best = -1;
-    let bestArea = Infinity;
-    state.boxes.forEach((b, i) => {
-      if (hiddenBox(b)) return;
-      const [x1, y1, x2, y2] = b.box;
-      const area = (x2 - x1) * (y2 - y1);
-      if (x >= x1 && x <= x2 && y >= y1 && y <= y2 && area < bestArea) {
-        best = i;
-        bestArea = area;
-      }
-    });
-    return best;
-  }
-
   function defaultLabel() {
     if (state.selected >= 0) return state.boxes[state.selected].label;
     if (state.lastLabel) return state.lastLabel;
     return state.taxonomy.length ? state.taxonomy[0].name : state.kase.classes[0];
   }
 
-  // ---------- pointer input: mouse, pen and touch alike; two fingers pinch-zoom and pan ----------
-  canvas.addEventListener("pointerdown", (event) => {
+  // Selecting restyles the existing shapes (a pressed shape must survive: Konva may be about to drag it).
+  function select(index) {
+    state.selected = index;
+    for (const node of boxNodes) {
+      const i = node.getAttr("boxIndex");
+      node.stroke(colour(state.boxes[i], i === index));
+      node.strokeWidth(i === index ? 2.5 : 1.5);
+    }
+    const chosen = boxNodes.find((node) => node.getAttr("boxIndex") === index);
+    transformer.nodes(chosen ? [chosen] : []);
+    transformer.moveToTop();
+    boxLayer.batchDraw();
+    drawTags();
+    renderControls();
+  }
+
+  // A box is moved by Konva's drag and resized by its Transformer; both report back here when done.
+  function boxFromNode(node) {
+    const x = node.x();
+    const y = node.y();
+    return [x, y, x + node.width() * node.scaleX(), y + node.height() * node.scaleY()];
+  }
+
+  function attachBoxEvents(node) {
+    const index = () => node.getAttr("boxIndex");
+    node.on("pointerdown", () => {
+      if (state.pointers.size > 1) return;
+      if (state.selected !== index()) select(index());
+    });
+    node.on("dragstart", () => {
+      node.setAttr("before", snapshot());
+      node.setAttr("start", state.boxes[index()].box.slice());
+    });
+    node.dragBoundFunc((pos) => {
+      // absolute position of the box's top-left corner: keep the whole box on the photo
+      const v = state.view;
+      const b = state.boxes[index()].box;
+      const [w, h] = [(b[2] - b[0]) * v.scale, (b[3] - b[1]) * v.scale];
+      const x = Math.min(Math.max(pos.x, v.ox), v.ox + state.image.width * v.scale - w);
+      const y = Math.min(Math.max(pos.y, v.oy), v.oy + state.image.height * v.scale - h);
+      return { x, y };
+    });
+    node.on("dragmove", () => {
+      const box = state.boxes[index()];
+      box.box = boxFromNode(node);
+      drawTags();
+    });
+    node.on("dragend", () => {
+      const box = state.boxes[index()];
+      box.box = boxFromNode(node);
+      const start = node.getAttr("start");
+      if (start && box.box.some((v, k) => v !== start[k])) {
+        box.edited = true;
+        remember(node.getAttr("before"));
+        setTimeout(changed); // after Konva has finished the drag: the shapes are rebuilt
+      }
+    });
+    node.on("transformstart", () => node.setAttr("before", snapshot()));
+    node.on("transform", () => {
+      state.boxes[index()].box = clampBox(boxFromNode(node));
+      drawTags();
+    });
+    node.on("transformend", () => {
+      const box = state.boxes[index()];
+      box.box = clampBox(boxFromNode(node));
+      box.edited = true;
+      remember(node.getAttr("before"));
+      setTimeout(changed);
+    });
+  }
+
+  // ---------- pointer input on empty photo: new boxes (mouse, pen, touch), pan, two-finger pinch ----------
+  function onBox(sx, sy) {
+    const shape = stage.getIntersection({ x: sx, y: sy });
+    return Boolean(shape && (shape.getAttr("boxIndex") !== undefined || shape.getParent() === transformer));
+  }
+
+  container.addEventListener("pointerdown", (event) => {
     if (!state.image) return;
-    canvas.focus();
-    canvas.setPointerCapture(event.pointerId);
+    container.focus();
     const [sx, sy] = eventPoint(event);
     state.pointers.set(event.pointerId, [sx, sy]);
     if (state.pointers.size === 2) {
       // a second finger: whatever the first one started becomes a pinch (and is undone if it changed anything)
-      if (state.drag && state.drag.before && state.drag.changed) restore(state.drag.before);
+      stage.find("Rect").forEach((node) => node.isDragging() && node.stopDrag());
+      if (transformer.isTransforming()) transformer.stopTransform();
+      const before = state.drag ? state.drag.before : null;
+      if (before) restore(before);
       if (state.drag && state.drag.mode === "create") state.selected = -1;
       state.drag = null;
       const [a, b] = [...state.pointers.values()];
       state.pinch = { distance: Math.hypot(a[0] - b[0], a[1] - b[1]), mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2] };
+      container.setPointerCapture(event.pointerId);
       draw();
       return;
     }
@@ -547,24 +641,16 @@
     const [x, y] = toPhoto(sx, sy);
     if (event.button === 1 || event.altKey || state.spaceDown) {
       state.drag = { mode: "pan", sx, sy };
+      container.setPointerCapture(event.pointerId);
       return;
     }
-    if (event.button !== 0) return;
-    const slack = event.pointerType === "mouse" ? 2 : 10; // fingers and pens are less precise
-    const corner = hitCorner(sx, sy, slack);
-    if (corner >= 0) {
-      state.drag = { mode: "resize", corner, changed: false, before: snapshot() };
-      return;
-    }
-    const hit = hitBox(x, y);
-    if (hit >= 0) {
-      state.selected = hit;
-      state.drag = { mode: "move", x, y, start: state.boxes[hit].box.slice(), changed: false, before: snapshot() };
-    } else if (x >= 0 && y >= 0 && x <= state.image.width && y <= state.image.height) {
+    if (event.button !== 0 || onBox(sx, sy)) return; // Konva moves or resizes the box
+    if (x >= 0 && y >= 0 && x <= state.image.width && y <= state.image.height) {
+      container.setPointerCapture(event.pointerId);
       const before = snapshot();
       state.boxes.push({ label: defaultLabel(), box: [x, y, x, y], conf: null, origin: "reviewer", edited: true });
       state.selected = state.boxes.length - 1;
-      state.drag = { mode: "create", x, y, before, changed: true };
+      state.drag = { mode: "create", x, y, before };
     } else {
       state.selected = -1;
     }
@@ -572,7 +658,7 @@
     renderControls();
   });
 
-  canvas.addEventListener("pointermove", (event) => {
+  container.addEventListener("pointermove", (event) => {
     if (!state.pointers.has(event.pointerId)) return;
     const [sx, sy] = eventPoint(event);
     state.pointers.set(event.pointerId, [sx, sy]);
@@ -594,31 +680,7 @@
       return;
     }
     const [x, y] = toPhoto(sx, sy);
-    const box = state.boxes[state.selected];
-    if (drag.mode === "create") {
-      box.box = clampBox([drag.x, drag.y, x, y]);
-    } else if (drag.mode === "move") {
-      const w = state.image.width;
-      const h = state.image.height;
-      const [x1, y1, x2, y2] = drag.start;
-      const dx = Math.min(Math.max(x - drag.x, -x1), w - x2);
-      const dy = Math.min(Math.max(y - drag.y, -y1), h - y2);
-      box.box = [x1 + dx, y1 + dy, x2 + dx, y2 + dy];
-      if (dx !== 0 || dy !== 0) {
-        drag.changed = true;
-        box.edited = true;
-      }
-    } else if (drag.mode === "resize") {
-      const b = box.box.slice();
-      if (drag.corner === 0 || drag.corner === 3) b[0] = x; else b[2] = x;
-      if (drag.corner === 0 || drag.corner === 1) b[1] = y; else b[3] = y;
-      box.box = clampBox(b);
-      // corners may swap while dragging past the opposite side: follow the pointer's corner
-      drag.corner = (x < (box.box[0] + box.box[2]) / 2 ? (y < (box.box[1] + box.box[3]) / 2 ? 0 : 3)
-        : (y < (box.box[1] + box.box[3]) / 2 ? 1 : 2));
-      drag.changed = true;
-      box.edited = true;
-    }
+    state.boxes[state.selected].box = clampBox([drag.x, drag.y, x, y]);
     draw();
   });
 
@@ -632,27 +694,23 @@
     const drag = state.drag;
     state.drag = null;
     if (!drag || drag.mode === "pan") return;
-    if (drag.mode === "create") {
-      const [x1, y1, x2, y2] = state.boxes[state.selected].box;
-      if (x2 - x1 < MIN_BOX || y2 - y1 < MIN_BOX) {
-        state.boxes.splice(state.selected, 1); // a click on empty space only deselects
-        state.selected = -1;
-        draw();
-        renderControls();
-        return;
-      }
-      state.lastLabel = state.boxes[state.selected].label;
+    const [x1, y1, x2, y2] = state.boxes[state.selected].box;
+    if (x2 - x1 < MIN_BOX || y2 - y1 < MIN_BOX) {
+      state.boxes.splice(state.selected, 1); // a click on empty space only deselects
+      state.selected = -1;
+      draw();
+      renderControls();
+      return;
     }
-    if (drag.changed) {
-      remember(drag.before);
-      changed();
-    }
+    state.lastLabel = state.boxes[state.selected].label;
+    remember(drag.before);
+    changed();
   }
 
-  canvas.addEventListener("pointerup", endPointer);
-  canvas.addEventListener("pointercancel", endPointer);
+  container.addEventListener("pointerup", endPointer);
+  container.addEventListener("pointercancel", endPointer);
 
-  canvas.addEventListener("wheel", (event) => {
+  container.addEventListener("wheel", (event) => {
     if (!state.image) return;
     event.preventDefault();
     const [sx, sy] = eventPoint(event);
@@ -878,50 +936,73 @@
     return name;
   }
 
+  const colour = (b, selected) => (selected ? "#00e5ff" : b.origin === "model" && !b.edited ? "#ffd400" : "#7CFC00");
+
+  // Rebuild the box shapes from the state (never during a Konva drag: the dragged shape is the truth then).
   function draw() {
-    const dpr = window.devicePixelRatio || 1;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    state.drawnTags = [];
-    if (!state.image) return;
-    const v = state.view;
-    ctx.imageSmoothingEnabled = v.scale < 2; // show real pixels when zoomed in on a small lesion
-    ctx.setTransform(dpr * v.scale, 0, 0, dpr * v.scale, dpr * v.ox, dpr * v.oy);
-    ctx.drawImage(state.shown || state.image, 0, 0);
-    if (state.layers.heatmap && state.heatmap) {
-      ctx.globalAlpha = 0.75;
-      ctx.imageSmoothingEnabled = true;
-      ctx.drawImage(state.heatmap, 0, 0, state.image.width, state.image.height);
-      ctx.globalAlpha = 1;
+    if (stage.find("Rect").some((node) => node.isDragging()) || transformer.isTransforming()) {
+      drawTags();
+      return;
     }
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.font = "12px system-ui, sans-serif";
-    const visible = state.boxes.map((b, i) => [b, i]).filter(([b]) => !hiddenBox(b));
-    for (const [b, i] of visible) {
-      const [x1, y1] = toScreen(b.box[0], b.box[1]);
-      const [x2, y2] = toScreen(b.box[2], b.box[3]);
-      const selected = i === state.selected;
-      ctx.lineWidth = selected ? 2.5 : 1.5;
-      ctx.strokeStyle = selected ? "#00e5ff" : b.origin === "model" && !b.edited ? "#ffd400" : "#7CFC00";
-      ctx.setLineDash(b.origin === "model" && !b.edited ? [5, 3] : []);
-      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-      ctx.setLineDash([]);
-      if (selected) {
-        ctx.fillStyle = ctx.strokeStyle;
-        for (const [cx, cy] of [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]) {
-          ctx.fillRect(cx - HANDLE / 2, cy - HANDLE / 2, HANDLE, HANDLE);
-        }
+    photoNode.image(state.image ? state.shown || state.image : null);
+    heatmapNode.image(state.heatmap);
+    heatmapNode.visible(Boolean(state.image && state.layers.heatmap && state.heatmap));
+    if (state.image && state.heatmap) heatmapNode.size({ width: state.image.width, height: state.image.height });
+    boxNodes.forEach((node) => node.destroy());
+    boxNodes = [];
+    if (state.image) {
+      const visible = state.boxes.map((b, i) => [b, i]).filter(([b]) => !hiddenBox(b));
+      // larger boxes below smaller ones, so a small lesion inside a large box stays reachable
+      visible.sort(([a], [b]) => (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]) - (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]));
+      for (const [b, i] of visible) {
+        const selected = i === state.selected;
+        const node = new Konva.Rect({
+          x: b.box[0],
+          y: b.box[1],
+          width: b.box[2] - b.box[0],
+          height: b.box[3] - b.box[1],
+          stroke: colour(b, selected),
+          strokeWidth: selected ? 2.5 : 1.5,
+          strokeScaleEnabled: false,
+          dash: b.origin === "model" && !b.edited ? [5, 3] : [],
+          fill: "rgba(0, 0, 0, 0)", // the inside grabs the box, as before
+          draggable: true,
+          hitStrokeWidth: 8,
+        });
+        node.setAttr("boxIndex", i);
+        attachBoxEvents(node);
+        boxLayer.add(node);
+        boxNodes.push(node);
       }
     }
-    // tags last, placed where they do not cover another tag (the selected box's tag first, always drawn)
+    const chosen = boxNodes.find((node) => node.getAttr("boxIndex") === state.selected);
+    transformer.nodes(chosen ? [chosen] : []);
+    transformer.moveToTop();
+    drawTags();
+    photoLayer.batchDraw();
+    boxLayer.batchDraw();
+  }
+
+  // Tags in screen space (drawn on their own layer, scaled back to constant size), placed where they do not cover
+  // another tag; the selected box's tag first and always.
+  function drawTags() {
+    tagLayer.destroyChildren();
+    state.drawnTags = [];
+    if (!state.image) {
+      tagLayer.batchDraw();
+      return;
+    }
+    const v = state.view;
+    const measure = new Konva.Text({ fontSize: 12, fontFamily: "system-ui, sans-serif" });
+    const visible = state.boxes.map((b, i) => [b, i]).filter(([b]) => !hiddenBox(b));
     const order = visible.slice().sort(([, a], [, b]) => (b === state.selected) - (a === state.selected));
     const placed = [];
     for (const [b, i] of order) {
       const text = tagText(b);
-      const w = ctx.measureText(text).width + 4;
+      const w = measure.measureSize(text).width + 4;
       const h = 14;
-      const [x1, y1] = toScreen(b.box[0], b.box[1]);
-      const [x2, y2] = toScreen(b.box[2], b.box[3]);
+      const [x1, y1] = [b.box[0] * v.scale + v.ox, b.box[1] * v.scale + v.oy];
+      const [x2, y2] = [b.box[2] * v.scale + v.ox, b.box[3] * v.scale + v.oy];
       const candidates = [[x1, y1 - h], [x1, y2], [x2 - w, y1 - h], [x2 - w, y2], [x2 + 2, y1], [x1 - w - 2, y1]];
       let spot = candidates.find(([tx, ty]) => !placed.some((p) => overlaps(p, [tx, ty, tx + w, ty + h])));
       if (!spot) {
@@ -930,12 +1011,14 @@
       }
       const rect = [spot[0], spot[1], spot[0] + w, spot[1] + h];
       placed.push(rect);
-      ctx.fillStyle = "rgba(20, 24, 30, 0.72)";
-      ctx.fillRect(rect[0], rect[1], w, h);
-      ctx.fillStyle = i === state.selected ? "#00e5ff" : b.origin === "model" && !b.edited ? "#ffd400" : "#7CFC00";
-      ctx.fillText(text, rect[0] + 2, rect[1] + 11);
+      const tag = new Konva.Label({ x: (spot[0] - v.ox) / v.scale, y: (spot[1] - v.oy) / v.scale, scaleX: 1 / v.scale, scaleY: 1 / v.scale });
+      tag.add(new Konva.Tag({ fill: "rgba(20, 24, 30, 0.72)" }));
+      tag.add(new Konva.Text({ text, fontSize: 12, fontFamily: "system-ui, sans-serif", padding: 2, fill: colour(b, i === state.selected) }));
+      tagLayer.add(tag);
       state.drawnTags.push({ index: i, text, rect });
     }
+    measure.destroy();
+    tagLayer.batchDraw();
   }
 
   // A read-only window for tests and the console: where the photo sits on screen, the current answer, layers.
@@ -956,6 +1039,7 @@
   renderLogin();
   resizeCanvas();
   renderInfo();
+  draw();
   if (state.key) {
     guarded(async () => {
       try {
