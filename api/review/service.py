@@ -25,14 +25,12 @@ from detector.model_card import ModelCard
 from infra.db.models import Case, Label, ReviewItem
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
-from infra.db.repositories import photo_hashes as hashes_repo
 from infra.db.repositories import review as review_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
-from pipelines import agreement, label_export, suspects
+from pipelines import agreement, label_export, second_look, suspects
 from pipelines.runtime import Runtime
 
 ADJUDICATED_REVIEWS = 3
-SUSPECT_PRIORITY = 4.0  # above every grade (0-3.99): second looks are few and come first
 
 
 def now() -> datetime:
@@ -295,19 +293,6 @@ def export(*, uow: UnitOfWork, runtime: Runtime, fmt: str) -> tuple[bytes, str, 
     return json.dumps(data).encode(), "application/json", f"skintrouble-labels-{stamp}-{fmt}.json"
 
 
-def _hashes(uow: UnitOfWork, runtime: Runtime, cases: list[Case]) -> dict[str, int]:
-    """Perceptual hashes of these cases' photos, computing (and storing) the missing ones."""
-    known = hashes_repo.get_many(session=uow.session, case_ids=[c.id for c in cases])
-    for case in cases:
-        if case.id in known or case.photo_key is None or not runtime.store.exists(case.photo_key):
-            continue
-        rgb = suspects.decode_for_hash(runtime.store.get(case.photo_key))
-        if rgb is not None:
-            known[case.id] = suspects.perceptual_hash(rgb)
-            hashes_repo.add(session=uow.session, case_id=case.id, phash=known[case.id])
-    return known
-
-
 def _bands(runtime: Runtime) -> tuple[int, int, int]:
     if runtime.models.loaded:
         return runtime.models.get().card.grade_bands
@@ -316,48 +301,21 @@ def _bands(runtime: Runtime) -> tuple[int, int, int]:
 
 def list_suspects(*, uow: UnitOfWork, runtime: Runtime, limit: int) -> Suspects:
     """Finished labels ranked for a second look (cases already sent for one are left out)."""
-    final = [
-        (label, case)
-        for label, case, item in labels_repo.final_labels(session=uow.session)
-        if suspects.SUSPECT_REASON not in item.reason.split(",")
-    ]
-    hashes = _hashes(uow, runtime, [case for _, case in final])
-    uow.commit()  # keep the hashes computed on the way
-    labelled = [
-        suspects.LabelledCase(
-            case_id=case.id,
-            reviewer=label.reviewer_id,
-            grade=label.grade,
-            boxes=_as_review(label).boxes,
-            findings=tuple(
-                (str(f["label"]), float(f.get("confidence", 1.0)), tuple(float(v) for v in f["box"]))  # type: ignore[misc]
-                for f in case.findings or []
-            ),
-            phash=hashes.get(case.id),
-        )
-        for label, case in final
-        if label.verdict != "unusable_photo"
-    ]
-    ranked = suspects.rank_suspects(
-        labelled,
-        to_model=suspects.as_mapping(taxonomy_repo.model_class_map(session=uow.session)),
-        min_confidence=runtime.settings.suspect_min_confidence,
-        bands=_bands(runtime),
-        duplicate_distance=runtime.settings.suspect_duplicate_distance,
-    )
-    return Suspects(suspects=[SuspectPublic(**s.to_dict()) for s in ranked[:limit]], checked=len(labelled))
+    found = second_look.find(session=uow.session, store=runtime.store, settings=runtime.settings, bands=_bands(runtime))
+    uow.commit()  # keep the photo hashes computed on the way
+    return Suspects(suspects=[SuspectPublic(**s.to_dict()) for s in found.suspects[:limit]], checked=found.checked)
+
+
+_NOT_ROUTABLE = {"not_found": (404, "review_case_not_found")}
 
 
 def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> SuspectRouted:
     """Send a finished case back to the queue for another reviewer's look, with the reason `suspect_label`."""
-    item = review_repo.get_item_for_update(session=uow.session, case_id=case_id)
-    if item is None or cases_repo.get(session=uow.session, case_id=case_id) is None:
-        raise ApiError(404, "review_case_not_found", "No review case with that id.")
-    if suspects.SUSPECT_REASON in item.reason.split(","):
-        raise ApiError(409, "already_routed", "This case already had a second look.")
-    if item.status != "done":
-        raise ApiError(409, "review_not_finished", "This case is still in the queue; route it once it is reviewed.")
-    review_repo.reopen(session=uow.session, item=item, reason=suspects.SUSPECT_REASON, priority=SUSPECT_PRIORITY)
+    try:
+        item = second_look.route(session=uow.session, case_id=case_id)
+    except second_look.NotRoutable as exc:
+        status, code = _NOT_ROUTABLE.get(exc.code, (409, exc.code))
+        raise ApiError(status, code, str(exc)) from exc
     _audit(uow, principal, "review.suspect_routed", case_id, reviews_required=item.reviews_required)
     uow.commit()
     return SuspectRouted(

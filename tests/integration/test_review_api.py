@@ -449,6 +449,32 @@ def test_suspects_are_ranked_and_routed_to_another_reviewer(
     assert r0_row["grade_agreement"] == 0.0 and r0_row["box_f1_vs_consensus"] == 0.0
 
 
+def test_the_beat_task_routes_only_the_most_suspect_labels(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    from pipelines.second_look import route_most_suspect
+
+    confident = [{"label": "lesion", "confidence": 0.95, "box": [40.0, 50.0, 60.0, 70.0]}]
+    sloppy = seed_case(settings, priority=2.0, findings=confident)
+    mild = seed_case(settings, priority=1.0, findings=confident)
+    for case_id, body in (
+        (sloppy, {"verdict": "corrected", "grade": 3, "boxes": []}),  # score 0.95 + 1.5 * 2 = 3.95
+        (mild, {"verdict": "corrected", "grade": 0, "boxes": []}),  # score 0.95: below the 3.0 bar
+    ):
+        assert client.post("/v1/review/claim", headers=derms[0]).json()["id"] == case_id
+        assert client.post(f"/v1/review/cases/{case_id}/labels", headers=derms[0], json=body).status_code == 201
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert route_most_suspect(session=session, store=store, settings=settings, bands=(5, 20, 50)) == [sloppy]
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert session.get(ReviewItem, sloppy).status == "queued"
+        assert session.get(ReviewItem, mild).status == "done"
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "review.suspect_routed")).one()
+        assert (event.role, event.target) == ("system", sloppy)
+    with session_scope(settings.sqlalchemy_url) as session:  # routed once only
+        assert route_most_suspect(session=session, store=store, settings=settings, bands=(5, 20, 50)) == []
+
+
 def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below_threshold(settings: Settings) -> None:
     """The model found nothing (no uncertainty either), yet its objectness map holds sub-threshold peaks."""
     from detector.model_card import ModelCard
