@@ -296,6 +296,19 @@ def test_unsaved_edits_are_never_discarded_silently_and_undo_redo(
     assert page.evaluate("skintroubleReview.boxes()") == original
     assert page.evaluate("skintroubleReview.grade()") is None
 
+    # leaving the page with unsaved edits: the browser's own "leave site?" prompt
+    dialogs: list[str] = []
+
+    def stay(dialog) -> None:  # type: ignore[no-untyped-def]
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    page.keyboard.press("3")
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"] and not page.is_closed()
+
 
 def _pixel(page, x: float, y: float) -> list[int]:  # type: ignore[no-untyped-def]
     """The canvas pixel (RGB) at a photo position."""
