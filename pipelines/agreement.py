@@ -10,12 +10,13 @@ IoU reaches the threshold, each box matching at most once (greedy, largest IoU f
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
+
+import numpy as np
 
 Coords = tuple[float, float, float, float]
 LabelledBox = tuple[str, Coords]
@@ -152,19 +153,17 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 def bootstrap_f1_interval(
     per_case: Sequence[BoxCounts], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
 ) -> tuple[float, float] | None:
-    """95% percentile interval of the micro box F1, resampling cases (deterministic seed); None without cases."""
+    """95% percentile interval of the micro box F1, resampling cases (deterministic seed); None without cases.
+    Vectorised: 500 rounds over 10,000 cases take milliseconds."""
     if not per_case:
         return None
-    rng = random.Random(seed)
-    n = len(per_case)
-    values = []
-    for _ in range(rounds):
-        total = BoxCounts()
-        for _ in range(n):
-            total += per_case[rng.randrange(n)]
-        values.append(total.f1)
-    values.sort()
-    return (values[int(0.025 * (rounds - 1))], values[math.ceil(0.975 * (rounds - 1))])
+    matched = np.array([c.matched for c in per_case], dtype=np.int64)
+    total = np.array([c.total for c in per_case], dtype=np.int64)
+    picks = np.random.default_rng(seed).integers(0, len(per_case), size=(rounds, len(per_case)))
+    sums_matched, sums_total = matched[picks].sum(axis=1), total[picks].sum(axis=1)
+    f1 = np.where(sums_total == 0, 1.0, 2 * sums_matched / np.maximum(sums_total, 1))
+    low, high = np.quantile(f1, [0.025, 0.975])
+    return (float(low), float(high))
 
 
 def box_counts_by_type(
