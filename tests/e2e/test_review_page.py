@@ -52,7 +52,7 @@ def base_url(settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def _seed(settings: Settings, name: str = "browser") -> tuple[str, str]:
+def _seed(settings: Settings, name: str = "browser", findings: list[dict] | None = None) -> tuple[str, str]:
     store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
     with session_scope(settings.sqlalchemy_url) as session:
         _, raw = api_keys.create_key(session=session, role="dermatologist", name=name)
@@ -60,7 +60,7 @@ def _seed(settings: Settings, name: str = "browser") -> tuple[str, str]:
             status="done",
             width=W,
             height=H,
-            findings=FINDINGS,
+            findings=FINDINGS if findings is None else findings,
             lesion_count=2,
             grade=0,
             model_version="test-model-1",
@@ -435,3 +435,27 @@ def test_reliability_panel_flags_the_sloppy_reviewer(settings: Settings, base_ur
     assert page.locator("#stats").bounding_box()["height"] > 40  # not squeezed away by the side panel
     page.locator("#stats").evaluate("(el) => el.scrollIntoView()")
     page.screenshot(path=str(SHOTS / "review_reliability.png"))
+
+
+def test_tags_in_a_cluster_never_cover_each_other(settings: Settings, base_url: str, browser_page) -> None:  # type: ignore[no-untyped-def]
+    """Twelve lesions packed in a 60-pixel patch: tags take free spots around their boxes or wait for selection."""
+    page = browser_page
+    corners = [(200.0 + 12 * (n % 4), 200.0 + 14 * (n // 4)) for n in range(12)]
+    cluster = [
+        {"label": "lesion", "confidence": round(0.3 + 0.05 * n, 2), "box": [x, y, x + 10.0, y + 10.0]}
+        for n, (x, y) in enumerate(corners)
+    ]
+    _, raw_key = _seed(settings, findings=cluster)
+    log_in_and_claim(page, base_url, raw_key)
+    tags = page.evaluate("skintroubleReview.tags()")
+    assert 0 < len(tags) < 12
+    for n, a in enumerate(tags):
+        for b in tags[n + 1 :]:
+            ra, rb = a["rect"], b["rect"]
+            assert not (ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]), (a, b)
+    hidden = sorted(set(range(12)) - {t["index"] for t in tags})
+    photo = Photo(page)
+    x1, y1, x2, y2 = cluster[hidden[0]]["box"]
+    page.mouse.click(*photo.screen((x1 + x2) / 2, (y1 + y2) / 2))  # selecting a box shows its tag
+    assert hidden[0] in {t["index"] for t in page.evaluate("skintroubleReview.tags()")}
+    page.screenshot(path=str(SHOTS / "review_cluster_tags.png"))
