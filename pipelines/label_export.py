@@ -75,7 +75,9 @@ def yolo_files(
     disjoint from `train`, grades.csv (severity, reviewer, split) and taxonomy.json (category and model class
     of every class name)."""
     names = "\n".join(f"  {i}: {name}" for i, name in enumerate(class_names))
-    yield "data.yaml", f"path: .\ntrain: images/train\nval: images/val\nnames:\n{names}\n".encode()
+    # no `path:`: Ultralytics then resolves train/val against the folder holding data.yaml, wherever it is run from
+    # (`path: .` meant the current directory)
+    yield "data.yaml", f"train: images/train\nval: images/val\nnames:\n{names}\n".encode()
     split = split_of(samples)
     grades = ["case_id,grade,reviewer_id,split"]
     for sample in samples:
