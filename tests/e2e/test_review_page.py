@@ -449,12 +449,21 @@ def test_tags_in_a_cluster_never_cover_each_other(settings: Settings, base_url: 
     log_in_and_claim(page, base_url, raw_key)
     tags = page.evaluate("skintroubleReview.tags()")
     assert 0 < len(tags) < 12
+    photo = Photo(page)
+
+    def overlap(ra: list[float], rb: list[float]) -> bool:
+        return ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]
+
     for n, a in enumerate(tags):
         for b in tags[n + 1 :]:
-            ra, rb = a["rect"], b["rect"]
-            assert not (ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]), (a, b)
+            assert not overlap(a["rect"], b["rect"]), (a, b)
+        for m, finding in enumerate(cluster):  # nor hides another lesion
+            x1, y1, x2, y2 = finding["box"]
+            (sx1, sy1), (sx2, sy2) = photo.screen(x1, y1), photo.screen(x2, y2)
+            canvas = photo.canvas
+            on_canvas = [sx1 - canvas["x"], sy1 - canvas["y"], sx2 - canvas["x"], sy2 - canvas["y"]]
+            assert m == a["index"] or not overlap(a["rect"], on_canvas), (a, m)
     hidden = sorted(set(range(12)) - {t["index"] for t in tags})
-    photo = Photo(page)
     x1, y1, x2, y2 = cluster[hidden[0]]["box"]
     page.mouse.click(*photo.screen((x1 + x2) / 2, (y1 + y2) / 2))  # selecting a box shows its tag
     assert hidden[0] in {t["index"] for t in page.evaluate("skintroubleReview.tags()")}

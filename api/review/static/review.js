@@ -541,6 +541,16 @@
     return state.taxonomy.length ? state.taxonomy[0].name : state.kase.classes[0];
   }
 
+  // Corner handles as large as a fingertip allows, but never hiding a small box altogether.
+  function attachTransformer(node) {
+    if (node) {
+      const side = Math.min(node.width(), node.height()) * state.view.scale;
+      transformer.anchorSize(Math.max(6, Math.min(2 * HANDLE, side / 2)));
+    }
+    transformer.nodes(node ? [node] : []);
+    transformer.moveToTop();
+  }
+
   // Selecting restyles the existing shapes (a pressed shape must survive: Konva may be about to drag it).
   function select(index) {
     state.selected = index;
@@ -549,9 +559,7 @@
       node.stroke(colour(state.boxes[i], i === index));
       node.strokeWidth(i === index ? 2.5 : 1.5);
     }
-    const chosen = boxNodes.find((node) => node.getAttr("boxIndex") === index);
-    transformer.nodes(chosen ? [chosen] : []);
-    transformer.moveToTop();
+    attachTransformer(boxNodes.find((node) => node.getAttr("boxIndex") === index));
     boxLayer.batchDraw();
     drawTags();
     renderControls();
@@ -975,16 +983,14 @@
         boxNodes.push(node);
       }
     }
-    const chosen = boxNodes.find((node) => node.getAttr("boxIndex") === state.selected);
-    transformer.nodes(chosen ? [chosen] : []);
-    transformer.moveToTop();
+    attachTransformer(boxNodes.find((node) => node.getAttr("boxIndex") === state.selected));
     drawTags();
     photoLayer.batchDraw();
     boxLayer.batchDraw();
   }
 
-  // Tags in screen space (drawn on their own layer, scaled back to constant size), placed where they do not cover
-  // another tag; the selected box's tag first and always.
+  // Tags in screen space (drawn on their own layer, scaled back to constant size), placed where they cover neither
+  // another tag nor another box; the selected box's tag first and always (then it may cover a box, never a tag).
   function drawTags() {
     tagLayer.destroyChildren();
     state.drawnTags = [];
@@ -997,6 +1003,11 @@
     const visible = state.boxes.map((b, i) => [b, i]).filter(([b]) => !hiddenBox(b));
     const order = visible.slice().sort(([, a], [, b]) => (b === state.selected) - (a === state.selected));
     const placed = [];
+    // boxes on screen: a tag may not hide another lesion (its own box may be touched)
+    const screenBoxes = visible.map(([b, i]) => [i, [b.box[0] * v.scale + v.ox, b.box[1] * v.scale + v.oy,
+      b.box[2] * v.scale + v.ox, b.box[3] * v.scale + v.oy]]);
+    const free = (rect, own) => !placed.some((p) => overlaps(p, rect))
+      && !screenBoxes.some(([j, r]) => j !== own && overlaps(r, rect));
     for (const [b, i] of order) {
       const text = tagText(b);
       const w = measure.measureSize(text).width + 4;
@@ -1004,10 +1015,10 @@
       const [x1, y1] = [b.box[0] * v.scale + v.ox, b.box[1] * v.scale + v.oy];
       const [x2, y2] = [b.box[2] * v.scale + v.ox, b.box[3] * v.scale + v.oy];
       const candidates = [[x1, y1 - h], [x1, y2], [x2 - w, y1 - h], [x2 - w, y2], [x2 + 2, y1], [x1 - w - 2, y1]];
-      let spot = candidates.find(([tx, ty]) => !placed.some((p) => overlaps(p, [tx, ty, tx + w, ty + h])));
+      let spot = candidates.find(([tx, ty]) => free([tx, ty, tx + w, ty + h], i));
       if (!spot) {
         if (i !== state.selected) continue; // a crowded cluster: the tag shows when the box is selected
-        spot = candidates[0];
+        spot = candidates.find(([tx, ty]) => !placed.some((p) => overlaps(p, [tx, ty, tx + w, ty + h]))) || candidates[0];
       }
       const rect = [spot[0], spot[1], spot[0] + w, spot[1] + h];
       placed.push(rect);
