@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     review_lease_seconds: int = 900
     review_double_rate: float = 0.2
 
+    # label quality (the data engine): reviewer flags, suspects, the missed-lesion sweep
+    review_min_agreement: float = 0.6  # a reviewer below this agreement (with >= review_flag_min_cases) is flagged
+    review_flag_min_cases: int = 3
+    suspect_min_confidence: float = 0.5  # a model finding this sure that the reviewer dropped counts as "missed"
+    suspect_duplicate_distance: int = 6  # perceptual-hash Hamming distance (of 64 bits) for near-duplicate photos
+    suspect_auto_route_min_score: float = 3.0  # the beat task sends suspects scoring this much to another reviewer
+    suspect_auto_route_limit: int = 10  # at most this many per run (hourly)
+    missed_lesion_max_count: int = 2  # "the model found few lesions": at most this many
+    missed_lesion_min_mass: float = 3.0  # objectness mass below the operating threshold that says "look again"
+    missed_lesion_sample_rate: float = 0.5  # share of the qualifying photos sent to review
+
     # retraining
     retrain_min_new_labels: int = 50
     retrain_check_seconds: float = 3600.0

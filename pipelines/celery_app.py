@@ -49,6 +49,9 @@ def build_config() -> dict[str, Any]:
                 "schedule": settings.retrain_check_seconds,
             },
             "review-leases": {"task": "review.expire_leases", "schedule": 60.0},
+            # windows overlap (2 h every hour): a case queued twice keeps its one row
+            "missed-lesions": {"task": "review.sweep_missed_lesions", "schedule": 3600.0, "args": (7200.0,)},
+            "suspect-labels": {"task": "review.route_suspects", "schedule": 3600.0},
             "stale-cases": {"task": "analysis.requeue_stale", "schedule": settings.stale_case_check_seconds},
         },
     }

@@ -25,6 +25,7 @@ from detector.model_card import ModelCard
 from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
 from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import taxonomy as taxonomy_repo
 from infra.db.repositories import training_runs
 from infra.db.repositories.labels import reviewed_samples
 from infra.settings import Settings
@@ -62,6 +63,13 @@ def bootstrap_release(*, session: Session, registry: Registry, settings: Setting
     return version
 
 
+def model_class_index(label: str, to_model: dict[str, str | None]) -> int | None:
+    """The training class of a reviewed box: its taxonomy label's model class (a label outside the taxonomy is
+    taken as a model class name); None for labels that train nothing (non-acne marks such as scars)."""
+    model_class = to_model.get(label, label)
+    return CLASS_NAMES.index(model_class) if model_class in CLASS_NAMES else None
+
+
 def labels_since_last_run(session: Session) -> int:
     return training_runs.labels_since(session=session, since=training_runs.last_started_at(session=session))
 
@@ -84,8 +92,13 @@ def build_retraining_snapshot(
     samples: list[Sample] = []
     if base_data is not None:
         samples.extend(read_dataset("yolo", base_data).samples)
+    to_model = taxonomy_repo.model_class_map(session=session)
     for item in reviewed_samples(session):
-        boxes = tuple(LabelledBox(0, *[float(v) for v in b["box"]]) for b in item.boxes)
+        boxes = tuple(
+            LabelledBox(index, *[float(v) for v in b["box"]])
+            for b in item.boxes
+            if (index := model_class_index(b["label"], to_model)) is not None
+        )
         samples.append(Sample(image=store.get(item.photo_key), boxes=boxes, image_id=f"case_{item.case_id}"))
     samples, leaked = without_benchmark(samples, settings)
     if leaked:

@@ -11,6 +11,8 @@ from api.errors import ApiError
 
 STATIC = Path(__file__).parent / "static"
 _FILES = {"review.js": "text/javascript", "review.css": "text/css"}
+# third-party libraries vendored from the npm registry (see static/vendor/VENDORED.md); licences served beside them
+_VENDOR = {"konva.min.js": "text/javascript", "konva.LICENSE": "text/plain"}
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -29,3 +31,10 @@ def review_static(name: str) -> FileResponse:
     if name not in _FILES:
         raise ApiError(404, "not_found", "No such file.")
     return FileResponse(STATIC / name, media_type=_FILES[name], headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/review/static/vendor/{name}")
+def review_vendor(name: str) -> FileResponse:
+    if name not in _VENDOR:
+        raise ApiError(404, "not_found", "No such file.")
+    return FileResponse(STATIC / "vendor" / name, media_type=_VENDOR[name], headers={"Cache-Control": "max-age=86400"})

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Dermatologist, Principal, RuntimeDep, UowDep, require_role
 from api.review import service
-from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats
+from api.review.schemas import (
+    LabelPublic,
+    LabelsIn,
+    ReviewCase,
+    ReviewerPublic,
+    ReviewStats,
+    SuspectRouted,
+    Suspects,
+    Taxonomy,
+)
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 ReviewReader = Annotated[Principal, Depends(require_role("dermatologist", "ml-engineer"))]
@@ -19,6 +28,11 @@ _ERRORS = {
     404: {"description": "Unknown case"},
 }
 _LEASE = {409: {"description": "You do not hold this case's lease (`lease_not_held`) or it ran out (`lease_expired`)"}}
+
+
+@router.get("/me", response_model=ReviewerPublic, responses=_ERRORS, summary="Check a dermatologist key")
+def whoami(principal: Dermatologist) -> ReviewerPublic:
+    return ReviewerPublic(reviewer_id=principal.key_id, name=principal.name, role=principal.role)
 
 
 @router.post(
@@ -50,6 +64,20 @@ def get_photo(case_id: str, principal: Dermatologist, uow: UowDep, runtime: Runt
     )
 
 
+@router.get(
+    "/cases/{case_id}/heatmap.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_ERRORS},
+    summary="Where the detector responds on the photo (objectness map, computed on demand and cached)",
+)
+def get_heatmap(case_id: str, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> Response:
+    return Response(
+        service.heatmap(uow=uow, runtime=runtime, case_id=case_id),
+        media_type="image/png",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
 @router.post(
     "/cases/{case_id}/labels",
     response_model=LabelPublic,
@@ -68,9 +96,34 @@ def skip_case(case_id: str, principal: Dermatologist, uow: UowDep) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/taxonomy", response_model=Taxonomy, responses=_ERRORS, summary="The lesion types reviewers label with")
+def get_taxonomy(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> Taxonomy:
+    return service.taxonomy(uow=uow, runtime=runtime)
+
+
 @router.get("/stats", response_model=ReviewStats, responses=_ERRORS)
-def review_stats(principal: ReviewReader, uow: UowDep) -> ReviewStats:
-    return service.stats(uow=uow)
+def review_stats(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> ReviewStats:
+    return service.stats(uow=uow, runtime=runtime)
+
+
+@router.get("/suspects", response_model=Suspects, responses=_ERRORS, summary="Labels ranked for a second look")
+def get_suspects(
+    principal: ReviewReader,
+    uow: UowDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Suspects:
+    return service.list_suspects(uow=uow, runtime=runtime, limit=limit)
+
+
+@router.post(
+    "/suspects/{case_id}/route",
+    response_model=SuspectRouted,
+    responses={**_ERRORS, 409: {"description": "Not finished yet (`review_not_finished`) or `already_routed`"}},
+    summary="Send a suspect case to another reviewer (reason suspect_label)",
+)
+def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> SuspectRouted:
+    return service.route_suspect(uow=uow, principal=principal, case_id=case_id)
 
 
 @router.get(

@@ -57,9 +57,59 @@ class LabelPublic(BaseModel):
     disagreement: bool
 
 
+class LabelTypePublic(BaseModel):
+    """One lesion type reviewers may label; `model_class` is the detector class it trains (None: not trained)."""
+
+    name: str
+    display: str
+    category: Literal["acne", "non_acne"]
+    model_class: str | None
+
+
+class Taxonomy(BaseModel):
+    labels: list[LabelTypePublic]
+    model_classes: list[str] = Field(description="the served model's classes")
+
+
 class ReviewStats(BaseModel):
     queue: dict[str, int]
     labels: int
     agreement: dict[str, Any] = Field(
         description="pairs: box F1 at IoU 0.5 and grade kappa per reviewer pair; reviewers: reliability vs consensus"
     )
+
+
+class SuspectPublic(BaseModel):
+    """A finished case whose label deserves a second look, and why."""
+
+    case_id: str
+    reviewer_id: str
+    score: float
+    reasons: list[str] = Field(
+        description="missed_boxes, extra_boxes, grade_far_from_boxes, near_duplicate, near_duplicate_disagrees"
+    )
+    missed_boxes: int = Field(description="confident model findings the reviewer dropped")
+    extra_boxes: int = Field(description="reviewer boxes where the model saw nothing")
+    grade: int | None
+    grade_from_boxes: int | None = Field(description="the grade the reviewer's own boxes count to")
+    near_duplicates: list[str]
+
+
+class Suspects(BaseModel):
+    suspects: list[SuspectPublic]
+    checked: int = Field(description="finished cases looked at")
+
+
+class SuspectRouted(BaseModel):
+    case_id: str
+    reason: str
+    reviews_required: int
+    status: Literal["queued", "done"]
+
+
+class ReviewerPublic(BaseModel):
+    """Who the key belongs to, as the review page shows it after checking the key at login."""
+
+    reviewer_id: str
+    name: str
+    role: str

@@ -9,13 +9,25 @@ from typing import Any
 from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
-from api.review.schemas import LabelPublic, LabelsIn, ReviewCase, ReviewStats
+from api.review.schemas import (
+    LabelPublic,
+    LabelsIn,
+    LabelTypePublic,
+    ReviewCase,
+    ReviewStats,
+    SuspectPublic,
+    SuspectRouted,
+    Suspects,
+    Taxonomy,
+)
+from detector.heatmap import heatmap_png, objectness_map
 from detector.model_card import ModelCard
 from infra.db.models import Case, Label, ReviewItem
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import review as review_repo
-from pipelines import agreement, label_export
+from infra.db.repositories import taxonomy as taxonomy_repo
+from pipelines import agreement, label_export, second_look, suspects
 from pipelines.runtime import Runtime
 
 ADJUDICATED_REVIEWS = 3
@@ -34,6 +46,24 @@ def class_names(runtime: Runtime) -> list[str]:
     if runtime.models.loaded:
         return list(runtime.models.get().card.class_names)
     return list(ModelCard.load(runtime.settings.model_dir).class_names)
+
+
+def taxonomy(*, uow: UnitOfWork, runtime: Runtime) -> Taxonomy:
+    """The product's lesion taxonomy (what reviewers label with) beside the served model's classes."""
+    return Taxonomy(
+        labels=[
+            LabelTypePublic(name=t.name, display=t.display, category=t.category, model_class=t.model_class)  # type: ignore[arg-type]
+            for t in taxonomy_repo.active(session=uow.session)
+        ],
+        model_classes=class_names(runtime),
+    )
+
+
+def _taxonomy_info(uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    return {
+        t.name: {"category": t.category, "model_class": t.model_class, "display": t.display}
+        for t in taxonomy_repo.active(session=uow.session)
+    }
 
 
 def _audit(uow: UnitOfWork, principal: Principal, action: str, case_id: str, **details: Any) -> None:
@@ -156,6 +186,7 @@ def submit(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: 
         raise ApiError(404, "review_case_not_found", "No review case with that id.")
     lease = _require_lease(uow, principal, case_id)
     classes = _case_view(case=case, item=item, classes=class_names(runtime), lease_expires_at=None).classes
+    classes = [t.name for t in taxonomy_repo.active(session=uow.session)] + classes
     validate_boxes(labels, width=case.width, height=case.height, classes=classes)
     boxes = [{"label": b.label, "box": [round(v, 2) for v in b.box]} for b in labels.boxes]
     grade = None if labels.verdict == "unusable_photo" else labels.grade
@@ -212,26 +243,103 @@ def skip(*, uow: UnitOfWork, principal: Principal, case_id: str) -> None:
     uow.commit()
 
 
-def stats(*, uow: UnitOfWork) -> ReviewStats:
-    multi = labels_repo.of_multi_reviewed(session=uow.session)
+def model_review(case: Case) -> agreement.Review:
+    """The model's answer on a case, as if it were one more reviewer (its findings carry model classes)."""
+    return agreement.Review(
+        case_id=case.id,
+        reviewer="model",
+        grade=case.grade,
+        boxes=tuple((str(f["label"]), tuple(float(v) for v in f["box"])) for f in case.findings or []),  # type: ignore[misc]
+    )
+
+
+def stats(*, uow: UnitOfWork, runtime: Runtime) -> ReviewStats:
+    """Queue sizes, label count, inter-reviewer agreement and per-person reliability (vs consensus and model).
+
+    Cases with two or more reviewers (double reviews, second looks at suspects) feed the agreement and the
+    consensus; every label also counts against the model's answer on its case."""
+    settings = runtime.settings
+    everything = labels_repo.with_cases(session=uow.session)
+    to_model = taxonomy_repo.model_class_map(session=uow.session)
+    model = {case.id: model_review(case) for _, case in everything if case.findings is not None}
+    report = agreement.agreement_report(
+        [_as_review(label) for label, _ in everything],
+        model=model,
+        to_model=lambda name: to_model.get(name, name),
+        min_agreement=settings.review_min_agreement,
+        min_cases=settings.review_flag_min_cases,
+    )
     return ReviewStats(
         queue=review_repo.queue_sizes(session=uow.session, now=now()),
         labels=labels_repo.count(session=uow.session),
-        agreement=agreement.agreement_report([_as_review(label) for label in multi]),
+        agreement=report,
     )
 
 
 def export(*, uow: UnitOfWork, runtime: Runtime, fmt: str) -> tuple[bytes, str, str]:
     """The reviewed labels as (body, media type, file name)."""
     samples = labels_repo.reviewed_samples(uow.session)
-    names = label_export.class_names_for(samples, class_names(runtime))
+    info = _taxonomy_info(uow)
+    names = label_export.class_names_for(samples, list(info))
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
     if fmt == "yolo":
-        body = label_export.zip_bytes(label_export.yolo_files(samples, names, runtime.store.get))
+        body = label_export.zip_bytes(label_export.yolo_files(samples, names, runtime.store.get, info))
         return body, "application/zip", f"skintrouble-labels-{stamp}-yolo.zip"
     if fmt == "coco":
-        data: Any = label_export.to_coco(samples, names)
+        data: Any = label_export.to_coco(samples, names, info)
     else:
         base = runtime.settings.public_base_url.rstrip("/")
-        data = label_export.to_labelstudio(samples, lambda case_id: base + photo_url(case_id))
+        data = label_export.to_labelstudio(samples, lambda case_id: base + photo_url(case_id), info)
     return json.dumps(data).encode(), "application/json", f"skintrouble-labels-{stamp}-{fmt}.json"
+
+
+def _bands(runtime: Runtime) -> tuple[int, int, int]:
+    if runtime.models.loaded:
+        return runtime.models.get().card.grade_bands
+    return ModelCard.load(runtime.settings.model_dir).grade_bands
+
+
+def list_suspects(*, uow: UnitOfWork, runtime: Runtime, limit: int) -> Suspects:
+    """Finished labels ranked for a second look (cases already sent for one are left out)."""
+    found = second_look.find(session=uow.session, store=runtime.store, settings=runtime.settings, bands=_bands(runtime))
+    uow.commit()  # keep the photo hashes computed on the way
+    return Suspects(suspects=[SuspectPublic(**s.to_dict()) for s in found.suspects[:limit]], checked=found.checked)
+
+
+_NOT_ROUTABLE = {"not_found": (404, "review_case_not_found")}
+
+
+def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> SuspectRouted:
+    """Send a finished case back to the queue for another reviewer's look, with the reason `suspect_label`."""
+    try:
+        item = second_look.route(session=uow.session, case_id=case_id)
+    except second_look.NotRoutable as exc:
+        status, code = _NOT_ROUTABLE.get(exc.code, (409, exc.code))
+        raise ApiError(status, code, str(exc)) from exc
+    _audit(uow, principal, "review.suspect_routed", case_id, reviews_required=item.reviews_required)
+    uow.commit()
+    return SuspectRouted(
+        case_id=case_id,
+        reason=item.reason,
+        reviews_required=item.reviews_required,
+        status=item.status,  # type: ignore[arg-type]
+    )
+
+
+def heatmap(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> bytes:
+    """The served detector's objectness map over the case photo as a transparent PNG; computed on first request
+    and cached next to the photo (per model version, so a new release computes its own; deleting the case
+    deletes it)."""
+    _, case = _item_and_case(uow, case_id)
+    if case.photo_key is None or not runtime.store.exists(case.photo_key):
+        raise ApiError(404, "photo_not_found", "This case has no stored photo.")
+    detector = runtime.models.get()
+    key = f"cases/{case.id}/heatmap-{detector.version}.png"
+    if runtime.store.exists(key):
+        return runtime.store.get(key)
+    rgb = suspects.decode_for_hash(runtime.store.get(case.photo_key))
+    if rgb is None:
+        raise ApiError(404, "photo_not_found", "The stored photo cannot be decoded.")
+    body = heatmap_png(objectness_map(detector, rgb), case.width, case.height)
+    runtime.store.put(key, body, content_type="image/png")
+    return body

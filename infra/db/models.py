@@ -153,3 +153,26 @@ class DeletedCase(Base):
     __tablename__ = "deleted_cases"
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelType(Base):
+    """One entry of the product's lesion taxonomy: what reviewers may label, independent of the model's classes.
+
+    `model_class` names the detector class a box of this type trains (None: not trained, e.g. scars).
+    """
+
+    __tablename__ = "label_types"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    display: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(20))  # acne | non_acne
+    model_class: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PhotoHash(Base):
+    """A case photo's 64-bit perceptual hash (hex), computed once on demand to find near-duplicate photos."""
+
+    __tablename__ = "photo_hashes"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    phash: Mapped[str] = mapped_column(String(16), index=True)

@@ -1,13 +1,16 @@
-"""Beat task: return cases whose review lease ran out to the queue."""
+"""Beat tasks: return cases whose review lease ran out to the queue; look again at few-lesion photos; send the
+most suspect labels to another reviewer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from infra.db.engine import session_scope
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import review as review_repo
+from pipelines import second_look
 from pipelines.celery_app import celery_app
+from pipelines.missed_lesions import MissedLesionPolicy, sweep
 from pipelines.runtime import get_runtime
 
 
@@ -24,3 +27,29 @@ def expire_leases() -> int:
                 target=case_id,
             )
     return len(expired)
+
+
+@celery_app.task(name="review.sweep_missed_lesions")
+def sweep_missed_lesions(window_seconds: float = 3600.0) -> int:
+    """Look again at recent few-lesion photos (see `pipelines.missed_lesions`)."""
+    runtime = get_runtime()
+    with session_scope(runtime.settings.sqlalchemy_url) as session:
+        queued = sweep(
+            session=session,
+            store=runtime.store,
+            detector=runtime.models.get(),
+            policy=MissedLesionPolicy.from_settings(runtime.settings),
+            since=datetime.now(UTC) - timedelta(seconds=window_seconds),
+        )
+    return len(queued)
+
+
+@celery_app.task(name="review.route_suspects")
+def route_suspects() -> int:
+    """Send the most suspect finished labels for a second look (see `pipelines.second_look`)."""
+    runtime = get_runtime()
+    with session_scope(runtime.settings.sqlalchemy_url) as session:
+        routed = second_look.route_most_suspect(
+            session=session, store=runtime.store, settings=runtime.settings, bands=runtime.models.get().card.grade_bands
+        )
+    return len(routed)

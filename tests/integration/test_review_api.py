@@ -260,6 +260,14 @@ def test_double_review_disagreement_asks_for_a_third_and_feeds_stats(
     assert pair["grade_kappa"] == 0.0
     by_name = {r["reviewer"]: r for r in stats["agreement"]["reviewers"]}
     assert by_name[key_id(settings, r0)]["grade_agreement"] == 1.0  # the disputed case has no majority yet
+    # quadratic-weighted beside plain kappa: (1, 1) vs (1, 3): observed (0 + (2/3)^2) / 2 = 2/9, expected 2/9 -> 0
+    assert pair["grade_kappa_quadratic"] == 0.0
+    assert stats["agreement"]["overall"]["grade_kappa"] == 0.0
+    r1_row = by_name[key_id(settings, r1)]
+    # against the model (grade 1, the two seeded findings) on both cases r1 labelled: grades 1 and 3
+    assert r1_row["vs_model"]["cases"] == 2 and r1_row["vs_model"]["grade_agreement"] == 0.5
+    assert r1_row["vs_model"]["grade_agreement_ci"][0] < 0.5 < r1_row["vs_model"]["grade_agreement_ci"][1]
+    assert r1_row["flagged"] is False  # fewer cases than review_flag_min_cases
 
 
 def test_export_formats(settings: Settings, client: TestClient, derms: list[dict[str, str]]) -> None:
@@ -271,17 +279,261 @@ def test_export_formats(settings: Settings, client: TestClient, derms: list[dict
     with session_scope(settings.sqlalchemy_url) as session:
         samples = reviewed_samples(session)
     assert [(s.case_id, s.width, s.height, s.grade) for s in samples] == [(done, W, H, 2)]
+    assert samples[0].reviewer_id == key_id(settings, derms[0])
 
     yolo = client.get("/v1/review/export?format=yolo", headers=derms[0])
     assert yolo.status_code == 200 and yolo.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(yolo.content))
-    assert archive.read(f"labels/{done}.txt").decode() == "0 0.093750 0.166667 0.125000 0.166667\n"
-    assert archive.read(f"images/{done}.jpg")[:2] == b"\xff\xd8"
+    (label_path,) = [n for n in archive.namelist() if n.startswith("labels/")]
+    assert label_path.endswith(f"/{done}.txt")
+    assert archive.read(label_path).decode() == "0 0.093750 0.166667 0.125000 0.166667\n"
+    assert archive.read(label_path.replace("labels/", "images/").replace(".txt", ".jpg"))[:2] == b"\xff\xd8"
     coco = json.loads(client.get("/v1/review/export?format=coco", headers=derms[0]).content)
     assert coco["annotations"][0]["bbox"] == [10.0, 20.0, 40.0, 40.0] and coco["images"][0]["grade"] == 2
     studio = json.loads(client.get("/v1/review/export?format=labelstudio", headers=derms[0]).content)
     assert studio[0]["data"]["image"].endswith(f"/v1/review/cases/{done}/photo.jpg")
     assert client.get("/v1/review/export?format=voc", headers=derms[0]).status_code == 422
+
+
+def test_the_page_serves_its_vendored_library_under_a_strict_csp(client: TestClient) -> None:
+    page = client.get("/review")
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert '<script src="/review/static/vendor/konva.min.js">' in page.text
+    konva = client.get("/review/static/vendor/konva.min.js")
+    assert konva.status_code == 200 and konva.headers["content-type"].startswith("text/javascript")
+    assert b"Konva JavaScript Framework v10.9.1" in konva.content and b"new Function" not in konva.content
+    assert b"MIT License" in client.get("/review/static/vendor/konva.LICENSE").content
+    assert client.get("/review/static/vendor/other.js").status_code == 404
+
+
+def test_taxonomy_lists_lesion_types_mapped_to_model_classes(settings: Settings, client: TestClient) -> None:
+    engineer = make_key(settings, "ml-engineer", "eng")
+    derm = make_key(settings, "dermatologist", "derm")
+    assert client.get("/v1/review/taxonomy", headers=make_key(settings, "app", "phone")).status_code == 403
+    assert client.get("/v1/review/taxonomy").status_code == 401
+    body = client.get("/v1/review/taxonomy", headers=engineer).json()
+    assert body == client.get("/v1/review/taxonomy", headers=derm).json()
+    assert body["model_classes"] == ["lesion"]
+    by_name = {t["name"]: t for t in body["labels"]}
+    assert [t["name"] for t in body["labels"]][:5] == ["lesion", "comedone", "papule", "pustule", "nodule_cyst"]
+    assert by_name["papule"] == {"name": "papule", "display": "Papule", "category": "acne", "model_class": "lesion"}
+    assert by_name["scar"]["category"] == "non_acne" and by_name["scar"]["model_class"] is None
+    assert by_name["post_inflammatory_pigmentation"]["model_class"] is None
+
+
+def test_a_papule_is_labelled_exported_with_its_taxonomy_and_mapped_for_training(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    """The model has one class; the dermatologist labels papules, pustules and a scar; every export carries the
+    taxonomy and the reviewer; COCO loads in pycocotools; YOLO's val split holds none of its train images."""
+    pycocotools_coco = pytest.importorskip("pycocotools.coco")
+    ids = [seed_case(settings, priority=3.0 - n / 10) for n in range(6)]
+    for case_id in ids:
+        assert client.post("/v1/review/claim", headers=derms[0]).json()["id"] == case_id
+        body = {
+            "verdict": "corrected",
+            "grade": 1,
+            "boxes": [
+                {"label": "papule", "box": [40, 50, 60, 70]},
+                {"label": "pustule", "box": [100, 100, 120, 118]},
+                {"label": "scar", "box": [200, 150, 260, 200]},
+            ],
+        }
+        response = client.post(f"/v1/review/cases/{case_id}/labels", headers=derms[0], json=body)
+        assert response.status_code == 201, response.text
+        assert [b["label"] for b in response.json()["boxes"]] == ["papule", "pustule", "scar"]
+
+    coco = json.loads(client.get("/v1/review/export?format=coco", headers=derms[0]).content)
+    categories = {c["name"]: c for c in coco["categories"]}
+    assert categories["papule"]["supercategory"] == "acne" and categories["papule"]["model_class"] == "lesion"
+    assert categories["scar"]["supercategory"] == "non_acne" and categories["scar"]["model_class"] is None
+    assert {i["reviewer_id"] for i in coco["images"]} == {key_id(settings, derms[0])}
+    path = settings.var_path / "coco.json"
+    path.write_text(json.dumps(coco))
+    loaded = pycocotools_coco.COCO(str(path))
+    papule = loaded.getCatIds(catNms=["papule"])
+    assert len(loaded.getImgIds(catIds=papule)) == 6 and len(loaded.getAnnIds(catIds=papule)) == 6
+    assert loaded.loadAnns(loaded.getAnnIds(catIds=papule)[0])[0]["bbox"] == [40.0, 50.0, 20.0, 20.0]
+
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/v1/review/export?format=yolo", headers=derms[0]).content))
+    data_yaml = archive.read("data.yaml").decode()
+    assert "train: images/train" in data_yaml and "val: images/val" in data_yaml
+    train = {n.split("/")[-1] for n in archive.namelist() if n.startswith("images/train/")}
+    val = {n.split("/")[-1] for n in archive.namelist() if n.startswith("images/val/")}
+    assert train and val and not train & val and len(train | val) == 6
+    taxonomy = {c["name"]: c for c in json.loads(archive.read("taxonomy.json"))}
+    assert taxonomy["pustule"]["model_class"] == "lesion" and taxonomy["scar"]["category"] == "non_acne"
+    studio = json.loads(client.get("/v1/review/export?format=labelstudio", headers=derms[0]).content)
+    assert studio[0]["annotations"][0]["completed_by"] == key_id(settings, derms[0])
+    assert studio[0]["annotations"][0]["result"][0]["meta"]["category"] == "acne"
+
+    # training maps the taxonomy onto the model's one class and leaves the scar out
+    from detector.datasets.snapshot import read_labels
+    from pipelines.retraining import build_retraining_snapshot
+
+    with session_scope(settings.sqlalchemy_url) as session:
+        snapshot = build_retraining_snapshot(
+            session=session,
+            store=open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url),
+            settings=settings,
+            base_data=None,
+        )
+    assert snapshot.class_names == ["lesion"]
+    image = next(iter(sorted((snapshot.path / "images").iterdir())))
+    assert [box.label for box in read_labels(snapshot, image)] == [0, 0]
+
+
+def test_suspects_are_ranked_and_routed_to_another_reviewer(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    confident = [
+        {"label": "lesion", "confidence": 0.92, "box": [40.0, 50.0, 60.0, 70.0]},
+        {"label": "lesion", "confidence": 0.88, "box": [200.0, 100.0, 216.0, 118.0]},
+    ]
+    sloppy = seed_case(settings, priority=2.0, findings=confident)
+    careful = seed_case(settings, priority=1.0, findings=confident)
+    r0, r1, _ = derms
+    engineer = make_key(settings, "ml-engineer", "eng")
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == sloppy
+    # drops both confident lesions, grades 3 with no boxes
+    client.post(f"/v1/review/cases/{sloppy}/labels", headers=r0, json={"verdict": "corrected", "grade": 3, "boxes": []})
+    assert client.post("/v1/review/claim", headers=r0).json()["id"] == careful
+    client.post(
+        f"/v1/review/cases/{careful}/labels",
+        headers=r0,
+        json=labels_body([[40, 50, 60, 70], [200, 100, 216, 118]], grade=0),
+    )
+
+    listed = client.get("/v1/review/suspects", headers=engineer)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["checked"] == 2
+    top = body["suspects"][0]
+    assert top["case_id"] == sloppy and top["reviewer_id"] == key_id(settings, r0)
+    assert top["missed_boxes"] == 2 and top["grade_from_boxes"] == 0
+    assert {"missed_boxes", "grade_far_from_boxes"} <= set(top["reasons"])
+    assert careful not in [s["case_id"] for s in body["suspects"]]
+    assert client.get("/v1/review/suspects", headers=make_key(settings, "app", "phone")).status_code == 403
+
+    routed = client.post(f"/v1/review/suspects/{sloppy}/route", headers=engineer)
+    assert routed.status_code == 200, routed.text
+    assert routed.json()["reason"] == "suspect_label,uncertain_findings" and routed.json()["status"] == "queued"
+    again = client.post(f"/v1/review/suspects/{sloppy}/route", headers=engineer)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_routed"
+    assert client.post("/v1/review/claim", headers=r0).status_code == 204  # never back to the same reviewer
+    second = client.post("/v1/review/claim", headers=r1).json()
+    assert second["id"] == sloppy and second["reason"].startswith("suspect_label")
+    answer = client.post(
+        f"/v1/review/cases/{sloppy}/labels",
+        headers=r1,
+        json=labels_body([[40, 50, 60, 70], [200, 100, 216, 118]], grade=0),
+    ).json()
+    # the second look disagrees with the first: like a split double review, a third reviewer adjudicates
+    assert answer["disagreement"] and answer["review_status"] == "queued" and answer["reviews_required"] == 3
+    r2 = derms[2]
+    assert client.post("/v1/review/claim", headers=r2).json()["id"] == sloppy
+    third = client.post(
+        f"/v1/review/cases/{sloppy}/labels", headers=r2, json=labels_body([[40, 50, 60, 70], [200, 100, 216, 118]], 0)
+    ).json()
+    assert third["review_status"] == "done"
+    assert sloppy not in [s["case_id"] for s in client.get("/v1/review/suspects", headers=engineer).json()["suspects"]]
+    with session_scope(settings.sqlalchemy_url) as session:
+        final = {s.case_id: s for s in reviewed_samples(session)}
+        assert final[sloppy].grade == 0 and final[sloppy].reviewer_id == key_id(settings, r2)
+        actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert "review.suspect_routed" in actions
+    stats = client.get("/v1/review/stats", headers=engineer).json()["agreement"]
+    pairs = {tuple(p["reviewers"]): p for p in stats["pairs"]}  # the second look measures agreement too
+    assert len(pairs) == 3 and all(p["cases"] == 1 for p in pairs.values())
+    r0_row = next(r for r in stats["reviewers"] if r["reviewer"] == key_id(settings, r0))
+    assert r0_row["grade_agreement"] == 0.0 and r0_row["box_f1_vs_consensus"] == 0.0
+
+
+def test_the_beat_task_routes_only_the_most_suspect_labels(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    from pipelines.second_look import route_most_suspect
+
+    confident = [{"label": "lesion", "confidence": 0.95, "box": [40.0, 50.0, 60.0, 70.0]}]
+    sloppy = seed_case(settings, priority=2.0, findings=confident)
+    mild = seed_case(settings, priority=1.0, findings=confident)
+    for case_id, body in (
+        (sloppy, {"verdict": "corrected", "grade": 3, "boxes": []}),  # score 0.95 + 1.5 * 2 = 3.95
+        (mild, {"verdict": "corrected", "grade": 0, "boxes": []}),  # score 0.95: below the 3.0 bar
+    ):
+        assert client.post("/v1/review/claim", headers=derms[0]).json()["id"] == case_id
+        assert client.post(f"/v1/review/cases/{case_id}/labels", headers=derms[0], json=body).status_code == 201
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert route_most_suspect(session=session, store=store, settings=settings, bands=(5, 20, 50)) == [sloppy]
+    with session_scope(settings.sqlalchemy_url) as session:
+        assert session.get(ReviewItem, sloppy).status == "queued"
+        assert session.get(ReviewItem, mild).status == "done"
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "review.suspect_routed")).one()
+        assert (event.role, event.target) == ("system", sloppy)
+    with session_scope(settings.sqlalchemy_url) as session:  # routed once only
+        assert route_most_suspect(session=session, store=store, settings=settings, bands=(5, 20, 50)) == []
+
+
+def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below_threshold(settings: Settings) -> None:
+    """The model found nothing (no uncertainty either), yet its objectness map holds sub-threshold peaks."""
+    from detector.model_card import ModelCard
+    from detector.onnx_runtime import Detector
+    from pipelines.missed_lesions import MissedLesionPolicy, sweep
+
+    class Session:
+        def run(self, _names: object, feed: dict[str, Any]) -> list[Any]:
+            import numpy as np
+
+            out = np.zeros((next(iter(feed.values())).shape[0], 5, 40), np.float32)
+            for k in range(10):  # ten faint lesions, each scored 0.2 (operating threshold 0.25)
+                out[:, 0:4, k] = (20 + 28 * k, 100 + 10 * k, 8, 8)
+                out[:, 4, k] = 0.2
+            out[:, 0:2, 10:] = 9999
+            return [out]
+
+    upgrade(settings.sqlalchemy_url)
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    ids = []
+    with session_scope(settings.sqlalchemy_url) as session:
+        for n, count in enumerate((0, 0, 7)):
+            case = Case(status="done", width=W, height=H, findings=[], lesion_count=count, grade=0, uncertainty=0.0)
+            session.add(case)
+            session.flush()
+            case.photo_key = f"cases/{case.id}/photo.jpg"
+            store.put(case.photo_key, encode(skin_photo(W, H, seed=n)))
+            ids.append(case.id)
+    card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=0.25, tta_flip=False)
+    policy = MissedLesionPolicy(max_count=2, min_mass=1.0, sample_rate=1.0)
+    since = datetime.now(UTC) - timedelta(hours=1)
+    with session_scope(settings.sqlalchemy_url) as session:
+        queued = sweep(session=session, store=store, detector=Detector(card, Session()), policy=policy, since=since)
+    assert [case_id for case_id, _ in queued] == ids[:2]  # the case with 7 lesions is not "few"
+    assert queued[0][1] == pytest.approx(2.0, abs=0.01)
+    with session_scope(settings.sqlalchemy_url) as session:
+        item = session.get(ReviewItem, ids[0])
+        assert item is not None and item.reason == "missed_lesions" and item.status == "queued"
+        assert session.get(Case, ids[0]).review_reason == "missed_lesions"
+        assert session.get(ReviewItem, ids[2]) is None
+    with session_scope(settings.sqlalchemy_url) as session:  # a second sweep changes nothing
+        assert sweep(session=session, store=store, detector=Detector(card, Session()), policy=policy, since=since) == []
+
+
+def test_heatmap_is_computed_on_demand_and_cached(
+    settings: Settings, client: TestClient, derms: list[dict[str, str]]
+) -> None:
+    case_id = seed_case(settings, priority=1.0)
+    response = client.get(f"/v1/review/cases/{case_id}/heatmap.png", headers=derms[0])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(response.content)).size == (W, H)
+    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
+    cached = [k for k in (store.root / "cases" / case_id).iterdir() if k.name.startswith("heatmap-")]  # type: ignore[attr-defined]
+    assert len(cached) == 1
+    assert client.get(f"/v1/review/cases/{case_id}/heatmap.png", headers=derms[0]).content == response.content
+    app = make_key(settings, "app", "phone")
+    assert client.get(f"/v1/review/cases/{case_id}/heatmap.png", headers=app).status_code == 403
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,6 +19,7 @@ class ReviewedSample(NamedTuple):
     height: int
     boxes: list[dict[str, Any]]
     grade: int | None
+    reviewer_id: str | None = None  # who gave the final label
 
 
 def add(
@@ -63,6 +64,28 @@ def of_multi_reviewed(*, session: Session) -> list[Label]:
     return list(session.scalars(query))
 
 
+def with_cases(*, session: Session) -> list[tuple[Label, Case]]:
+    """Every label with its case (the model's findings and grade), by case then time: reliability against the model
+    and the suspects' input."""
+    query = select(Label, Case).join(Case, Case.id == Label.case_id).order_by(Label.case_id, Label.created_at, Label.id)
+    return [(label, case) for label, case in session.execute(query)]
+
+
+def final_labels(*, session: Session) -> list[tuple[Label, Case, ReviewItem]]:
+    """The last label of every finished review, with its case and queue row (the suspects' input)."""
+    query = (
+        select(Label, Case, ReviewItem)
+        .join(Case, Case.id == Label.case_id)
+        .join(ReviewItem, ReviewItem.case_id == Label.case_id)
+        .where(ReviewItem.status == "done")
+        .order_by(Case.created_at, Case.id, Label.created_at, Label.id)
+    )
+    final: dict[str, tuple[Label, Case, ReviewItem]] = {}
+    for label, case, item in session.execute(query):
+        final[case.id] = (label, case, item)
+    return list(final.values())
+
+
 def reviewed_samples(session: Session, exclude_deleted: bool = True) -> list[ReviewedSample]:
     """Cases whose review is finished, with their final label, oldest first.
 
@@ -91,6 +114,7 @@ def reviewed_samples(session: Session, exclude_deleted: bool = True) -> list[Rev
             height=case.height,
             boxes=[{"label": str(b["label"]), "box": [float(v) for v in b["box"]]} for b in label.boxes],
             grade=label.grade,
+            reviewer_id=label.reviewer_id,
         )
         for case, label in final.values()
         if label.verdict != "unusable_photo"

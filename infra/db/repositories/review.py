@@ -205,3 +205,13 @@ def queue_sizes(*, session: Session, now: datetime) -> dict[str, int]:
 def _aware(moment: datetime) -> datetime:
     """SQLite hands datetimes back without a zone; they were stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reopen(*, session: Session, item: ReviewItem, reason: str, priority: float) -> None:
+    """Ask for one more review of a finished case (a second look): queued again, one more review required, the
+    reason put first. Reviewers who already labelled it are never offered it again (see `claim`)."""
+    item.status = "queued"
+    item.reviews_required = item.reviews_done + 1
+    item.reason = reason if not item.reason else f"{reason},{item.reason}"
+    item.priority = max(item.priority, priority)
+    session.flush()
