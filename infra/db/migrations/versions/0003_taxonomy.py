@@ -1,7 +1,7 @@
 """lesion taxonomy owned by the product (seeded) and perceptual hashes of case photos
 
 Revision ID: 0002_taxonomy
-Revises: 967d8cde749d
+Revises: 0002_grader
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_taxonomy"
-down_revision = "967d8cde749d"
+down_revision = "0002_grader"
 branch_labels = None
 depends_on = None
 
