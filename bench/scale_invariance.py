@@ -29,7 +29,6 @@ from rich.table import Table
 
 from detector.datasets.splits import select_part
 from detector.evaluation import EVAL_CONF, load_labelled_images, read_rgb
-from detector.grading import grade_from_count
 from detector.metrics import DetectionAccumulator, count_mae
 from detector.onnx_runtime import Detector
 from pipelines.analysis import load_pixels
@@ -127,7 +126,7 @@ def main() -> None:
                 found = np.array([f.box for f in detection.findings], dtype=np.float64).reshape(-1, 4)
                 scores = np.array([f.confidence for f in detection.findings], dtype=np.float64)
                 acc[name].add(found, scores, np.zeros(len(scores), np.int64), boxes, np.zeros(len(boxes), np.int64))
-                grade = grade_from_count(detection.lesion_count, detector.card.grade_bands).grade
+                grade = detection.severity.grade  # as served: the grader when the card has one, else bands
                 rows[name].append((detection.lesion_count, len(boxes), grade, -1 if item.grade is None else item.grade))
                 progress.advance(task)
 

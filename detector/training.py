@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from detector.datasets.snapshot import Snapshot, load_snapshot
@@ -64,6 +65,7 @@ class TrainResult:
     recipe: dict[str, Any]
     final_metrics: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    skin_extent_px: float | None = None  # the scale this model learnt, for its card (see detector.scale)
 
 
 def package_versions() -> dict[str, str]:
@@ -112,6 +114,31 @@ def write_data_yaml(snapshot: Snapshot, out_dir: Path, single_cls: bool) -> Path
         encoding="utf-8",
     )
     return data_yaml
+
+
+def training_skin_extent(images: list[Path], imgsz: int, limit: int = 400) -> float | None:
+    """The median skin extent of training photos as the network sees them (long side resized to `imgsz`).
+
+    This is the scale the model learns lesions at; serving brings every photo's skin to it. An evenly spread
+    sample of at most `limit` photos keeps it to a few seconds on big datasets.
+    """
+    import cv2
+
+    from detector.scale import reference_extent
+
+    step = max(1, len(images) // limit)
+
+    def as_trained() -> Iterator[np.ndarray]:
+        for path in images[::step]:
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                continue
+            shrink = imgsz / max(bgr.shape[:2])
+            size = (max(1, round(bgr.shape[1] * shrink)), max(1, round(bgr.shape[0] * shrink)))
+            interpolation = cv2.INTER_AREA if shrink < 1 else cv2.INTER_LINEAR
+            yield cv2.cvtColor(cv2.resize(bgr, size, interpolation=interpolation), cv2.COLOR_BGR2RGB)
+
+    return reference_extent(as_trained())
 
 
 def build_recipe(
@@ -198,8 +225,10 @@ def train(
     best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
     if not best.is_file():
         raise RuntimeError(f"training produced no weights in {trainer.wdir}")
+    skin_extent = training_skin_extent(snap.images("train"), int(recipe["imgsz"]))
     full_recipe = {
         "ultralytics_args": recipe,
+        "skin_extent_px": skin_extent,
         "model": model_source,
         "from_checkpoint": str(from_checkpoint) if from_checkpoint else None,
         "dataset": {"path": str(snap.path), "digest": snap.digest, "class_names": snap.class_names},
@@ -210,5 +239,10 @@ def train(
     }
     (out_dir / "recipe.json").write_text(json.dumps(full_recipe, indent=2) + "\n", encoding="utf-8")
     return TrainResult(
-        best_weights=best, metrics_per_epoch=per_epoch, recipe=full_recipe, final_metrics=final, run_dir=out_dir
+        best_weights=best,
+        metrics_per_epoch=per_epoch,
+        recipe=full_recipe,
+        final_metrics=final,
+        run_dir=out_dir,
+        skin_extent_px=skin_extent,
     )

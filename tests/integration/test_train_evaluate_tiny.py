@@ -68,6 +68,9 @@ def test_train_one_epoch_then_evaluate(tmp_path: Path) -> None:
     assert recipe["dataset"]["digest"] == snap.digest
     assert recipe["ultralytics_args"]["amp"] is False and recipe["ultralytics_args"]["imgsz"] == 64
     assert recipe["versions"]["ultralytics"]
+    # the scale the model learnt, for its card: skin extent of the training photos as seen at imgsz
+    assert result.skin_extent_px is not None and 16 <= result.skin_extent_px <= 64
+    assert recipe["skin_extent_px"] == result.skin_extent_px
     assert not (snap.path / "labels.cache").exists()  # the snapshot stays untouched
 
     model_dir = tmp_path / "model"
