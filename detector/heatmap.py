@@ -3,7 +3,7 @@
 For every anchor of the YOLOv8 head (one per grid cell per stride) the highest class score is that anchor's
 "objectness"; scattered (max) onto a grid over the photo at the anchors' centres, it shows where the network
 sees lesion-like evidence, including below the operating threshold: a class-activation-style map that needs no
-gradients. Runs the same scaling and tiling as `Detector.predict` (never changes it), without NMS or flip.
+gradients. Runs the same skin crop, scale normalisation and tiling as `Detector.predict` (never changes it), without NMS or flip.
 
 `score_mass` condenses the map into one number for routing: the summed evidence of local peaks that stayed
 below the operating threshold ("lesions the model almost saw").
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from detector.onnx_runtime import Detector
+from detector.scale import apply_plan
 from detector.tiling import letterbox, make_tiles, stride_shape
 
 CELL = 8  # photo pixels per heatmap cell
@@ -35,11 +36,9 @@ def objectness_map(detector: Detector, image: np.ndarray, cell: int = CELL) -> n
         detector._stride,
     )  # the objects predict() uses
     height, width = image.shape[:2]
-    factor = card.upscale
-    scaled = image
-    if factor != 1.0:
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        scaled = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA)
+    plan = detector.plan(image)  # the crop and scale predict() feeds the network
+    scaled = apply_plan(image, plan)
+    sx, sy = (plan.x1 - plan.x0) / scaled.shape[1], (plan.y1 - plan.y0) / scaled.shape[0]
     grid = np.zeros((-(-height // cell), -(-width // cell)), dtype=np.float32)
     tiles = make_tiles(scaled.shape[0], scaled.shape[1], card.tile_size, card.tile_overlap)
     for start in range(0, len(tiles), card.tile_batch):
@@ -53,8 +52,8 @@ def objectness_map(detector: Detector, image: np.ndarray, cell: int = CELL) -> n
         raw = np.asarray(session.run(None, {input_name: np.stack(tensors)})[0])
         for tile, fit, prediction in zip(chunk, fits, raw, strict=True):
             scores = prediction[4:].max(axis=0)
-            cx = ((prediction[0] - fit.pad_x) / fit.scale + tile.x0) / factor
-            cy = ((prediction[1] - fit.pad_y) / fit.scale + tile.y0) / factor
+            cx = ((prediction[0] - fit.pad_x) / fit.scale + tile.x0) * sx + plan.x0
+            cy = ((prediction[1] - fit.pad_y) / fit.scale + tile.y0) * sy + plan.y0
             inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
             cols = (cx[inside] // cell).astype(np.int64)
             rows = (cy[inside] // cell).astype(np.int64)
