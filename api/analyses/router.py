@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api import idempotency
 from api.analyses import service
 from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
 from api.deps import AppUser, CaseReader, RuntimeDep, UowDep
@@ -41,26 +42,32 @@ async def create_analysis(
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
-    replay = service.find_replay(uow=uow, principal=principal, idempotency_key=idempotency_key)
+    data = await image.read(runtime.settings.max_upload_bytes + 1)
+    if len(data) > runtime.settings.max_upload_bytes:
+        raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
+    fingerprint = idempotency.fingerprint(data, mode)
+    replay = idempotency.find_replay(
+        session=uow.session, api_key_id=principal.key_id, idempotency_key=idempotency_key, fingerprint=fingerprint
+    )
     if replay is None:
-        data = await image.read(runtime.settings.max_upload_bytes + 1)
-        if len(data) > runtime.settings.max_upload_bytes:
-            raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
         photo = await run_in_threadpool(decode_photo, data, max_pixels=runtime.settings.max_image_pixels)
         create = service.create_async if mode == "async" else service.create_sync
         case = await run_in_threadpool(
-            create, uow=uow, runtime=runtime, principal=principal, photo=photo, idempotency_key=idempotency_key
-        )
+            create, uow=uow, runtime=runtime, principal=principal, photo=photo, idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )  # fmt: skip
+        idempotency.check_same_request(case, fingerprint)
     else:
         case = replay
-    return _case_response(case)
+    return _case_response(case, accepted=mode == "async")
 
 
-def _case_response(case) -> Response:  # type: ignore[no-untyped-def]
-    if case.status == "rejected":
+def _case_response(case, accepted: bool = False) -> Response:  # type: ignore[no-untyped-def]
+    """`accepted`: an async request (or its replay) answers 202 with the location, whatever the case's state."""
+    if case.status == "rejected" and not accepted:
         err = service.rejection_error(case)
         return JSONResponse(error_body(err.code, err.message, **err.extra), status_code=422)
-    if case.status == "pending":
+    if case.status == "pending" or accepted:
         body = AnalysisAccepted(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
         return JSONResponse(
             body.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": body.location}

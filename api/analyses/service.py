@@ -79,23 +79,30 @@ def find_replay(*, uow: UnitOfWork, principal: Principal, idempotency_key: str |
     )
 
 
-def _pending_case(principal: Principal, photo: Photo, idempotency_key: str | None) -> Case:
+def _pending_case(principal: Principal, photo: Photo, idempotency_key: str | None, fingerprint: str | None) -> Case:
     return Case(
         id=new_id(),
         status="pending",
         api_key_id=principal.key_id,
         idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key else None,
         width=photo.width,
         height=photo.height,
     )
 
 
 def create_sync(
-    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
+    *,
+    uow: UnitOfWork,
+    runtime: Runtime,
+    principal: Principal,
+    photo: Photo,
+    idempotency_key: str | None,
+    fingerprint: str | None = None,
 ) -> Case:
     """Analyse now; the case (photo and result) is committed before the caller answers."""
     settings = runtime.settings
-    case = _pending_case(principal, photo, idempotency_key)
+    case = _pending_case(principal, photo, idempotency_key, fingerprint)
     outcome = analyze(
         photo.rgb,
         case_id=case.id,
@@ -115,10 +122,16 @@ def create_sync(
 
 
 def create_async(
-    *, uow: UnitOfWork, runtime: Runtime, principal: Principal, photo: Photo, idempotency_key: str | None
+    *,
+    uow: UnitOfWork,
+    runtime: Runtime,
+    principal: Principal,
+    photo: Photo,
+    idempotency_key: str | None,
+    fingerprint: str | None = None,
 ) -> Case:
     """Store the photo and a pending case, then hand the analysis to a worker after the commit."""
-    case = _pending_case(principal, photo, idempotency_key)
+    case = _pending_case(principal, photo, idempotency_key, fingerprint)
     case.photo_key = photo_key(case.id)
     runtime.store.put(case.photo_key, photo.jpeg)
     case_id = case.id
