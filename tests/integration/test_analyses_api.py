@@ -70,7 +70,9 @@ def test_idempotency_key_replays_the_same_request_and_refuses_a_different_one(db
         assert first.status_code == again.status_code == 200
         assert again.json() == first.json()
         # another photo, a text file, or the same photo in another mode under the used key: refused, not replayed
-        assert_error(upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(3)), 422, "idempotency_key_reused")
+        assert_error(
+            upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(3)), 422, "idempotency_key_reused"
+        )
         assert_error(upload(client, {**key, "Idempotency-Key": "upload-42"}, b"hello"), 422, "idempotency_key_reused")
         other_mode = upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(2), params={"mode": "async"})
         assert_error(other_mode, 422, "idempotency_key_reused")
