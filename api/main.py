@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from api import health
 from api.analyses.router import router as analyses_router
 from api.body_limit import MULTIPART_SLACK, BodySizeLimit
+from api.datasets.router import router as datasets_router
 from api.errors import install_error_handlers
 from api.logging_config import install_redaction
 from api.metrics import Metrics
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(review_page_router)
     app.include_router(models_router)
     app.include_router(training_runs_router)
+    app.include_router(datasets_router)
     app.include_router(monitoring_router)
     app.state.metrics.registry.register(DriftCollector(lambda: settings.sqlalchemy_url))
     return app
