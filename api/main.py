@@ -72,5 +72,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(training_runs_router)
     app.include_router(datasets_router)
     app.include_router(monitoring_router)
-    app.state.metrics.registry.register(DriftCollector(lambda: settings.sqlalchemy_url))
+    app.state.metrics.registry.register(
+        DriftCollector(lambda: settings.sqlalchemy_url, min_cases=settings.metrics_min_cases)
+    )
     return app
