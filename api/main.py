@@ -15,6 +15,7 @@ from api.analyses.router import router as analyses_router
 from api.body_limit import MULTIPART_SLACK, BodySizeLimit
 from api.datasets.router import router as datasets_router
 from api.errors import install_error_handlers
+from api.header_auth import HeaderAuth
 from api.logging_config import install_redaction
 from api.metrics import Metrics
 from api.models.router import router as models_router
@@ -57,9 +58,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     app.state.metrics = Metrics()
     app.state.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
+    app.state.anonymous_rate_limiter = build_rate_limiter(
+        settings.rate_limit_unauthenticated_per_minute, settings.redis_url, prefix="skintrouble:ratelimit:anon:"
+    )
     install_error_handlers(app)
     app.middleware("http")(app.state.metrics.middleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_SLACK)
+    app.add_middleware(HeaderAuth)  # the key, from the headers, before any body is read
     app.add_middleware(SecurityHeaders)  # outermost but CORS: every answer, whoever wrote it
     if settings.cors_origins:
         app.add_middleware(
