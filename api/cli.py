@@ -50,12 +50,17 @@ def migrate() -> None:
     err.print("[green]database is at the latest schema[/green]")
 
 
-def _create_key(role: str, name: str) -> str:
+def _create_key(role: str, name: str, same_person_as: str | None = None) -> str:
     from infra.db.engine import session_scope
     from infra.db.repositories import api_keys
 
     with session_scope(get_settings().sqlalchemy_url) as session:
-        _, raw = api_keys.create_key(session=session, role=role, name=name)
+        person = None
+        if same_person_as:
+            person, old_role = api_keys.person_of(session=session, prefix=same_person_as.rstrip("…"))
+            if old_role != role:
+                raise LookupError(f"the key {same_person_as} has the role {old_role}, not {role}")
+        _, raw = api_keys.create_key(session=session, role=role, name=name, person_id=person)
     return raw
 
 
@@ -63,13 +68,21 @@ def _create_key(role: str, name: str) -> str:
 def keys_create(
     role: Annotated[str, typer.Option(help="app, dermatologist or ml-engineer")],
     name: Annotated[str, typer.Option(help="who or what the key is for")] = "cli",
+    same_person_as: Annotated[
+        str | None,
+        typer.Option(help="prefix of this person's current key (rotation: reviews keep counting as one person)"),
+    ] = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line."""
     if role not in ROLES:
         err.print(f"[red]unknown role {role!r}; choose one of {', '.join(ROLES)}[/red]")
         raise typer.Exit(2)
     _migrate()
-    raw = _create_key(role, name)
+    try:
+        raw = _create_key(role, name, same_person_as)
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     err.print(f"created a {role} key named {name!r}; it is not stored in clear, keep it now:")
     typer.echo(raw)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api import idempotency
+from api import case_access, idempotency
 from api.analyses import service
 from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
 from api.deps import AppUser, CaseReader, RuntimeDep, UowDep
@@ -77,7 +77,9 @@ def _case_response(case, accepted: bool = False) -> Response:  # type: ignore[no
 
 @router.get("/{case_id}", response_model=AnalysisPublic, responses={404: {"description": "Unknown id"}})
 def get_analysis(case_id: str, principal: CaseReader, uow: UowDep) -> AnalysisPublic:
-    return service.to_public(service.get_visible(uow=uow, principal=principal, case_id=case_id))
+    case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
+    case_access.record_read(uow=uow, principal=principal, case_id=case.id, what="details")
+    return service.to_public(case)
 
 
 @router.get(
@@ -91,8 +93,10 @@ def get_analysis(case_id: str, principal: CaseReader, uow: UowDep) -> AnalysisPu
 )
 def get_overlay(case_id: str, principal: CaseReader, uow: UowDep, runtime: RuntimeDep) -> Response:
     case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
+    png = service.overlay_png(runtime=runtime, case=case)
+    case_access.record_read(uow=uow, principal=principal, case_id=case.id, what="overlay")
     return Response(
-        service.overlay_png(runtime=runtime, case=case),
+        png,
         media_type="image/png",
         headers={"Cache-Control": "private, no-store"},
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from api import case_access
 from api.analyses.schemas import AnalysisPublic
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
@@ -183,9 +184,9 @@ def _discard(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> None:
 
 
 def get_visible(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Case:
-    """Apps see their own cases; dermatologists see all. Anything else is a 404 (no existence leak)."""
+    """Apps see their own cases; dermatologists those in review (api.case_access). Else 404 (no existence leak)."""
     case = cases_repo.get(session=uow.session, case_id=case_id)
-    if case is None or (principal.role == "app" and case.api_key_id != principal.key_id):
+    if case is None or not case_access.visible_to(session=uow.session, principal=principal, case=case):
         raise ApiError(404, "analysis_not_found", "No analysis with that id.")
     return case
 
