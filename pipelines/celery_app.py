@@ -50,6 +50,8 @@ def build_config() -> dict[str, Any]:
             },
             "review-leases": {"task": "review.expire_leases", "schedule": 60.0},
             "stale-cases": {"task": "analysis.requeue_stale", "schedule": settings.stale_case_check_seconds},
+            # erasure's safety net: copies of erased cases a missed purge message left behind
+            "erasure-purge": {"task": "training.purge_erased", "schedule": 3600.0},
         },
     }
     if settings.redis_url:

@@ -136,3 +136,13 @@ def _artefact_paths(client, run_id: str, path: str | None = None) -> list[str]: 
         else:
             paths.append(item.path)
     return paths
+
+
+def request_purge() -> None:
+    """After a deletion's commit: ask the training machine to purge now (beat retries hourly if this is lost)."""
+    from pipelines.celery_app import enqueue_task
+
+    try:
+        enqueue_task("training.purge_erased")
+    except Exception as exc:  # the deletion stands; the revoked snapshots are refused and purged later
+        log.warning("could not queue the erasure purge (%s); the hourly purge will do it", type(exc).__name__)

@@ -17,6 +17,7 @@ from detector.findings import Finding
 from detector.overlay import draw_findings, encode_png
 from infra.db.models import Case, new_id
 from infra.db.repositories import cases as cases_repo
+from pipelines import erasure
 from pipelines.analysis import analyze, policy_from, record_outcome, thresholds_from
 from pipelines.celery_app import enqueue_task
 from pipelines.photos import Photo, load_stored
@@ -208,9 +209,11 @@ def overlay_png(*, runtime: Runtime, case: Case) -> bytes:
 def delete(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: Case) -> None:
     """Remove the photo and everything derived from it; leave a tombstone so snapshots exclude the case."""
     case_id = case.id
+    erasure.revoke_for_case(session=uow.session, settings=runtime.settings, case_id=case_id)  # snapshots with it
     cases_repo.delete_case(session=uow.session, case=case)
     cases_repo.record_audit(
         session=uow.session, action="analysis.deleted", actor_id=principal.key_id, role=principal.role, target=case_id
     )
     uow.after_commit(lambda: runtime.store.delete_prefix(f"cases/{case_id}"))
+    uow.after_commit(erasure.request_purge)  # their copies and MLflow artefacts, on the training machine
     uow.commit()
