@@ -156,7 +156,7 @@ def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """API + worker + beat on embedded defaults; Ctrl-C stops all three."""
+    """API, an analysis worker, a training worker and beat on embedded defaults; Ctrl-C stops them all."""
     settings = get_settings()
     _migrate()
     from api.mlops_cli import bootstrap
@@ -170,8 +170,7 @@ def up(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Each child leads its own process group, so stopping one also stops what it forked (the worker's pool).
     children = [
-        subprocess.Popen([*exe, command, *args], env=env, start_new_session=True)
-        for command, *args in (("worker",), ("beat",), ("serve", "--host", host, "--port", str(port)))
+        subprocess.Popen([*exe, *command], env=env, start_new_session=True) for command in up_components(host, port)
     ]
     url = f"http://{host}:{port}"
     err.print(f"\n[bold green]skintrouble is starting at {url}[/bold green]  (docs: {url}/docs, review: {url}/review)")
@@ -189,6 +188,17 @@ def up(
     if not stop.is_set():
         err.print("[red]a component exited; stopping the others[/red]")
     _stop_all(children)
+
+
+def up_components(host: str, port: int) -> list[list[str]]:
+    """What `up` runs: analyses and reviews on one worker, training on a worker of its own (a 30-epoch retrain
+    must never hold up analyses), beat, and the API."""
+    return [
+        ["worker", "--queues", "analysis,review"],
+        ["worker", "--queues", "training"],
+        ["beat"],
+        ["serve", "--host", host, "--port", str(port)],
+    ]
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
