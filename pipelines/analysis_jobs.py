@@ -34,6 +34,7 @@ def complete_pending_case(case_id: str, runtime: Runtime) -> str:
             policy=policy_from(settings),
         )
         record_outcome(session=session, case=case, outcome=outcome)
+        log.info("case %s analysed: %s", case.id, case.status)  # bench/chaos_soak.py counts these
         if outcome.rejected:
             photo_key = case.photo_key
             case.photo_key = None
