@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import io
+import math
 import os
 import re
 import shutil
@@ -65,8 +66,8 @@ def make_photos(count: int, size: int) -> list[bytes]:
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+    ordered = sorted(values)  # nearest rank: the smallest value with at least q% of the values at or below it
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from infra.settings import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
-import chaos_soak  # noqa: E402
+import chaos_soak
 
 
 def test_percentile_is_nearest_rank() -> None:
