@@ -169,6 +169,8 @@ def _claim(run_id: str, settings: Settings, store: PhotoStore) -> tuple[dict[str
             return row.model_version
         params = dict(row.params)
         erasure.purge_revoked(session=session, settings=settings)  # copies an erasure could not reach yet
+        if params.get("base_data"):  # a run queued before paths were refused: never read a path from a request
+            raise ValueError("base_data paths are no longer accepted; `skintrouble dataset register` it, pass its id")
         base = params.get("dataset")
         base_snapshot = resolve_for_training(session=session, snapshot_id=str(base)) if base else None
         snapshot = build_retraining_snapshot(session=session, store=store, settings=settings, base=base_snapshot)
