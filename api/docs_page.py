@@ -37,15 +37,15 @@ def assets_dir() -> Path:
 def csp_for(html: str) -> str:
     """Scripts: our own origin plus the page's inline bootstrap script by hash. Styles: inline ones are set by
     both UIs at run time. ReDoc renders in a blob: worker. Nothing may load from elsewhere."""
-    hashes = " ".join(
+    scripts = ["'self'"] + [
         "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
         for body in _INLINE_SCRIPT.findall(html)
-    )
+    ]
     return (
-        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'none'; script-src {' '.join(scripts)}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ).replace("  ", " ")
+    )
 
 
 def _page(response: HTMLResponse) -> HTMLResponse:
