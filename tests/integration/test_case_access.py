@@ -93,3 +93,23 @@ def test_a_person_with_two_keys_is_one_reviewer(settings: Settings) -> None:
         keys = {k.name: k for k in api_keys.list_keys(session=session)}
     assert keys["dr-a"].person_id == keys["dr-a (new phone)"].person_id != keys["dr-b"].person_id
     assert reviewers == sorted([keys["dr-a"].person_id, keys["dr-b"].person_id])
+
+
+def test_key_rotation_from_the_command_line_keeps_the_person(settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["keys", "create", "--role", "dermatologist", "--name", "dr-a"])
+    assert first.exit_code == 0, first.output
+    old = first.stdout.strip().splitlines()[-1]
+    rotated = runner.invoke(
+        app, ["keys", "create", "--role", "dermatologist", "--name", "dr-a 2", "--same-person-as", old[:10]]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    wrong_role = runner.invoke(app, ["keys", "create", "--role", "app", "--same-person-as", old[:10]])
+    assert wrong_role.exit_code == 1 and "role" in wrong_role.output
+    with session_scope(settings.sqlalchemy_url) as session:
+        people = {k.name: k.person_id for k in api_keys.list_keys(session=session)}
+    assert people["dr-a"] == people["dr-a 2"] and len(people) == 2

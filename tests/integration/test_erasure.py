@@ -113,3 +113,14 @@ def test_deleting_a_case_revokes_and_purges_its_snapshots_and_artefacts(
             rebuilt = build_retraining_snapshot(session=session, store=store, settings=settings, base=None)
             row = snapshots_repo.get(session=session, snapshot_id=rebuilt.path.name)
             assert row is not None and row.case_ids == [kept] and row.revoked_at is None
+
+
+def test_the_purge_runs_on_the_training_queue_and_hourly() -> None:
+    from pipelines.celery_app import build_config, celery_app
+    from pipelines.tasks import load_all
+
+    load_all()
+    assert "training.purge_erased" in celery_app.tasks
+    assert celery_app.amqp.router.route({}, "training.purge_erased")["queue"].name == "training"
+    schedule = build_config()["beat_schedule"]
+    assert schedule["erasure-purge"]["task"] == "training.purge_erased"
