@@ -50,12 +50,17 @@ def migrate() -> None:
     err.print("[green]database is at the latest schema[/green]")
 
 
-def _create_key(role: str, name: str) -> str:
+def _create_key(role: str, name: str, same_person_as: str | None = None) -> str:
     from infra.db.engine import session_scope
     from infra.db.repositories import api_keys
 
     with session_scope(get_settings().sqlalchemy_url) as session:
-        _, raw = api_keys.create_key(session=session, role=role, name=name)
+        person = None
+        if same_person_as:
+            person, old_role = api_keys.person_of(session=session, prefix=same_person_as.rstrip("…"))
+            if old_role != role:
+                raise LookupError(f"the key {same_person_as} has the role {old_role}, not {role}")
+        _, raw = api_keys.create_key(session=session, role=role, name=name, person_id=person)
     return raw
 
 
@@ -63,13 +68,21 @@ def _create_key(role: str, name: str) -> str:
 def keys_create(
     role: Annotated[str, typer.Option(help="app, dermatologist or ml-engineer")],
     name: Annotated[str, typer.Option(help="who or what the key is for")] = "cli",
+    same_person_as: Annotated[
+        str | None,
+        typer.Option(help="prefix of this person's current key (rotation: reviews keep counting as one person)"),
+    ] = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line."""
     if role not in ROLES:
         err.print(f"[red]unknown role {role!r}; choose one of {', '.join(ROLES)}[/red]")
         raise typer.Exit(2)
     _migrate()
-    raw = _create_key(role, name)
+    try:
+        raw = _create_key(role, name, same_person_as)
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     err.print(f"created a {role} key named {name!r}; it is not stored in clear, keep it now:")
     typer.echo(raw)
 
@@ -143,7 +156,7 @@ def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """API + worker + beat on embedded defaults; Ctrl-C stops all three."""
+    """API, an analysis worker, a training worker and beat on embedded defaults; Ctrl-C stops them all."""
     settings = get_settings()
     _migrate()
     from api.mlops_cli import bootstrap
@@ -157,8 +170,7 @@ def up(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Each child leads its own process group, so stopping one also stops what it forked (the worker's pool).
     children = [
-        subprocess.Popen([*exe, command, *args], env=env, start_new_session=True)
-        for command, *args in (("worker",), ("beat",), ("serve", "--host", host, "--port", str(port)))
+        subprocess.Popen([*exe, *command], env=env, start_new_session=True) for command in up_components(host, port)
     ]
     url = f"http://{host}:{port}"
     err.print(f"\n[bold green]skintrouble is starting at {url}[/bold green]  (docs: {url}/docs, review: {url}/review)")
@@ -176,6 +188,17 @@ def up(
     if not stop.is_set():
         err.print("[red]a component exited; stopping the others[/red]")
     _stop_all(children)
+
+
+def up_components(host: str, port: int) -> list[list[str]]:
+    """What `up` runs: analyses and reviews on one worker, training on a worker of its own (a 30-epoch retrain
+    must never hold up analyses), beat, and the API."""
+    return [
+        ["worker", "--queues", "analysis,review"],
+        ["worker", "--queues", "training"],
+        ["beat"],
+        ["serve", "--host", host, "--port", str(port)],
+    ]
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:

@@ -57,6 +57,8 @@ def demo(
 ) -> None:
     """Analyses, rejections, review queue, reviews from known labels, a tiny retrain, the gate, serving, rollback."""
     from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
+    from infra.db.engine import session_scope
+    from pipelines.datasets import import_folder
 
     settings = get_settings()
     keys_file = settings.var_path / "dev-keys.json"
@@ -135,11 +137,13 @@ def demo(
 
     d.step("4. An ML engineer retrains on the reviewed labels (tiny CPU run)")
     base_data = write_yolo_dataset(settings.var_path / "demo" / f"base-{int(time.time())}", range(3000, 3006), 320)
+    with session_scope(settings.sqlalchemy_url) as session:  # what `skintrouble dataset register` does
+        dataset = import_folder(session=session, src=base_data, root=settings.var_path / "datasets").id
     r = d.call(
         "ml-engineer",
         "POST",
         "/v1/training-runs",
-        json={"epochs": 1, "imgsz": 320, "batch": 4, "from": "release", "base_data": str(base_data.resolve())},
+        json={"epochs": 1, "imgsz": 320, "batch": 4, "from": "release", "dataset": dataset},
     )
     run = r.json()
     out.print(f"  training run {run.get('id')}: {r.status_code} {run.get('status')}")

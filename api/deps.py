@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from infra.db.engine import session_factory
+from infra.db.models import ApiKey
 from infra.db.repositories import api_keys as keys_repo
 from infra.settings import Settings
 from pipelines.runtime import Runtime
@@ -69,15 +70,27 @@ class Principal:
     key_id: str
     role: str
     name: str
+    person_id: str = ""  # the person holding the key (several keys over a rotation); defaults to the key itself
+
+    def __post_init__(self) -> None:
+        if not self.person_id:
+            object.__setattr__(self, "person_id", self.key_id)
 
 
-def get_principal(uow: UowDep, x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+def principal_from_key(key: ApiKey) -> Principal:
+    return Principal(key_id=key.id, role=key.role, name=key.name, person_id=key.person_id or key.id)
+
+
+def get_principal(request: Request, uow: UowDep, x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+    checked = getattr(request.state, "principal", None)  # api.header_auth already looked the key up
+    if isinstance(checked, Principal):
+        return checked
     if not x_api_key:
         raise ApiError(401, "missing_api_key", "Send your API key in the X-API-Key header.")
     key = keys_repo.find_active(session=uow.session, raw_key=x_api_key)
     if key is None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.")
-    return Principal(key_id=key.id, role=key.role, name=key.name)
+    return principal_from_key(key)
 
 
 def require_role(*roles: str) -> Callable[..., Principal]:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import RuntimeDep
+from api.metrics_auth import authorize_scrape
 from infra.db.engine import get_engine
 from pipelines.celery_app import celery_app
 
@@ -49,6 +50,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (bearer scrape token when configured)",
+    response_class=Response,
+    responses={401: {"description": "Missing or wrong scrape token"}},
+)
+def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    authorize_scrape(request, runtime.settings)
     return request.app.state.metrics.render()

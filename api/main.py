@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import OperationalError
 
-from api import health
+from api import docs_page, health
 from api.analyses.router import router as analyses_router
 from api.body_limit import MULTIPART_SLACK, BodySizeLimit
+from api.datasets.router import router as datasets_router
 from api.errors import install_error_handlers
+from api.header_auth import HeaderAuth
 from api.logging_config import install_redaction
 from api.metrics import Metrics
 from api.models.router import router as models_router
@@ -22,6 +24,7 @@ from api.monitoring.router import router as monitoring_router
 from api.rate_limit import build_rate_limiter
 from api.review.page import router as review_page_router
 from api.review.router import router as review_router
+from api.security_headers import SecurityHeaders
 from api.training_runs.router import router as training_runs_router
 from infra.db.migrate import upgrade
 from infra.settings import Settings, get_settings
@@ -48,14 +51,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.1.0",
         description="Acne analysis: quality gate, lesion detector, review queue and model lifecycle.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs_page from installed assets (offline, under a CSP)
+        redoc_url=None,
     )
     install_redaction()
     app.state.runtime = runtime
     app.state.metrics = Metrics()
     app.state.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
+    app.state.anonymous_rate_limiter = build_rate_limiter(
+        settings.rate_limit_unauthenticated_per_minute, settings.redis_url, prefix="skintrouble:ratelimit:anon:"
+    )
     install_error_handlers(app)
     app.middleware("http")(app.state.metrics.middleware)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_SLACK)
+    app.add_middleware(HeaderAuth)  # the key, from the headers, before any body is read
+    app.add_middleware(SecurityHeaders)  # outermost but CORS: every answer, whoever wrote it
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -64,11 +74,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
         )
     app.include_router(health.router)
+    app.include_router(docs_page.router)
     app.include_router(analyses_router)
     app.include_router(review_router)
     app.include_router(review_page_router)
     app.include_router(models_router)
     app.include_router(training_runs_router)
+    app.include_router(datasets_router)
     app.include_router(monitoring_router)
-    app.state.metrics.registry.register(DriftCollector(lambda: settings.sqlalchemy_url))
+    app.state.metrics.registry.register(
+        DriftCollector(lambda: settings.sqlalchemy_url, min_cases=settings.metrics_min_cases)
+    )
     return app

@@ -27,10 +27,12 @@ def retrain(
     imgsz: Annotated[int, typer.Option(help="training input size")] = 640,
     batch: Annotated[int, typer.Option(help="batch size")] = 8,
     start_from: Annotated[str, typer.Option("--from", help="release or scratch")] = "release",
-    base_data: Annotated[str | None, typer.Option(help="a YOLO folder to train on besides the reviewed labels")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="a registered snapshot id to train on besides the reviewed labels")
+    ] = None,
     queue: Annotated[bool, typer.Option(help="send to the training queue instead of running here")] = False,
 ) -> None:
-    """Fine-tune on reviewed labels (+ base data); registers a new version with alias poc."""
+    """Fine-tune on reviewed labels (+ a registered snapshot); registers a new version with alias poc."""
     from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
     from infra.db.repositories import training_runs
@@ -38,7 +40,9 @@ def retrain(
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
-    params = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "from": start_from, "base_data": base_data}
+    params = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "from": start_from}
+    if dataset:
+        params["dataset"] = dataset
     with session_scope(settings.sqlalchemy_url) as session:
         run_id = training_runs.create(session=session, requested_by="cli", params=params).id
     if queue:
@@ -156,6 +160,28 @@ def bootstrap() -> str:
         return bootstrap_release(session=session, registry=_registry(), settings=settings)
 
 
+def dataset_register(
+    src: Annotated[Path, typer.Argument(exists=True, help="Dataset folder or annotation file")],
+    fmt: Annotated[str, typer.Option("--format", help="yolo | voc | coco | labelstudio")] = "yolo",
+    name: Annotated[str | None, typer.Option(help="Snapshot name (default: source folder name)")] = None,
+) -> None:
+    """Import a labelled dataset into var/datasets and register it, so training runs can name it by id."""
+    from infra.db.engine import session_scope
+    from infra.db.migrate import upgrade
+    from pipelines.datasets import import_folder
+
+    settings = get_settings()
+    upgrade(settings.sqlalchemy_url)
+    with session_scope(settings.sqlalchemy_url) as session:
+        row = import_folder(session=session, src=src, root=settings.var_path / "datasets", fmt=fmt, name=name)
+        snapshot_id = row.id
+    err.print(f'registered snapshot {snapshot_id}: train with --dataset {snapshot_id} or {{"dataset": ...}}')
+    typer.echo(snapshot_id)
+
+
 def register(app: typer.Typer) -> None:
+    from detector.cli import dataset_app
+
     app.command()(retrain)
+    dataset_app.command("register")(dataset_register)
     app.add_typer(models_app, name="models")

@@ -100,24 +100,38 @@ class RedisBuckets:
 class RateLimiter:
     """What `require_role` calls: `check(key_id)` returns or raises a 429 ApiError."""
 
-    def __init__(self, primary: Bucket, fallback: MemoryBuckets | None = None, *, retry_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        primary: Bucket,
+        fallback: MemoryBuckets | None = None,
+        *,
+        retry_seconds: float = 5.0,
+        per_minute: int | None = None,
+    ) -> None:
         self.primary = primary
         self.fallback = fallback
         self.retry_seconds = retry_seconds
+        self.per_minute = per_minute if per_minute is not None else int(getattr(primary, "capacity", 0))
         self._primary_down_until = -math.inf
         self._warned_at = -math.inf
 
-    def check(self, key_id: str) -> None:
+    def check(self, key_id: str, *, message: str = "Too many requests for this API key; slow down.") -> None:
         decision = self._take(key_id)
         if not decision.allowed:
             wait = max(1, math.ceil(decision.retry_after))
             raise ApiError(
-                429,
-                "rate_limited",
-                "Too many requests for this API key; slow down.",
-                extra={"retry_after": wait},
-                headers={"Retry-After": str(wait)},
+                429, "rate_limited", message, extra={"retry_after": wait}, headers=self.limited_headers(wait)
             )
+
+    def limited_headers(self, wait: int) -> dict[str, str]:
+        """`Retry-After` plus the IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers)."""
+        return {
+            "Retry-After": str(wait),
+            "RateLimit-Limit": str(self.per_minute),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(wait),
+            "RateLimit-Policy": f"{self.per_minute};w=60",
+        }
 
     def _take(self, key_id: str) -> Decision:
         if self.fallback is not None and time.monotonic() < self._primary_down_until:
@@ -135,13 +149,15 @@ class RateLimiter:
             return self.fallback.take(key_id)
 
 
-def build_rate_limiter(per_minute: int, redis_url: str | None) -> RateLimiter | None:
+def build_rate_limiter(
+    per_minute: int, redis_url: str | None, *, prefix: str = "skintrouble:ratelimit:"
+) -> RateLimiter | None:
     """None when limiting is switched off (`per_minute <= 0`); Redis-backed when a Redis URL is configured."""
     if per_minute <= 0:
         return None
     local = MemoryBuckets(per_minute)
     if not redis_url:
-        return RateLimiter(local)
+        return RateLimiter(local, per_minute=per_minute)
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -149,4 +165,4 @@ def build_rate_limiter(per_minute: int, redis_url: str | None) -> RateLimiter | 
     client = redis.Redis.from_url(
         redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )
-    return RateLimiter(RedisBuckets(client, per_minute), fallback=local)
+    return RateLimiter(RedisBuckets(client, per_minute, prefix=prefix), fallback=local, per_minute=per_minute)

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     rate_limit_per_minute: int = 120
     public_base_url: str = "http://127.0.0.1:8000"
+    # /metrics: the bearer token scrapers send (required in production; unset elsewhere = open to local tools)
+    metrics_token: str | None = None
+    # aggregates over fewer cases than this are held back from /metrics (small groups identify patients)
+    metrics_min_cases: int = 10
+    # requests without a valid key, per client address and minute (0 = off)
+    rate_limit_unauthenticated_per_minute: int = 30
 
     # detector
     model_dir: Path = REPO_ROOT / "detector" / "weights"
@@ -111,7 +117,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_embedded_defaults_in_production(self) -> Settings:
         if self.environment == "production":
-            missing = [n for n in ("database_url", "redis_url", "mlflow_tracking_uri") if not getattr(self, n)]
+            needed = ("database_url", "redis_url", "mlflow_tracking_uri", "metrics_token")
+            missing = [n for n in needed if not getattr(self, n)]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)}; embedded defaults are for development")
         return self

@@ -37,12 +37,14 @@ def sanitise(runtime: Runtime, data: bytes) -> Photo:
     return decode_photo(data, max_pixels=runtime.settings.max_image_pixels)
 
 
-def new_case(*, owner_key_id: str, photo: Photo, idempotency_key: str | None) -> Case:
+def new_case(*, owner_key_id: str, photo: Photo, idempotency_key: str | None, fingerprint: str | None) -> Case:
+    """A pending case; an Idempotency-Key is bound to the request's fingerprint (photo digest and mode)."""
     return Case(
         id=new_id(),
         status="pending",
         api_key_id=owner_key_id,
         idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key else None,
         width=photo.width,
         height=photo.height,
     )
@@ -62,7 +64,13 @@ def analyse(runtime: Runtime, *, case: Case, jpeg: bytes) -> AnalysisOutcome:
 
 
 def analyse_now(
-    runtime: Runtime, *, data: bytes, owner_key_id: str, idempotency_key: str | None, wait: float | None
+    runtime: Runtime,
+    *,
+    data: bytes,
+    owner_key_id: str,
+    idempotency_key: str | None,
+    fingerprint: str | None = None,
+    wait: float | None,
 ) -> tuple[Case, AnalysisOutcome]:
     """Synchronous analysis inside one inference slot: sanitise, analyse, store the photo if accepted.
 
@@ -70,7 +78,9 @@ def analyse_now(
     """
     with runtime.pool.slot(wait):
         photo = sanitise(runtime, data)
-        case = new_case(owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key)
+        case = new_case(
+            owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
         outcome = analyse(runtime, case=case, jpeg=photo.jpeg)
     if not outcome.rejected:
         case.photo_key = photo_key(case.id)
@@ -79,12 +89,18 @@ def analyse_now(
 
 
 def accept_for_later(
-    runtime: Runtime, *, data: bytes, owner_key_id: str, idempotency_key: str | None, wait: float | None
+    runtime: Runtime,
+    *,
+    data: bytes,
+    owner_key_id: str,
+    idempotency_key: str | None,
+    fingerprint: str | None = None,
+    wait: float | None,
 ) -> Case:
     """Asynchronous intake: sanitise and store the photo, return a pending case (unsaved) for the worker."""
     with runtime.pool.slot(wait):
         photo = sanitise(runtime, data)
-    case = new_case(owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key)
+    case = new_case(owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key, fingerprint=fingerprint)
     case.photo_key = photo_key(case.id)
     runtime.store.put(case.photo_key, photo.jpeg)
     return case
@@ -107,7 +123,8 @@ def complete_pending_case(case_id: str, runtime: Runtime) -> str:
 
     after: list[Callable[[], None]] = []
     with session_scope(runtime.settings.sqlalchemy_url, after_commit=after) as session:
-        case = cases_repo.get(session=session, case_id=case_id)
+        # the row lock makes a redelivery that races the first delivery wait, then find the case done
+        case = cases_repo.get_for_update(session=session, case_id=case_id)
         if case is None:
             log.info("case %s no longer exists (deleted); nothing to do", case_id)
             return "missing"
@@ -118,4 +135,5 @@ def complete_pending_case(case_id: str, runtime: Runtime) -> str:
         with runtime.pool.slot(None):
             outcome = analyse(runtime, case=case, jpeg=runtime.store.get(case.photo_key))
         record(session=session, runtime=runtime, case=case, outcome=outcome, after_commit=after.append)
+        log.info("case %s analysed: %s", case.id, case.status)  # bench/chaos_soak.py counts analyses by this line
         return case.status

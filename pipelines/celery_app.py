@@ -53,6 +53,8 @@ def build_config() -> dict[str, Any]:
             "missed-lesions": {"task": "review.sweep_missed_lesions", "schedule": 3600.0, "args": (7200.0,)},
             "suspect-labels": {"task": "review.route_suspects", "schedule": 3600.0},
             "stale-cases": {"task": "analysis.requeue_stale", "schedule": settings.stale_case_check_seconds},
+            # erasure's safety net: copies of erased cases a missed purge message left behind
+            "erasure-purge": {"task": "training.purge_erased", "schedule": 3600.0},
         },
     }
     if settings.redis_url:

@@ -12,6 +12,7 @@ def run_worker(*, queues: list[str], concurrency: int = 1, loglevel: str = "INFO
         [
             "worker",
             f"--queues={','.join(queues)}",
+            f"--hostname={'-'.join(queues)}@%h",  # `up` runs one worker per queue group on one host
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
             "--without-gossip",

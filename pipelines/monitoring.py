@@ -60,6 +60,7 @@ def summarise(cases: Iterable[Case], bucket: Callable[[datetime], str] = _day) -
             {
                 "date": date,
                 "analyses": d["analyses"],
+                "accepted": accepted,
                 "failed": d["failed"],
                 "rejection_rate": round(d["rejected"] / d["analyses"], 4) if d["analyses"] else 0.0,
                 "rejections_by_code": {code: round(n / d["analyses"], 4) for code, n in d["retake_codes"].items()},

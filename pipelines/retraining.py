@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from detector.datasets import LabelledBox, Sample, build_snapshot, read_dataset
-from detector.datasets.snapshot import Snapshot
+from detector.datasets import LabelledBox, Sample, build_snapshot
+from detector.datasets.snapshot import Snapshot, samples_from_snapshot
 from detector.export import ensure_onnx
 from detector.model_card import ModelCard
 from infra.db.engine import session_scope
@@ -30,7 +30,8 @@ from infra.db.repositories import training_runs
 from infra.db.repositories.labels import reviewed_samples
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines import benchmark
+from pipelines import benchmark, erasure
+from pipelines.datasets import CASE_PREFIX, register_snapshot, resolve_for_training
 from pipelines.model_registry import Registry, git_commit, log_model_run
 from pipelines.promotion import move_alias
 
@@ -86,12 +87,15 @@ def without_benchmark(samples: list[Sample], settings: Settings) -> tuple[list[S
 
 
 def build_retraining_snapshot(
-    *, session: Session, store: PhotoStore, settings: Settings, base_data: Path | None
+    *, session: Session, store: PhotoStore, settings: Settings, base: Snapshot | None
 ) -> Snapshot:
-    """Base data + every finished review, minus deleted cases; identical content gives the same snapshot."""
+    """Base snapshot + every finished review, minus deleted cases; identical content gives the same snapshot.
+
+    Reviewed cases always come fresh from the database (current labels, erasures applied), never from the base:
+    a base that is itself a retraining snapshot contributes only its non-case images."""
     samples: list[Sample] = []
-    if base_data is not None:
-        samples.extend(read_dataset("yolo", base_data).samples)
+    if base is not None:
+        samples.extend(s for s in samples_from_snapshot(base) if not s.name().startswith(CASE_PREFIX))
     to_model = taxonomy_repo.model_class_map(session=session)
     for item in reviewed_samples(session):
         boxes = tuple(
@@ -99,14 +103,14 @@ def build_retraining_snapshot(
             for b in item.boxes
             if (index := model_class_index(b["label"], to_model)) is not None
         )
-        samples.append(Sample(image=store.get(item.photo_key), boxes=boxes, image_id=f"case_{item.case_id}"))
+        samples.append(Sample(image=store.get(item.photo_key), boxes=boxes, image_id=f"{CASE_PREFIX}{item.case_id}"))
     samples, leaked = without_benchmark(samples, settings)
     if leaked:
         log.warning("left %d benchmark photo(s) out of the retraining data", leaked)
     if not samples:
         raise ValueError("nothing to train on: no base data and no reviewed labels")
-    exclude = {f"case_{case_id}" for case_id in cases_repo.deleted_ids(session=session)}
-    return build_snapshot(
+    exclude = {f"{CASE_PREFIX}{case_id}" for case_id in cases_repo.deleted_ids(session=session)}
+    snapshot = build_snapshot(
         samples,
         class_names=CLASS_NAMES,
         root=settings.var_path / "datasets",
@@ -115,6 +119,8 @@ def build_retraining_snapshot(
         exclude=exclude,
         exist_ok=True,
     )
+    register_snapshot(session=session, snapshot=snapshot, source="retrain")
+    return snapshot
 
 
 def _starting_point(registry: Registry, settings: Settings, start_from: str) -> tuple[Path | None, str, ModelCard]:
@@ -175,10 +181,12 @@ def _claim(run_id: str, settings: Settings, store: PhotoStore) -> tuple[dict[str
         if row.status == "succeeded" and row.model_version:
             return row.model_version
         params = dict(row.params)
-        base = params.get("base_data")
-        snapshot = build_retraining_snapshot(
-            session=session, store=store, settings=settings, base_data=Path(base) if base else None
-        )
+        erasure.purge_revoked(session=session, settings=settings)  # copies an erasure could not reach yet
+        if params.get("base_data"):  # a run queued before paths were refused: never read a path from a request
+            raise ValueError("base_data paths are no longer accepted; `skintrouble dataset register` it, pass its id")
+        base = params.get("dataset")
+        base_snapshot = resolve_for_training(session=session, snapshot_id=str(base)) if base else None
+        snapshot = build_retraining_snapshot(session=session, store=store, settings=settings, base=base_snapshot)
         row.status, row.progress, row.error, row.dataset_digest = "running", 0.0, None, snapshot.digest
     return params, snapshot
 
@@ -330,7 +338,8 @@ def _train_and_register(
         client.log_artifact(mlrun_id, str(work / "run" / "recipe.json"))
         client.log_artifact(mlrun_id, str(plot_metrics(result.metrics_per_epoch, work / "metrics.png")), "plots")
         for plot in sorted((work / "run" / "run").glob("*.png")):  # Ultralytics' own, unless extra plots=False
-            client.log_artifact(mlrun_id, str(plot), artifact_path="plots")
+            if not erasure.embeds_photos(plot.name):  # curves only: no photo mosaic leaves the training machine
+                client.log_artifact(mlrun_id, str(plot), artifact_path="plots")
         return registry.register_folder(
             run_id=mlrun_id,
             model_dir=model_dir,

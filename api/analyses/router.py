@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api import case_access, idempotency
 from api.analyses import service
 from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
 from api.deps import AppUser, CaseReader, RuntimeDep, UowDep
@@ -40,11 +41,14 @@ async def create_analysis(
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
-    replay = service.find_replay(uow=uow, principal=principal, idempotency_key=idempotency_key)
+    data = await image.read(runtime.settings.max_upload_bytes + 1)
+    if len(data) > runtime.settings.max_upload_bytes:
+        raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
+    fingerprint = idempotency.fingerprint(data, mode)
+    replay = idempotency.find_replay(
+        session=uow.session, api_key_id=principal.key_id, idempotency_key=idempotency_key, fingerprint=fingerprint
+    )
     if replay is None:
-        data = await image.read(runtime.settings.max_upload_bytes + 1)
-        if len(data) > runtime.settings.max_upload_bytes:
-            raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
         case = await run_in_threadpool(
             service.create,
             uow=uow,
@@ -53,17 +57,20 @@ async def create_analysis(
             data=data,
             mode=mode,
             idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
         )
+        idempotency.check_same_request(case, fingerprint)
     else:
         case = replay
-    return _case_response(case)
+    return _case_response(case, accepted=mode == "async")
 
 
-def _case_response(case) -> Response:  # type: ignore[no-untyped-def]
-    if case.status == "rejected":
+def _case_response(case, accepted: bool = False) -> Response:  # type: ignore[no-untyped-def]
+    """`accepted`: an async request (or its replay) answers 202 with the location, whatever the case's state."""
+    if case.status == "rejected" and not accepted:
         err = service.rejection_error(case)
         return JSONResponse(error_body(err.code, err.message, **err.extra), status_code=422)
-    if case.status == "pending":
+    if case.status == "pending" or accepted:
         body = AnalysisAccepted(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
         return JSONResponse(
             body.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": body.location}
@@ -73,7 +80,9 @@ def _case_response(case) -> Response:  # type: ignore[no-untyped-def]
 
 @router.get("/{case_id}", response_model=AnalysisPublic, responses={404: {"description": "Unknown id"}})
 def get_analysis(case_id: str, principal: CaseReader, uow: UowDep) -> AnalysisPublic:
-    return service.to_public(service.get_visible(uow=uow, principal=principal, case_id=case_id))
+    case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
+    case_access.record_read(uow=uow, principal=principal, case_id=case.id, what="details")
+    return service.to_public(case)
 
 
 @router.get(
@@ -87,8 +96,10 @@ def get_analysis(case_id: str, principal: CaseReader, uow: UowDep) -> AnalysisPu
 )
 def get_overlay(case_id: str, principal: CaseReader, uow: UowDep, runtime: RuntimeDep) -> Response:
     case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
+    png = service.overlay_png(runtime=runtime, case=case)
+    case_access.record_read(uow=uow, principal=principal, case_id=case.id, what="overlay")
     return Response(
-        service.overlay_png(runtime=runtime, case=case),
+        png,
         media_type="image/png",
         headers={"Cache-Control": "private, no-store"},
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from api import case_access
 from api.analyses.schemas import AnalysisPublic
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
@@ -17,6 +18,7 @@ from detector.overlay import draw_findings, encode_png
 from infra.db.models import Case
 from infra.db.repositories import cases as cases_repo
 from pipelines import case_lifecycle as lifecycle
+from pipelines import erasure
 from pipelines.case_lifecycle import overlay_key
 from pipelines.celery_app import enqueue_task
 from pipelines.inference_pool import Busy
@@ -83,6 +85,7 @@ def create(
     data: bytes,
     mode: str,
     idempotency_key: str | None,
+    fingerprint: str | None = None,
 ) -> Case:
     """Run the case lifecycle (`pipelines.case_lifecycle`) and commit; map `Busy` to 503 `busy`."""
     settings = runtime.settings
@@ -93,6 +96,7 @@ def create(
                 data=data,
                 owner_key_id=principal.key_id,
                 idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
                 wait=settings.intake_wait_seconds,
             )
             return _enqueue(uow=uow, runtime=runtime, principal=principal, case=case)
@@ -101,6 +105,7 @@ def create(
             data=data,
             owner_key_id=principal.key_id,
             idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
             wait=settings.busy_wait_seconds,
         )
     except Busy as exc:
@@ -172,9 +177,9 @@ def _discard(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> None:
 
 
 def get_visible(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Case:
-    """Apps see their own cases; dermatologists see all. Anything else is a 404 (no existence leak)."""
+    """Apps see their own cases; dermatologists those in review (api.case_access). Else 404 (no existence leak)."""
     case = cases_repo.get(session=uow.session, case_id=case_id)
-    if case is None or (principal.role == "app" and case.api_key_id != principal.key_id):
+    if case is None or not case_access.visible_to(session=uow.session, principal=principal, case=case):
         raise ApiError(404, "analysis_not_found", "No analysis with that id.")
     return case
 
@@ -196,9 +201,11 @@ def overlay_png(*, runtime: Runtime, case: Case) -> bytes:
 def delete(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: Case) -> None:
     """Remove the photo and everything derived from it; leave a tombstone so snapshots exclude the case."""
     case_id = case.id
+    erasure.revoke_for_case(session=uow.session, settings=runtime.settings, case_id=case_id)  # snapshots with it
     cases_repo.delete_case(session=uow.session, case=case)
     cases_repo.record_audit(
         session=uow.session, action="analysis.deleted", actor_id=principal.key_id, role=principal.role, target=case_id
     )
     uow.after_commit(lambda: runtime.store.delete_prefix(f"cases/{case_id}"))
+    uow.after_commit(erasure.request_purge)  # their copies and MLflow artefacts, on the training machine
     uow.commit()

@@ -49,9 +49,15 @@ class TrainingRunIn(BaseModel):
     imgsz: int = Field(640, ge=64, le=2048, multiple_of=32)
     batch: int = Field(8, ge=1, le=256)
     start_from: Literal["release", "scratch"] = Field("release", alias="from")
-    base_data: str | None = Field(None, description="a YOLO dataset folder on the training machine")
+    dataset: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+        description="id of a registered dataset snapshot to train on besides the reviewed labels (GET /v1/datasets);"
+        " never a path",
+    )
 
-    model_config = {"populate_by_name": True}
+    # unknown fields (an old client's `base_data` path) are refused, not silently ignored
+    model_config = {"populate_by_name": True, "extra": "forbid"}
 
 
 class TrainingRunPublic(BaseModel):
@@ -65,3 +71,13 @@ class TrainingRunPublic(BaseModel):
     dataset_digest: str | None
     error: str | None
     created_at: datetime
+
+
+class DatasetPublic(BaseModel):
+    id: str
+    digest: str
+    source: str
+    cases: int = Field(description="reviewed cases whose photos it holds")
+    created_at: datetime
+    revoked: bool
+    revoked_reason: str | None

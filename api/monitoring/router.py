@@ -33,9 +33,10 @@ class DriftCollector(Collector):
     scrapers or a short scrape interval cost one query.
     """
 
-    def __init__(self, database_url: Callable[[], str], ttl: float = 30.0) -> None:
+    def __init__(self, database_url: Callable[[], str], ttl: float = 30.0, min_cases: int = 10) -> None:
         self.database_url = database_url
         self.ttl = ttl
+        self.min_cases = min_cases  # a figure computed over fewer cases than this is held back
         self._cached: tuple[float, dict[str, Any] | None] = (-float("inf"), None)
 
     def _last_day(self) -> dict[str, Any] | None:
@@ -63,13 +64,19 @@ class DriftCollector(Collector):
         )
         analyses = GaugeMetricFamily("skintrouble_analyses_24h", "Analyses in the last 24 h")
         if today is not None:
-            analyses.add_metric([], today["analyses"])
-            rejections.add_metric(["any"], today["rejection_rate"])
-            for code, rate in today["rejections_by_code"].items():
-                rejections.add_metric([code], rate)
-            review.add_metric([], today["review_rate"])
-            for grade, share in today["grade_mix"].items():
-                grades.add_metric([grade], share)
-            for bucket, n in today["confidence_histogram"].items():
-                confidence.add_metric([bucket.removeprefix("<=")], n)
+            # k-anonymity: a gauge is published only when the cases it is computed over number at least min_cases
+            # (rates over all analyses; grade mix, review rate and confidence over the accepted ones)
+            enough_analyses = today["analyses"] >= self.min_cases
+            enough_accepted = today["accepted"] >= self.min_cases
+            if enough_analyses:
+                analyses.add_metric([], today["analyses"])
+                rejections.add_metric(["any"], today["rejection_rate"])
+                for code, rate in today["rejections_by_code"].items():
+                    rejections.add_metric([code], rate)
+            if enough_accepted:
+                review.add_metric([], today["review_rate"])
+                for grade, share in today["grade_mix"].items():
+                    grades.add_metric([grade], share)
+                for bucket, n in today["confidence_histogram"].items():
+                    confidence.add_metric([bucket.removeprefix("<=")], n)
         yield from (analyses, rejections, review, grades, confidence)

@@ -58,7 +58,7 @@ def get_case(case_id: str, principal: Dermatologist, uow: UowDep, runtime: Runti
 )
 def get_photo(case_id: str, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> Response:
     return Response(
-        service.photo(uow=uow, runtime=runtime, case_id=case_id),
+        service.photo(uow=uow, runtime=runtime, principal=principal, case_id=case_id),
         media_type="image/jpeg",
         headers={"Cache-Control": "private, no-store"},
     )
@@ -138,5 +138,5 @@ def export_labels(
     runtime: RuntimeDep,
     format: Annotated[Literal["yolo", "coco", "labelstudio"], Query()] = "coco",
 ) -> Response:
-    body, media_type, filename = service.export(uow=uow, runtime=runtime, fmt=format)
+    body, media_type, filename = service.export(uow=uow, runtime=runtime, principal=principal, fmt=format)
     return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api import case_access
 from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
@@ -73,7 +74,7 @@ def _audit(uow: UnitOfWork, principal: Principal, action: str, case_id: str, **d
         actor_id=principal.key_id,
         role=principal.role,
         target=case_id,
-        details=details,
+        details={**details, "person": principal.person_id},
     )
 
 
@@ -111,7 +112,7 @@ def claim(*, uow: UnitOfWork, runtime: Runtime, principal: Principal) -> ReviewC
     """Lease the next case for this reviewer; None when nothing is left for them."""
     moment = now()
     expires = moment + timedelta(seconds=runtime.settings.review_lease_seconds)
-    item = review_repo.claim(session=uow.session, reviewer_id=principal.key_id, now=moment, expires_at=expires)
+    item = review_repo.claim(session=uow.session, reviewer_id=principal.person_id, now=moment, expires_at=expires)
     if item is None:
         uow.commit()  # releases SQLite's write lock taken by the claim
         return None
@@ -124,25 +125,29 @@ def claim(*, uow: UnitOfWork, runtime: Runtime, principal: Principal) -> ReviewC
 
 def get_case(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str) -> ReviewCase:
     item, case = _item_and_case(uow, case_id)
-    lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.key_id, now=now())
-    return _case_view(
+    lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.person_id, now=now())
+    view = _case_view(
         case=case, item=item, classes=class_names(runtime), lease_expires_at=lease.expires_at if lease else None
     )
+    case_access.record_read(uow=uow, principal=principal, case_id=case_id, what="details")
+    return view
 
 
-def photo(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> bytes:
+def photo(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str) -> bytes:
     _, case = _item_and_case(uow, case_id)
     if case.photo_key is None or not runtime.store.exists(case.photo_key):
         raise ApiError(404, "photo_not_found", "This case has no stored photo.")
-    return runtime.store.get(case.photo_key)
+    data = runtime.store.get(case.photo_key)
+    case_access.record_read(uow=uow, principal=principal, case_id=case_id, what="photo")
+    return data
 
 
 def _require_lease(uow: UnitOfWork, principal: Principal, case_id: str):  # type: ignore[no-untyped-def]
     moment = now()
-    lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.key_id, now=moment)
+    lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.person_id, now=moment)
     if lease is not None:
         return lease
-    own = review_repo.find_lease(session=uow.session, case_id=case_id, reviewer_id=principal.key_id)
+    own = review_repo.find_lease(session=uow.session, case_id=case_id, reviewer_id=principal.person_id)
     if own is not None and not own.released:
         raise ApiError(409, "lease_expired", "Your lease on this case expired; claim a case again.")
     raise ApiError(409, "lease_not_held", "Only the reviewer holding this case's lease may do that.")
@@ -193,7 +198,7 @@ def submit(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: 
     label = labels_repo.add(
         session=uow.session,
         case_id=case_id,
-        reviewer_id=principal.key_id,
+        reviewer_id=principal.person_id,
         verdict=labels.verdict,
         grade=grade,
         boxes=boxes,
@@ -222,7 +227,7 @@ def submit(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: 
     return LabelPublic(
         id=label.id,
         case_id=case_id,
-        reviewer_id=principal.key_id,
+        reviewer_id=principal.person_id,
         verdict=labels.verdict,
         grade=grade,
         boxes=boxes,  # type: ignore[arg-type]
@@ -276,9 +281,18 @@ def stats(*, uow: UnitOfWork, runtime: Runtime) -> ReviewStats:
     )
 
 
-def export(*, uow: UnitOfWork, runtime: Runtime, fmt: str) -> tuple[bytes, str, str]:
-    """The reviewed labels as (body, media type, file name)."""
+def export(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, fmt: str) -> tuple[bytes, str, str]:
+    """The reviewed labels as (body, media type, file name); every export is audited (who, format, which cases)."""
     samples = labels_repo.reviewed_samples(uow.session)
+    cases_repo.record_audit(
+        session=uow.session,
+        action="review.exported",
+        actor_id=principal.key_id,
+        role=principal.role,
+        target=None,
+        details={"format": fmt, "cases": sorted(s.case_id for s in samples), "person": principal.person_id},
+    )
+    uow.commit()
     info = _taxonomy_info(uow)
     names = label_export.class_names_for(samples, list(info))
     stamp = now().strftime("%Y%m%dT%H%M%SZ")

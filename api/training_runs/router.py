@@ -11,6 +11,7 @@ from api.models.schemas import TrainingRunIn, TrainingRunPublic
 from infra.db.models import TrainingRun
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import training_runs
+from pipelines import datasets
 from pipelines.celery_app import enqueue_task
 
 router = APIRouter(prefix="/v1/training-runs", tags=["training"])
@@ -36,10 +37,19 @@ def _public(row: TrainingRun) -> TrainingRunPublic:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrainingRunPublic,
-    responses={**_ERRORS, 503: {"description": "Queue unavailable"}},
+    responses={
+        **_ERRORS,
+        422: {"description": "Unknown (`dataset_not_found`) or revoked (`dataset_revoked`) snapshot, invalid body"},
+        503: {"description": "Queue unavailable"},
+    },
 )
 def start_training_run(body: TrainingRunIn, principal: MlEngineer, uow: UowDep) -> TrainingRunPublic:
-    params = body.model_dump(by_alias=True)
+    params = body.model_dump(by_alias=True, exclude_none=True)
+    if body.dataset is not None:
+        try:
+            datasets.check_available(session=uow.session, snapshot_id=body.dataset)
+        except datasets.DatasetRefused as exc:
+            raise ApiError(422, exc.code, exc.message) from exc
     row = training_runs.create(session=uow.session, requested_by=principal.key_id, params=params)
     cases_repo.record_audit(
         session=uow.session,

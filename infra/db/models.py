@@ -33,6 +33,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the person holding the key: a person rotates keys, counts as one reviewer (None: the key is its own person)
+    person_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class Case(Base):
@@ -46,6 +48,8 @@ class Case(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     api_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # sha256 of (mode, photo bytes) of the request that first used the key: a different request is refused
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     photo_key: Mapped[str | None] = mapped_column(String(200), nullable=True)  # rejected photos are not kept
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
@@ -176,3 +180,19 @@ class PhotoHash(Base):
     __tablename__ = "photo_hashes"
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     phash: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class DatasetSnapshot(Base):
+    """A training dataset snapshot the system built or imported: training runs name it by id, never by path.
+
+    `case_ids` lists the cases whose photos it holds, so an erasure finds every snapshot to revoke and remove."""
+
+    __tablename__ = "dataset_snapshots"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # the folder name, <name>-<digest12>
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(50))
+    path: Mapped[str] = mapped_column(Text)
+    case_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

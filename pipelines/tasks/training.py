@@ -8,6 +8,7 @@ from celery import Task
 
 from infra.db.engine import session_scope
 from infra.db.repositories import training_runs
+from pipelines import erasure
 from pipelines.celery_app import celery_app, enqueue_task
 from pipelines.retraining import labels_since_last_run, run_training
 from pipelines.runtime import get_runtime
@@ -39,3 +40,11 @@ def maybe_retrain() -> str | None:
     enqueue_task("training.retrain", run_id)
     log.info("started retraining %s after %d new labels", run_id, fresh)
     return run_id
+
+
+@celery_app.task(name="training.purge_erased", acks_late=True)
+def purge_erased() -> dict[str, int]:
+    """Remove this machine's copies of revoked snapshots and clean MLflow runs trained on them (idempotent)."""
+    settings = get_runtime().settings
+    with session_scope(settings.sqlalchemy_url) as session:
+        return erasure.purge_revoked(session=session, settings=settings)

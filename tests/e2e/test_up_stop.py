@@ -67,9 +67,9 @@ def test_up_stops_every_child_group_on_sighup(tmp_path: Path) -> None:
         else:
             pytest.fail("the API did not answer: " + (tmp_path / "up.log").read_text()[-3000:])
         groups = {pid for pid, _, ppid, pgid in proc_stats() if ppid == up.pid and pgid == pid}
-        assert len(groups) == 3  # worker, beat, API: each leading its own group
+        assert len(groups) == 4  # analysis worker, training worker, beat, API: each leading its own group
         members = [pid for pid, _, _, pgid in proc_stats() if pgid in groups]
-        assert len(members) >= 4  # the worker's pool child at least, besides the three leaders
+        assert len(members) >= 6  # the workers' pool children at least, besides the four leaders
         up.send_signal(signal.SIGHUP)
         up.wait(timeout=30)
         time.sleep(0.5)

@@ -1,4 +1,4 @@
-"""The analyses API beyond the round trip in test_api_contract.py: idempotency replays the first result even for a
+"""The analyses API beyond the round trip in test_api_contract.py: idempotency replays the same request and refuses a
 different photo (SQLite and PostgreSQL), body limits, per-key rate limits (memory and shared Redis), CORS."""
 
 from __future__ import annotations
@@ -62,18 +62,43 @@ def db_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
 # ---- the contract on both databases --------------------------------------------------------------------------
 
 
-def test_idempotency_key_returns_the_first_result(db_settings: Settings) -> None:
+def test_idempotency_key_replays_the_same_request_and_refuses_a_different_one(db_settings: Settings) -> None:
     with running(db_settings) as client:
         key = make_key(db_settings)
         first = upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(2))
-        again = upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(3))
+        again = upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(2))
         assert first.status_code == again.status_code == 200
         assert again.json() == first.json()
+        # another photo, a text file, or the same photo in another mode under the used key: refused, not replayed
+        assert_error(
+            upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(3)), 422, "idempotency_key_reused"
+        )
+        assert_error(upload(client, {**key, "Idempotency-Key": "upload-42"}, b"hello"), 422, "idempotency_key_reused")
+        other_mode = upload(client, {**key, "Idempotency-Key": "upload-42"}, photo_bytes(2), params={"mode": "async"})
+        assert_error(other_mode, 422, "idempotency_key_reused")
         other = make_key(db_settings, name="other phone")  # keys are per client: no cross-client replay
         rejected = upload(client, {**other, "Idempotency-Key": "upload-42"}, b"not an image")
         assert_error(rejected, 415, "unsupported_media_type")
+        # a first use refused by validation does not lock the key: the real photo then goes through under it
+        accepted = upload(client, {**other, "Idempotency-Key": "upload-42"}, photo_bytes(4))
+        assert accepted.status_code == 200 and accepted.json()["id"] != first.json()["id"]
     with session_scope(db_settings.sqlalchemy_url) as session:
-        assert session.scalar(select(func.count()).select_from(Case)) == 1
+        assert session.scalar(select(func.count()).select_from(Case)) == 2
+
+
+def test_a_quality_rejected_first_use_does_not_lock_the_key(db_settings: Settings) -> None:
+    import numpy as np
+
+    dark = encode(np.full((400, 400, 3), 3, dtype=np.uint8))
+    with running(db_settings) as client:
+        key = {**make_key(db_settings), "Idempotency-Key": "retake"}
+        refused = upload(client, key, dark)
+        assert_error(refused, 422, "quality_rejected")
+        assert upload(client, key, dark).json() == refused.json()  # the same request: the same answer
+        retake = upload(client, key, photo_bytes(5))
+        assert retake.status_code == 200, retake.text
+        assert upload(client, key, photo_bytes(5)).json()["id"] == retake.json()["id"]
+        assert_error(upload(client, key, dark), 422, "idempotency_key_reused")  # now the key is taken
 
 
 def test_concurrent_retries_with_one_idempotency_key_get_one_case(db_settings: Settings) -> None:
@@ -84,7 +109,7 @@ def test_concurrent_retries_with_one_idempotency_key_get_one_case(db_settings: S
         answers: list[tuple[int, str]] = []
 
         def send(seed: int) -> None:
-            response = upload(client, headers, photo_bytes(seed))
+            response = upload(client, headers, photo_bytes(0))  # retries carry the same photo
             answers.append((response.status_code, response.json().get("id", response.text)))
 
         threads = [threading.Thread(target=send, args=(seed,)) for seed in range(3)]

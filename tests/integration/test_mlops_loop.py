@@ -26,6 +26,7 @@ from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
 from infra.db.repositories.api_keys import create_key
 from infra.settings import REPO_ROOT, Settings, get_settings
+from pipelines.datasets import import_folder
 from pipelines.model_registry import Registry, log_model_run
 from pipelines.promotion import move_alias
 from pipelines.retraining import run_training
@@ -109,7 +110,9 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
                     "imgsz": 128,
                     "batch": 2,
                     "from": "release",
-                    "base_data": str(write_yolo_dataset(tmp_path / "base", range(4), 128)),
+                    "dataset": import_folder(
+                        session=session, src=write_yolo_dataset(tmp_path / "base", range(4), 128), root=tmp_path / "ds"
+                    ).id,
                     "extra": {"mosaic": 0.0, "plots": False},
                 },
             )
@@ -293,7 +296,7 @@ def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: py
         with session_scope(settings.sqlalchemy_url) as session:
             _, key = create_key(session=session, role="ml-engineer", name="ml")
         ml = {"X-API-Key": key}
-        body = {"epochs": 2, "imgsz": 320, "from": "scratch", "base_data": None}
+        body = {"epochs": 2, "imgsz": 320, "from": "scratch"}
         started = client.post("/v1/training-runs", json=body, headers=ml)
         assert started.status_code == 202, started.text
         run = started.json()
@@ -310,3 +313,43 @@ def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: py
     with session_scope(settings.sqlalchemy_url) as session:
         statuses = sorted(r.status for r in session.query(TrainingRun))
     assert statuses == ["failed", "queued"]
+
+
+def test_training_data_is_a_registered_snapshot_id_never_a_path(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A path in the request is refused the same way whether the folder exists or not (no existence oracle);
+    only ids of snapshots the system built or imported are accepted, and a revoked one is refused."""
+    from api.main import create_app
+    from api.training_runs import router as training_router
+    from infra.db.repositories import snapshots as snapshots_repo
+
+    monkeypatch.setattr(training_router, "enqueue_task", lambda *_: None)
+    with TestClient(create_app(settings)) as client:
+        with session_scope(settings.sqlalchemy_url) as session:
+            _, key = create_key(session=session, role="ml-engineer", name="ml")
+            registered = import_folder(
+                session=session, src=write_yolo_dataset(tmp_path / "base", range(2), 128), root=tmp_path / "ds"
+            ).id
+        ml = {"X-API-Key": key}
+        answers = [
+            client.post("/v1/training-runs", json={"epochs": 1, "base_data": path}, headers=ml)
+            for path in ("/root", "/does/not/exist")
+        ]
+        assert [a.status_code for a in answers] == [422, 422]
+        assert answers[0].json()["error"]["code"] == answers[1].json()["error"]["code"] == "invalid_request"
+        for bad in ("/root", "../../etc", "var/datasets/x"):
+            refused = client.post("/v1/training-runs", json={"epochs": 1, "dataset": bad}, headers=ml)
+            assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request", bad
+        unknown = client.post("/v1/training-runs", json={"epochs": 1, "dataset": "retrain-0123456789ab"}, headers=ml)
+        assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "dataset_not_found"
+        listed = client.get("/v1/datasets", headers=ml).json()
+        assert [d["id"] for d in listed] == [registered] and listed[0]["revoked"] is False
+        accepted = client.post("/v1/training-runs", json={"epochs": 1, "dataset": registered}, headers=ml)
+        assert accepted.status_code == 202 and accepted.json()["params"]["dataset"] == registered
+        with session_scope(settings.sqlalchemy_url) as session:
+            row = snapshots_repo.get(session=session, snapshot_id=registered)
+            assert row is not None
+            snapshots_repo.revoke(session=session, row=row, reason="test")
+        revoked = client.post("/v1/training-runs", json={"epochs": 1, "dataset": registered}, headers=ml)
+        assert revoked.status_code == 422 and revoked.json()["error"]["code"] == "dataset_revoked"

@@ -47,7 +47,7 @@ def add_cases(url: str) -> None:
 def test_summary_and_prometheus_gauges(settings: Settings) -> None:
     from api.main import create_app
 
-    app = create_app(settings)
+    app = create_app(settings.model_copy(update={"metrics_min_cases": 2}))  # the fixture has 4 analyses, 2 accepted
     with TestClient(app) as client:
         add_cases(settings.sqlalchemy_url)
         with session_scope(settings.sqlalchemy_url) as session:
@@ -94,3 +94,40 @@ def test_beat_starts_a_retraining_once_enough_labels_arrived(
     with session_scope(current.sqlalchemy_url) as session:
         assert session.get(TrainingRun, run_id).status == "queued"
     assert training.maybe_retrain() is None  # a run is already queued
+
+
+def samples(exposition: str) -> str:
+    """The sample lines of a Prometheus exposition (HELP/TYPE comments name every family, even empty ones)."""
+    return "\n".join(line for line in exposition.splitlines() if not line.startswith("#"))
+
+
+def test_metrics_need_the_scrape_token_and_hold_back_small_groups(settings: Settings) -> None:
+    """/metrics answers only with the bearer token; gauges over fewer than k cases are not published at all."""
+    from api.main import create_app
+
+    guarded = settings.model_copy(update={"metrics_token": "s3cret-scrape", "metrics_min_cases": 3})
+    with TestClient(create_app(guarded)) as client:
+        add_cases(settings.sqlalchemy_url)  # 4 analyses (>= 3), of which 2 accepted (< 3)
+        assert client.get("/metrics").status_code == 401
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_metrics_token"
+        text = samples(client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"}).text)
+        assert "skintrouble_analyses_24h 4.0" in text and 'skintrouble_rejection_rate{code="too_dark"} 0.5' in text
+        assert "skintrouble_grade_share" not in text and "skintrouble_review_rate" not in text
+        assert "skintrouble_findings_by_confidence" not in text
+    with TestClient(create_app(settings)) as client:  # default k = 10: nothing clinical from 4 analyses
+        client.get("/healthz")
+        text = samples(client.get("/metrics").text)
+        assert "skintrouble_analyses_24h" not in text and "skintrouble_rejection_rate" not in text
+        assert "skintrouble_http_requests_total" in text  # the operational series stay
+
+
+def test_production_refuses_to_start_without_a_scrape_token() -> None:
+    with pytest.raises(ValueError, match="metrics_token"):
+        Settings(
+            environment="production",
+            database_url="postgresql+psycopg://x@h/db",
+            redis_url="redis://h:6379/0",
+            mlflow_tracking_uri="http://h:5000",
+            metrics_token=None,
+        )

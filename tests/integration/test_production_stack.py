@@ -125,6 +125,7 @@ def production_env(
     port = free_port()
     values = {
         "SKINTROUBLE_ENVIRONMENT": "production",
+        "SKINTROUBLE_METRICS_TOKEN": "scrape-token-for-the-test",
         "DATABASE_URL": postgres_url,
         "REDIS_URL": redis_url,
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",

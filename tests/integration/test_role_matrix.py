@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/training-runs"): {"ml-engineer"},
     ("GET", "/v1/training-runs/{run_id}"): {"ml-engineer"},
     ("GET", "/v1/monitoring/summary"): {"ml-engineer"},
+    ("GET", "/v1/datasets"): {"ml-engineer"},
 }
 
 

@@ -43,7 +43,9 @@ def test_every_operation_conforms_to_the_schema(settings: Settings, monkeypatch:
     from pipelines import celery_app as celery_module
 
     monkeypatch.setattr(celery_module.celery_app, "send_task", lambda *a, **k: None)  # nothing leaves the process
-    quiet = settings.model_copy(update={"rate_limit_per_minute": 0})  # generated traffic is not abuse
+    quiet = settings.model_copy(  # generated traffic is not abuse
+        update={"rate_limit_per_minute": 0, "rate_limit_unauthenticated_per_minute": 0}
+    )
     upgrade(quiet.sqlalchemy_url)
     with session_scope(quiet.sqlalchemy_url) as session:
         keys = {
