@@ -27,6 +27,8 @@ def api(request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.
     """(client, settings, keys by role) on the embedded database or a live PostgreSQL of this test's own."""
     if request.param == "postgresql":
         monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+    # every case goes to review, so the dermatologist's read below does not hang on what the model found
+    monkeypatch.setenv("SKINTROUBLE_REVIEW_AUDIT_RATE", "1.0")
     get_settings.cache_clear()
     current = get_settings()
     from api.main import create_app

@@ -376,7 +376,7 @@ def test_a_papule_is_labelled_exported_with_its_taxonomy_and_mapped_for_training
             session=session,
             store=open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url),
             settings=settings,
-            base_data=None,
+            base=None,
         )
     assert snapshot.class_names == ["lesion"]
     image = next(iter(sorted((snapshot.path / "images").iterdir())))
