@@ -37,7 +37,7 @@ def is_good(row: dict) -> bool:
 def training_rows(rows: list[dict], code: str) -> tuple[list[dict], np.ndarray]:
     """Rows and 0/1 targets for one code's model (train set only)."""
     positives = {"blurry": ("blurry", "motion_blur")}.get(code, (code,))
-    negatives_extra = {"motion_blur": ("blurry",)}.get(code, ())
+    negatives_extra = {"motion_blur": ("blurry",), "uneven_lighting": ("closeup",)}.get(code, ())
     chosen, target = [], []
     for row in rows:
         if row["set"] != "train":
@@ -70,18 +70,16 @@ def fit_verdict(rows: list[dict], l2: float) -> dict:
 
 
 def fit_ood(rows: list[dict]) -> dict:
-    fit = [
-        r
-        for r in rows
-        if r["set"] == "train" and r["label"] not in ("not_skin_photo", "ignore", *EXPOSURE_LABELS)
-    ]
-    return ood.fit_stats(np.array([ood.feature_vector(r["measures"]) for r in fit]))
+    fit = [r for r in rows if r["set"] == "train" and r["label"] not in ("not_skin_photo", "ignore", *EXPOSURE_LABELS)]
+    stats = ood.fit_stats(np.array([ood.feature_vector(r["measures"]) for r in fit]))
+    stats["caps"] = ood.fit_caps([r["measures"] for r in fit])
+    return stats
 
 
 def choose_thresholds(rows: list[dict], models: dict, stats: dict, budget: float, ood_budget: float) -> None:
     """Per code, the lowest threshold refusing at most `budget` of the good valid-selection photos."""
     good = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and is_good(r)]
-    for code, model in models["codes"].items():
+    for model in models["codes"].values():
         scores = np.array([verdict.logit(r["measures"], model) for r in good])
         model["threshold"] = float(max(np.quantile(scores, 1.0 - budget), -2.0))
         model["chosen_on"] = f"valid selection: {len(good)} good photos and tone/JPEG copies, <= {budget:.2%} refused"
@@ -105,7 +103,10 @@ def main() -> None:
     for code, model in models["codes"].items():
         coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(model["features"], model["coef"], strict=True))
         print(f"{code:16s} threshold {model['threshold']:+.2f}  {model['fitted_rows']}  {coefs}")
-    print(f"ood: fitted on {stats['n']} rows, reference {stats['reference_distance']:.2f}, threshold {stats['threshold']:.2f}")
+    print(
+        f"ood: fitted on {stats['n']} rows, reference {stats['reference_distance']:.2f}, "
+        f"threshold {stats['threshold']:.2f}, caps {stats['caps']}"
+    )
     if not args.dry_run:
         verdict.save_models(models)
         ood.save_stats(stats)

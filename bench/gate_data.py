@@ -131,19 +131,24 @@ def soft_skin_weight(image: np.ndarray) -> np.ndarray:
 
 
 def tone_shift(d_lightness: float, d_yellow: float) -> Degradation:
-    """Move the skin along CIELAB L* (by d_lightness) and b* (by d_yellow), keeping its texture.
+    """Move the skin along CIELAB L* (by d_lightness) and b* (by d_yellow), keeping its texture and highlights.
 
-    Lightness is scaled about 0 rather than shifted, so pores and spots keep their relative contrast, as they
-    do on darker skin; specular highlights (L* > 90) are left alone.
+    Lightness is scaled rather than shifted, so pores and spots keep their relative contrast, as they do on
+    darker skin. Specular highlights are reflected at the skin's surface, whatever its melanin, so the
+    brightest skin (above its 95th percentile of L*, fully at its 99.5th) keeps its lightness.
     """
 
     def apply(image: np.ndarray) -> np.ndarray:
         weight = soft_skin_weight(image)
         lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
         lightness = lab[..., 0]
-        skin_l = float(np.median(lightness[weight > 0.5])) if (weight > 0.5).any() else 60.0
+        core = weight > 0.5
+        if core.any():
+            skin_l, high_l, top_l = np.percentile(lightness[core], [50, 95, 99.5])
+        else:
+            skin_l, high_l, top_l = 60.0, 70.0, 90.0
         gain = max(skin_l + d_lightness, 5.0) / max(skin_l, 5.0)
-        highlight = np.clip((lightness - 85.0) / 10.0, 0.0, 1.0)
+        highlight = np.clip((lightness - high_l) / max(top_l - high_l, 1.0), 0.0, 1.0)
         w = weight * (1.0 - highlight)
         lab[..., 0] = lightness * (1.0 + w * (gain - 1.0))
         lab[..., 2] = lab[..., 2] + w * d_yellow
@@ -225,7 +230,8 @@ def text(rng: np.random.Generator) -> np.ndarray:
     paper = rng.uniform(200, 255) if rng.random() < 0.7 else rng.uniform(0, 60)
     img = np.clip(np.full((SIDE, SIDE, 3), paper, np.float32) + rng.uniform(-10, 10, 3), 0, 255).astype(np.uint8)
     ink = (20,) * 3 if paper > 128 else (230,) * 3
-    words = "the quick brown fox jumps over a lazy dog 0123456789 acne skin photo lorem ipsum dolor".split()
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "0123456789", "acne", "skin"]
+    words += ["photo", "lorem", "ipsum", "dolor"]
     y = int(rng.integers(20, 50))
     while y < SIDE:
         line = " ".join(rng.choice(words, size=8))

@@ -99,7 +99,11 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
     out.append((f"side light {stops:.2f}", label, gd.side_light(stops, angle)(image)))
     quality = int(rng.integers(50, 95))
     out.append(
-        (f"noise+JPEG q{quality}", None, gd.noise_and_jpeg(rng.uniform(0, 3), quality, int(rng.integers(1 << 30)))(image))
+        (
+            f"noise+JPEG q{quality}",
+            None,
+            gd.noise_and_jpeg(rng.uniform(0, 3), quality, int(rng.integers(1 << 30)))(image),
+        )
     )
     return out
 
@@ -109,7 +113,14 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def row(set_: str, part: str, photo: str, kind: str, label: str | None, image: np.ndarray, t: Thresholds) -> dict:
-    return {"set": set_, "part": part, "photo": photo, "kind": kind, "label": label, "measures": image_measures(image, t)}
+    return {
+        "set": set_,
+        "part": part,
+        "photo": photo,
+        "kind": kind,
+        "label": label,
+        "measures": image_measures(image, t),
+    }
 
 
 def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
@@ -128,8 +139,11 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
         for kind, label, degraded in random_degradations(image, rng):
             rows.append(row("train", "fit", path.name, kind, label, degraded, t))
         close = gd.skin_close_up(image, rng)
-        if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution model only
+        if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution and lighting models only
             rows.append(row("train", "fit", path.name, "close-up", "closeup", close, t))
+            stops, angle = rng.uniform(2.5, 6.0), rng.uniform(0, 360)
+            lit = gd.side_light(stops, angle)(close)
+            rows.append(row("train", "fit", path.name, f"close-up side light {stops:.2f}", "uneven_lighting", lit, t))
         for crop in gd.background_crops(image, rng, count=1):
             rows.append(row("train", "fit", path.name, "background crop", "not_skin_photo", crop, t))
     fit_families = [f for f in gd.NON_SKIN if f not in gd.HELD_OUT_FAMILIES]

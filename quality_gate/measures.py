@@ -123,6 +123,7 @@ def sharpness(y: np.ndarray, mask: np.ndarray) -> float:
 
 # --- linear light -------------------------------------------------------------------------------------------
 
+
 def _srgb_to_linear_lut() -> np.ndarray:
     x = np.arange(256, dtype=np.float64) / 255.0
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
@@ -152,6 +153,7 @@ def stops(level: int) -> float:
 
 
 # --- blur: isotropic detail and its direction ----------------------------------------------------------------
+
 
 def _tensor(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean gradient structure tensor (Jxx, Jxy, Jyy) of y over the masked pixels (uint8 mask)."""
@@ -201,13 +203,16 @@ def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[f
 
 # --- lighting --------------------------------------------------------------------------------------------------
 
-def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> float:
-    """Stops of illumination change across the frame's long side, from a plane fit to log2 of smoothed light.
 
-    Side light darkens one side of the face in a ramp; natural shading (nose, cheeks) averages out in the fit.
+def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tuple[float, float]:
+    """Stops of illumination change across the frame's long side, from a plane fit to log2 of smoothed light,
+    and how planar the light is (R^2 of that fit, 0..1).
+
+    Side light darkens one side of the skin in a smooth ramp, which a plane explains well; natural shading
+    (nose, cheeks) and a face against a dark room change brightness too, but not along one plane.
     """
     if not mask.any():
-        return 0.0
+        return 0.0, 0.0
     h, w = y_linear.shape
     scale = side / max(h, w)
     small = (max(2, round(w * scale)), max(2, round(h * scale)))
@@ -215,12 +220,15 @@ def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> fl
     light = cv2.resize(y_linear * mask, small, interpolation=cv2.INTER_AREA)
     valid = weights > 0.5
     if valid.sum() < 8:
-        return 0.0
+        return 0.0, 0.0
     level = np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
     rows, cols = np.nonzero(valid)
     design = np.stack([np.ones_like(level), cols / side, rows / side], axis=1)
     coef, *_ = np.linalg.lstsq(design, level, rcond=None)
-    return float(np.hypot(coef[1], coef[2]))
+    spread = float(level.var())
+    residual = float((level - design @ coef).var())
+    planarity = 1.0 - residual / spread if spread > 1e-9 else 0.0
+    return float(np.hypot(coef[1], coef[2])), planarity
 
 
 # --- what the photo shows: colour and texture statistics for the out-of-distribution check ---------------------
@@ -279,6 +287,7 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
         "skin_chroma_spread": float(np.hypot(sa_std, sb_std)),
         "skin_coherence": coherence,
         "edge_density": fraction(edges),
+        "skin_texture_contrast": texture_contrast(lightness, region),
     }
 
 
@@ -289,3 +298,37 @@ def shadow_fraction(brightest: np.ndarray, mask: np.ndarray, depth: float = 0.4)
         return 0.0
     cutoff = int(depth * quantile_level(hist, 0.9))
     return float(hist[:cutoff].sum() / hist.sum())
+
+
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def noise_level(y: np.ndarray, mask: np.ndarray, step: int = 3) -> float:
+    """Sensor/JPEG noise as a share of the median luma (Immerkaer's operator, robust median, subsampled).
+
+    The operator cancels smooth image structure; what is left is mostly noise. Noise added after blur
+    (a phone's sensor) restores fine-scale energy that the detail ratios would take for sharpness, so the
+    blur models read this too.
+    """
+    if y.shape[0] < 3 or y.shape[1] < 3 or not mask.any():
+        return 0.0
+    response = cv2.filter2D(y.astype(np.float32), cv2.CV_32F, _NOISE_KERNEL)[::step, ::step]
+    values = np.abs(response[mask[::step, ::step]])
+    if values.size == 0:
+        return 0.0
+    level = max(float(np.median(y[::step, ::step][mask[::step, ::step]])), 8.0)
+    return float(1.4826 * np.median(values) / 6.0 / level)
+
+
+def texture_contrast(y: np.ndarray, mask: np.ndarray) -> float:
+    """Standard deviation of fine texture (luma minus a 2 px blur) over the mask, as a share of the median luma.
+
+    Pores and spots are low-contrast; fur, grass and text strokes are high-contrast.
+    """
+    if not mask.any():
+        return 0.0
+    y = y.astype(np.float32)
+    detail = y - cv2.GaussianBlur(y, (0, 0), 2.0)
+    _, std = cv2.meanStdDev(detail, mask=mask.astype(np.uint8))
+    level = max(float(cv2.mean(y, mask=mask.astype(np.uint8))[0]), 8.0)
+    return float(std[0, 0]) / level

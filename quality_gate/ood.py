@@ -4,7 +4,8 @@ A small model shipped in the repo: a vector of colour and texture statistics the
 (`FEATURES`, all keys of the measures dict), and the mean and shrunk covariance of that vector over ACNE04
 `train` photos, their skin close-up crops and degraded copies (`ood_stats.json`, written by
 `bench/fit_quality_gate.py`). A photo's Mahalanobis distance to that distribution is the `ood_distance`
-measure; the policy raises `not_skin_photo` above a threshold calibrated on the selection part of `valid`.
+measure; the policy raises `not_skin_photo` above a threshold calibrated on the selection part of `valid`,
+or when a measure exceeds a ceiling far beyond anything fitted (`caps`, the cheap check).
 
 Some features are one-sided: more skin in the frame, more fine detail, less oriented texture or a more even
 colour than the training photos (faces against a dark room) is no reason to doubt a photo, so those are
@@ -39,6 +40,7 @@ FEATURES: dict[str, str] = {
     "log_detail_max": "high",
     "log_sharpness": "",
     "edge_density": "",
+    "skin_texture_contrast": "low",
 }
 SHRINKAGE = 0.1  # covariance shrunk towards its diagonal: robust with a few hundred photos
 
@@ -61,7 +63,7 @@ def fit_stats(rows: np.ndarray, *, quantile: float = 0.995, shrinkage: float = S
     cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov)) + 1e-9 * np.eye(len(mean))
     stats = {
         "features": list(FEATURES),
-        "n": int(len(rows)),
+        "n": len(rows),
         "mean": mean.tolist(),
         "clip_low": [None if np.isinf(v) else float(v) for v in clip_low],
         "clip_high": [None if np.isinf(v) else float(v) for v in clip_high],
@@ -78,6 +80,21 @@ def distance(vector: np.ndarray, stats: dict) -> float:
     high = np.array([np.inf if v is None else v for v in stats["clip_high"]])
     delta = np.clip(vector, low, high) - np.asarray(stats["mean"])
     return float(np.sqrt(max(delta @ np.asarray(stats["inverse_covariance"]) @ delta, 0.0)))
+
+
+CAPPED = ("detail_half_max",)  # measures with a hard ceiling: `CAP_FACTOR` x the largest value seen in the fit
+CAP_FACTOR = 1.5
+
+
+def fit_caps(values: list[dict[str, float]]) -> dict[str, float]:
+    """Ceilings for measures no skin photo comes near: fine detail far beyond any fitted photo, even the copies
+    with sensor noise added, is a drawing, text or a synthetic texture, not skin seen through a lens."""
+    return {name: CAP_FACTOR * max(float(v[name]) for v in values) for name in CAPPED}
+
+
+def exceeds_caps(values: dict[str, float], stats: dict | None = None) -> bool:
+    caps = (stats or load_stats()).get("caps", {})
+    return any(values[name] > cap for name, cap in caps.items())
 
 
 def save_stats(stats: dict, path: Path = STATS_PATH) -> None:

@@ -43,7 +43,7 @@ class Thresholds:
     min_short_side: int = 400  # px of the original photo; below this lesions are a few pixels wide
     min_skin_fraction: float = 0.05  # share of the frame that must be skin
     # outer floors on single measures (the learned verdict decides inside them)
-    min_skin_brightness: float = 20.0  # median skin luma, 0..255
+    min_skin_brightness: float = 8.0  # median skin luma, 0..255 (below: black; very dark skin sits above)
     max_skin_brightness: float = 245.0  # median skin luma, 0..255
     max_clipped_fraction: float = 0.5  # share of skin (and blown-out pixels next to it) clipped
     min_uniformity: float = 0.03  # 5th/95th percentile of smoothed skin illumination
@@ -120,10 +120,14 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     else:  # judge exposure and focus on the whole frame: skin may be hidden by the very fault
         subject = everything
         face = np.ones(y.shape, dtype=bool)
+    linear_half = cv2.LUT(luma_half, measures.LINEAR_LUT)
     subject_hist = measures.histogram(luma_half, subject)
     median_level = measures.quantile_level(subject_hist, 0.5)
     lit = skin_half if has_skin else subject
+    gradient, planarity = measures.light_gradient(linear_half, lit)
     detail_max, detail_min, angle = measures.detail_spectrum(y, face)
+    face_small = face_half if has_skin else everything
+    half_max, half_min, _ = measures.detail_spectrum(luma_half, face_small, coarse=4)
     values = {
         "short_side": float(min(height, width)),
         "skin_fraction": skin_fraction,
@@ -135,13 +139,18 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "uniformity": measures.uniformity(
             luma_half.astype(np.float32), lit, thresholds.illumination_sigma_fraction * side / 2
         ),
-        "light_gradient": measures.light_gradient(cv2.LUT(luma_half, measures.LINEAR_LUT), lit),
+        "light_gradient": gradient,
+        "light_planarity": planarity,
+        "planar_gradient": gradient * planarity,
         "shadow_fraction": measures.shadow_fraction(brightest, lit),
         "sharpness": measures.sharpness(y, face),
         "detail_max": detail_max,
         "detail_min": detail_min,
         "motion_ratio": detail_min / detail_max if detail_max > 0 else 1.0,
         "blur_angle": angle,
+        "detail_half_max": half_max,
+        "detail_half_min": half_min,
+        "noise": measures.noise_level(y, face),
     }
     values.update(measures.colour_texture(half, skin_half))
     values["log_detail_max"] = float(np.log(max(detail_max, 1e-3)))
@@ -195,9 +204,11 @@ def judge(values: dict[str, float], thresholds: Thresholds) -> QualityReport:
             if has_skin or code not in NEEDS_SKIN:
                 excess -= t.learned_offset
                 results.append((code, excess > 0, min(1.0, abs(excess) / LEARNED_MARGIN_SCALE)))
-        limit = t.max_ood_distance if t.max_ood_distance is not None else ood.load_stats()["threshold"]
+        stats = ood.load_stats()
+        limit = t.max_ood_distance if t.max_ood_distance is not None else stats["threshold"]
         distance = values["ood_distance"]
-        results.append(("not_skin_photo", distance > limit, min(1.0, abs(distance - limit) / limit)))
+        far = distance > limit or ood.exceeds_caps(values, stats)
+        results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / limit)))
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")

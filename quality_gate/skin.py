@@ -96,7 +96,8 @@ def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if mask.mean() < 0.002:
         return mask
     brightest = max_channel(rgb)
-    floor = _SHADOW_FLOOR * float(np.percentile(brightest[mask], 90))
+    hist = cv2.calcHist([brightest], [0], mask.astype(np.uint8), [256], [0, 256]).ravel()
+    floor = _SHADOW_FLOOR * float(np.searchsorted(np.cumsum(hist), 0.9 * hist.sum()))
     bright_enough = brightest >= max(floor, _SHADOW_MIN_CHANNEL)
     mask = mask & bright_enough
     if not mask.any():

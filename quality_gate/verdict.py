@@ -20,17 +20,48 @@ MODEL_PATH = Path(__file__).with_name("verdict.json")
 
 # code -> the measures its model reads (derived ones below)
 MODEL_FEATURES: dict[str, list[str]] = {
-    "too_dark": ["skin_exposure", "skin_highlight", "frame_highlight", "frame_lightness", "shadow_fraction"],
+    "too_dark": ["skin_highlight", "frame_highlight", "frame_lightness", "shadow_fraction"],
     "too_bright": ["skin_exposure", "clipped_fraction", "skin_highlight", "frame_highlight", "frame_lightness"],
-    "blurry": ["log_detail_max", "log_detail_min", "log_sharpness", "edge_density", "skin_exposure"],
-    "motion_blur": ["log_detail_max", "log_detail_min", "motion_ratio", "log_sharpness"],
-    "uneven_lighting": ["uniformity", "light_gradient", "shadow_fraction", "skin_fraction", "skin_exposure"],
+    "blurry": [
+        "log_detail_max",
+        "log_detail_min",
+        "log_detail_half_max",
+        "log_detail_half_min",
+        "log_sharpness",
+        "log_noise",
+        "edge_density",
+        "skin_exposure",
+    ],
+    "motion_blur": [
+        "log_detail_max",
+        "log_detail_min",
+        "motion_ratio",
+        "log_detail_half_max",
+        "log_detail_half_min",
+        "log_noise",
+        "log_sharpness",
+    ],
+    "uneven_lighting": [
+        "uniformity",
+        "light_gradient",
+        "light_planarity",
+        "planar_gradient",
+        "shadow_fraction",
+        "skin_fraction",
+        "skin_exposure",
+    ],
+}
+_LOGS = {
+    "log_detail_min": "detail_min",
+    "log_detail_half_max": "detail_half_max",
+    "log_detail_half_min": "detail_half_min",
+    "log_noise": "noise",
 }
 
 
 def feature(values: dict[str, float], name: str) -> float:
-    if name == "log_detail_min":
-        return math.log(max(values["detail_min"], 1e-3))
+    if name in _LOGS:
+        return math.log(max(values[_LOGS[name]], 1e-4))
     return float(values[name])
 
 

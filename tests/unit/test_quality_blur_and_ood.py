@@ -56,7 +56,7 @@ def skin() -> np.ndarray:
 def test_motion_blur_is_directional_and_its_direction_is_found(skin: np.ndarray, angle: float) -> None:
     sharp_max, sharp_min, _ = spectrum(skin)
     high, low, found = spectrum(motion(skin, 15, angle))
-    assert low / high < 0.5 < sharp_min / sharp_max
+    assert low / high < 0.6 and sharp_min / sharp_max > 0.85
     # OpenCV rotates counter-clockwise with y pointing down: the smear runs at -angle in image coordinates
     difference = abs((found - (-angle % 180.0) + 90.0) % 180.0 - 90.0)
     assert difference < 15.0, (angle, found)
@@ -77,11 +77,17 @@ def test_gate_says_motion_blur_for_motion_and_blurry_for_focus(skin: np.ndarray,
     assert focus.retake_codes == ["blurry"], focus.measures
 
 
-def test_detail_ratio_does_not_depend_on_how_much_texture_the_skin_has() -> None:
-    """Clear skin (faint pores) and rough skin read alike; blur moves both the same way."""
-    clear, rough = textured_skin(pores=2.0, seed=1), textured_skin(pores=10.0, seed=1)
-    assert spectrum(clear)[0] == pytest.approx(spectrum(rough)[0], rel=0.25)
-    for image in (clear, rough):
+def test_detail_ratio_does_not_depend_on_how_much_contrast_the_skin_texture_has(skin: np.ndarray) -> None:
+    """Clear skin (faint texture) and rough skin (strong texture) of the same kind read alike; the old
+    Laplacian sharpness calls the faint one five times blurrier. Blur moves both the same way."""
+    mean = skin.reshape(-1, 3).mean(axis=0)
+    faint = np.clip(mean + 0.3 * (skin - mean), 0, 255).astype(np.uint8)
+    strong = np.clip(mean + 1.5 * (skin - mean), 0, 255).astype(np.uint8)
+    assert spectrum(faint)[0] == pytest.approx(spectrum(strong)[0], rel=0.1)
+    y_faint, y_strong = (cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (faint, strong))
+    everywhere = np.ones(y_faint.shape, bool)
+    assert measures.sharpness(y_strong, everywhere) > 3 * measures.sharpness(y_faint, everywhere)
+    for image in (faint, strong):
         assert spectrum(cv2.GaussianBlur(image, (0, 0), 3))[0] < 0.6 * spectrum(image)[0]
 
 
@@ -94,11 +100,14 @@ def test_smooth_clear_skin_is_not_called_blurry() -> None:
 
 
 def test_shadowed_skin_stays_in_the_mask(skin: np.ndarray) -> None:
-    ramp = np.linspace(0.1, 1.0, skin.shape[1], dtype=np.float32)[None, :, None]
+    """Light falling from 100% to 5% across the frame: the darkest quarter is mostly kept as skin."""
+    ramp = np.linspace(0.05, 1.0, skin.shape[1], dtype=np.float32)[None, :, None]
     shadowed = (skin * ramp).astype(np.uint8)
     lit = lit_skin_mask(shadowed, 0.05)
     grown = skin_mask(shadowed, 0.05)
-    assert grown.mean() > 0.85 > lit.mean() and (grown | ~lit).all()  # grows, never drops lit skin
+    darkest = slice(0, skin.shape[1] // 4)
+    assert grown[:, darkest].mean() > lit[:, darkest].mean() + 0.08
+    assert grown.mean() > 0.88
 
 
 def test_dark_background_does_not_join_the_skin(skin: np.ndarray) -> None:
@@ -122,7 +131,7 @@ def printed_text(seed: int = 0) -> np.ndarray:
 
 def grass(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    field = np.zeros((640, 640, 3), np.float32) + (70, 150, 60)
+    field = np.zeros((640, 640, 3), np.float32) + np.array([70, 150, 60], np.float32)
     for _ in range(4000):
         x, y = int(rng.integers(0, 640)), int(rng.integers(0, 640))
         tip = (x + int(rng.integers(-6, 7)), y - int(rng.integers(10, 30)))
