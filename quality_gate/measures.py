@@ -237,8 +237,8 @@ GREY_CHROMA = 8.0  # Lab chroma (uint8 units) below which a pixel is grey
 EDGE_LEVEL = 0.08  # gradient magnitude, as a share of the median luma, that counts as an edge
 
 
-def _masked_mean_std(channel: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    mean, std = cv2.meanStdDev(channel, mask=mask.astype(np.uint8))
+def _masked_mean_std(channel: np.ndarray, mask: np.ndarray | None) -> tuple[float, float]:
+    mean, std = cv2.meanStdDev(channel, mask=None if mask is None else mask.astype(np.uint8))
     return float(mean[0, 0]), float(std[0, 0])
 
 
@@ -246,19 +246,17 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
     """Colour and texture statistics of a (small) working copy: frame-wide and on the skin.
 
     Lab in OpenCV's uint8 units (a*, b* offset by 128), so "red_green" is a* and "yellow_blue" is b*.
-    `skin_coherence` is the energy-weighted local orientation coherence of the texture on the skin: pores
-    and spots are not oriented, fur, hair, grass and text strokes are.
+    `edge_density` is the share of pixels on an edge (text, drawings and scenes have many, skin few).
     """
     lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab)
     lightness, red_green, yellow_blue = cv2.split(lab)
-    everything = np.ones(skin.shape, bool)
     a = red_green.astype(np.float32) - 128.0
     b = yellow_blue.astype(np.float32) - 128.0
     chroma = cv2.magnitude(a, b)
-    region = skin if skin.any() else everything
-    l_mean, l_std = _masked_mean_std(lightness, everything)
-    a_mean, a_std = _masked_mean_std(a, everything)
-    b_mean, b_std = _masked_mean_std(b, everything)
+    region = skin if skin.any() else np.ones(skin.shape, bool)
+    l_mean, l_std = _masked_mean_std(lightness, None)
+    a_mean, a_std = _masked_mean_std(a, None)
+    b_mean, b_std = _masked_mean_std(b, None)
     sa_mean, sa_std = _masked_mean_std(a, region)
     sb_mean, sb_std = _masked_mean_std(b, region)
     r, g, bl = cv2.split(rgb)
@@ -266,12 +264,6 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
     y = lightness.astype(np.float32)
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
-    jxx = cv2.blur(gx * gx, (7, 7))
-    jyy = cv2.blur(gy * gy, (7, 7))
-    jxy = cv2.blur(gx * gy, (7, 7))
-    oriented = cv2.magnitude(jxx - jyy, 2 * jxy)
-    weights = region.astype(np.float32)
-    coherence = float((oriented * weights).sum() / ((jxx + jyy) * weights).sum()) if (jxx * weights).any() else 0.0
     level = max(float(quantile_level(histogram(lightness), 0.5)), 8.0)
     edges = cv2.magnitude(gx, gy) > EDGE_LEVEL * 4.0 * level  # a 3x3 Sobel answers 4 to a unit step
     return {
@@ -285,7 +277,6 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
         "skin_red_green": sa_mean,
         "skin_yellow_blue": sb_mean,
         "skin_chroma_spread": float(np.hypot(sa_std, sb_std)),
-        "skin_coherence": coherence,
         "edge_density": fraction(edges),
         "skin_texture_contrast": texture_contrast(lightness, region),
     }

@@ -16,6 +16,7 @@ skin from a sharper camera must not read as unusual.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,8 +37,7 @@ FEATURES: dict[str, str] = {
     "skin_red_green": "",
     "skin_yellow_blue": "",
     "skin_chroma_spread": "low",
-    "skin_coherence": "low",
-    "log_detail_max": "high",
+    "log_detail_half_max": "high",
     "log_sharpness": "",
     "edge_density": "",
     "skin_texture_contrast": "low",
@@ -45,8 +45,15 @@ FEATURES: dict[str, str] = {
 SHRINKAGE = 0.1  # covariance shrunk towards its diagonal: robust with a few hundred photos
 
 
+def _value(values: dict[str, float], name: str) -> float:
+    """A measure, or the log of one (`log_<measure>`) when it is not stored under that name."""
+    if name in values:
+        return float(values[name])
+    return math.log(max(float(values[name.removeprefix("log_")]), 1e-4))
+
+
 def feature_vector(values: dict[str, float]) -> np.ndarray:
-    return np.array([float(values[name]) for name in FEATURES], dtype=np.float64)
+    return np.array([_value(values, name) for name in FEATURES], dtype=np.float64)
 
 
 def fit_stats(rows: np.ndarray, *, quantile: float = 0.995, shrinkage: float = SHRINKAGE) -> dict:

@@ -125,9 +125,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     median_level = measures.quantile_level(subject_hist, 0.5)
     lit = skin_half if has_skin else subject
     gradient, planarity = measures.light_gradient(linear_half, lit)
-    detail_max, detail_min, angle = measures.detail_spectrum(y, face)
     face_small = face_half if has_skin else everything
-    half_max, half_min, _ = measures.detail_spectrum(luma_half, face_small, coarse=4)
+    half_max, half_min, angle = measures.detail_spectrum(luma_half, face_small, coarse=4)
     values = {
         "short_side": float(min(height, width)),
         "skin_fraction": skin_fraction,
@@ -144,16 +143,13 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "planar_gradient": gradient * planarity,
         "shadow_fraction": measures.shadow_fraction(brightest, lit),
         "sharpness": measures.sharpness(y, face),
-        "detail_max": detail_max,
-        "detail_min": detail_min,
-        "motion_ratio": detail_min / detail_max if detail_max > 0 else 1.0,
-        "blur_angle": angle,
         "detail_half_max": half_max,
         "detail_half_min": half_min,
+        "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
+        "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
         "noise": measures.noise_level(y, face),
     }
     values.update(measures.colour_texture(half, skin_half))
-    values["log_detail_max"] = float(np.log(max(detail_max, 1e-3)))
     values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))
     return values
 

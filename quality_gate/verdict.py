@@ -20,11 +20,9 @@ MODEL_PATH = Path(__file__).with_name("verdict.json")
 
 # code -> the measures its model reads (derived ones below)
 MODEL_FEATURES: dict[str, list[str]] = {
-    "too_dark": ["skin_highlight", "frame_highlight", "frame_lightness", "shadow_fraction"],
+    "too_dark": ["skin_highlight", "frame_highlight"],
     "too_bright": ["skin_exposure", "clipped_fraction", "skin_highlight", "frame_highlight", "frame_lightness"],
     "blurry": [
-        "log_detail_max",
-        "log_detail_min",
         "log_detail_half_max",
         "log_detail_half_min",
         "log_sharpness",
@@ -33,9 +31,7 @@ MODEL_FEATURES: dict[str, list[str]] = {
         "skin_exposure",
     ],
     "motion_blur": [
-        "log_detail_max",
-        "log_detail_min",
-        "motion_ratio",
+        "motion_ratio_half",
         "log_detail_half_max",
         "log_detail_half_min",
         "log_noise",
@@ -59,7 +55,13 @@ _LOGS = {
 }
 
 
+def _ratio_half(values: dict[str, float]) -> float:
+    return values["detail_half_min"] / values["detail_half_max"] if values["detail_half_max"] > 0 else 1.0
+
+
 def feature(values: dict[str, float], name: str) -> float:
+    if name == "motion_ratio_half":
+        return _ratio_half(values)
     if name in _LOGS:
         return math.log(max(values[_LOGS[name]], 1e-4))
     return float(values[name])
