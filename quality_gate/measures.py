@@ -1,7 +1,8 @@
 """One function per quality measure; each returns a raw float the policy compares with a threshold.
 
-All measures except `short_side` run on the working copy (see `working_copy`), so their cost does
-not grow with the photo's resolution and a sharp 12 MP photo scores like the same photo at 640 px.
+All measures except `short_side` run on the working copy (see `working_copy`: 640 px for the Laplacian
+sharpness and noise, half that for skin, exposure, lighting, detail ratios and colour statistics), so their
+cost does not grow with the photo's resolution and a sharp 12 MP photo scores like the same photo at 640 px.
 """
 
 from __future__ import annotations
