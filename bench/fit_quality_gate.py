@@ -9,7 +9,9 @@ Protocol (what each choice sees):
   which the exposure codes own).
 - `quality_gate/verdict.json`: one logistic regression per code fitted on `train` rows: the code's
   degradations (strong enough) against good photos and their tone shifts and JPEG copies; the in-between
-  strengths are left out of the fit.
+  strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit
+  families (seeds 0..24) and background crops of train photos against skin rows (good, close-ups, blurred,
+  side-lit), over the distance to `ood_stats.json` and the colour statistics.
 - Decision thresholds (each model's logit, the distance limit) are chosen on the *selection* part of `valid`
   only: the lowest threshold under which at most `--budget` of the good selection photos (as is, JPEG, five
   skin-tone shifts) would be refused by that code. The *report* part and the held-back non-skin images are
@@ -37,7 +39,11 @@ def is_good(row: dict) -> bool:
 def training_rows(rows: list[dict], code: str) -> tuple[list[dict], np.ndarray]:
     """Rows and 0/1 targets for one code's model (train set only)."""
     positives = {"blurry": ("blurry", "motion_blur")}.get(code, (code,))
-    negatives_extra = {"motion_blur": ("blurry",), "uneven_lighting": ("closeup",)}.get(code, ())
+    negatives_extra = {
+        "motion_blur": ("blurry",),
+        "uneven_lighting": ("closeup",),
+        "not_skin_photo": ("closeup", "blurry", "motion_blur", "uneven_lighting"),
+    }.get(code, ())
     chosen, target = [], []
     for row in rows:
         if row["set"] != "train":
@@ -97,8 +103,10 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the shipped files")
     args = parser.parse_args()
     rows = json.loads(args.measures.read_text())
-    models = fit_verdict(rows, args.l2)
     stats = fit_ood(rows)
+    for row in rows:  # the not_skin_photo model reads the distance to the fitted statistics
+        row["measures"]["ood_distance"] = ood.ood_distance(row["measures"], stats)
+    models = fit_verdict(rows, args.l2)
     choose_thresholds(rows, models, stats, args.budget, args.ood_budget)
     for code, model in models["codes"].items():
         coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(model["features"], model["coef"], strict=True))

@@ -90,7 +90,9 @@ def distance(vector: np.ndarray, stats: dict) -> float:
 
 
 CAPPED = ("detail_half_max",)  # measures with a hard ceiling: `CAP_FACTOR` x the largest value seen in the fit
-CAP_FACTOR = 1.5
+# 2.5: the repo's synthetic skin photos (per-pixel noise as pores, far sharper than ACNE04) reach 2.2x the fitted
+# maximum and must pass (a sharp phone close-up may too); 1.5 also refused fur-like textures but 30% of those photos.
+CAP_FACTOR = 2.5
 
 
 def fit_caps(values: list[dict[str, float]]) -> dict[str, float]:

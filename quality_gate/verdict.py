@@ -1,7 +1,10 @@
 """Learned verdict: one logistic regression per fault over a few measures, shipped as coefficients.
 
 Each model answers "does this photo have fault X?" from the measures that can see X (exposure in stops,
-highlights, detail ratios, lighting gradient...). Fitted by `bench/fit_quality_gate.py` on ACNE04 `train`
+highlights, detail ratios, lighting gradient...). The not_skin_photo model reads the out-of-distribution
+distance and the colour statistics, and is fitted on skin rows against the generated non-skin images and
+ACNE04 background crops of the fit set (the distance alone only knows what skin looks like); it does not read
+how even the frame is, since a frame-filling close-up of skin is as even as a painted wall. Fitted by `bench/fit_quality_gate.py` on ACNE04 `train`
 photos and degraded copies at many strengths (`fit_logistic`, plain numpy); the decision threshold of each
 model (a logit) is chosen on the *selection* part of `valid`, so that good photos of every skin tone pass.
 The coefficients live in `verdict.json` next to this file; applying them is a few dot products.
@@ -37,6 +40,16 @@ MODEL_FEATURES: dict[str, list[str]] = {
         "log_noise",
         "log_sharpness",
     ],
+    "not_skin_photo": [
+        "log_ood_distance",
+        "skin_fraction",
+        "grey_fraction",
+        "green_blue_fraction",
+        "skin_red_green",
+        "skin_yellow_blue",
+        "edge_density",
+        "skin_texture_contrast",
+    ],
     "uneven_lighting": [
         "uniformity",
         "light_gradient",
@@ -52,6 +65,7 @@ _LOGS = {
     "log_detail_half_max": "detail_half_max",
     "log_detail_half_min": "detail_half_min",
     "log_noise": "noise",
+    "log_ood_distance": "ood_distance",
 }
 
 
