@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from quality_gate.skin import skin_mask
+from quality_gate.skin import lit_skin_mask
 
 WORKING_SIDE = 320  # the skin region is located on a copy this long: 1-2 ms, and precise enough
 MIN_SKIN_SHARE = 0.02  # below this share of the frame the region is too unreliable: take the whole photo
@@ -67,7 +67,7 @@ def locate_skin(rgb: np.ndarray) -> Region | None:
     if shrink < 1.0:
         size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
         small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    mask = skin_mask(small, MIN_SKIN_SHARE)
+    mask = lit_skin_mask(small, MIN_SKIN_SHARE)  # colour rules only: what the card's reference was measured with
     if mask.mean() < MIN_SKIN_SHARE:
         return None
     x0, y0, x1, y1 = _box(mask, PERCENTILES)

@@ -1,7 +1,8 @@
 """One function per quality measure; each returns a raw float the policy compares with a threshold.
 
-All measures except `short_side` run on the working copy (see `working_copy`), so their cost does
-not grow with the photo's resolution and a sharp 12 MP photo scores like the same photo at 640 px.
+All measures except `short_side` run on the working copy (see `working_copy`: 640 px for the Laplacian
+sharpness and noise, half that for skin, exposure, lighting, detail ratios and colour statistics), so their
+cost does not grow with the photo's resolution and a sharp 12 MP photo scores like the same photo at 640 px.
 """
 
 from __future__ import annotations
@@ -110,10 +111,217 @@ def sharpness(y: np.ndarray, mask: np.ndarray) -> float:
     """Mean absolute Laplacian of exposure-normalised luma over the masked region (working-copy scale).
 
     Dividing by the median luma makes a darker copy of a sharp photo still read as sharp, so blur
-    and exposure stay separate retake reasons.
+    and exposure stay separate retake reasons. `y` is uint8 (fast path) or float luma in 0..255.
     """
     if y.shape[0] < 3 or y.shape[1] < 3 or not mask.any():
         return 0.0
-    level = max(float(np.median(y[mask])), 8.0)
-    laplacian = cv2.Laplacian(y / level, cv2.CV_32F, ksize=3)
-    return float(np.abs(laplacian[mask]).mean() * 100.0)
+    m8 = mask.astype(np.uint8)
+    median = quantile_level(histogram(y, mask), 0.5) if y.dtype == np.uint8 else float(np.median(y[mask]))
+    level = max(float(median), 8.0)
+    # float input: OpenCV's uint8 -> float32 Laplacian has no fast path (~30x slower); the values are the same
+    laplacian = cv2.Laplacian(y.astype(np.float32), cv2.CV_32F, ksize=3)
+    return float(cv2.mean(cv2.absdiff(laplacian, 0.0), mask=m8)[0] / level * 100.0)
+
+
+# --- linear light -------------------------------------------------------------------------------------------
+
+
+def _srgb_to_linear_lut() -> np.ndarray:
+    x = np.arange(256, dtype=np.float64) / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+LINEAR_LUT = _srgb_to_linear_lut()  # sRGB code value -> linear light, 0..1
+MID_GREY = 0.18  # linear reflectance a camera's auto-exposure aims the scene average at
+
+
+def histogram(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """256-bin histogram of a uint8 image, optionally under a boolean mask (OpenCV: ~20x faster than numpy)."""
+    m = None if mask is None else mask.astype(np.uint8)
+    return cv2.calcHist([np.ascontiguousarray(values)], [0], m, [256], [0, 256]).ravel()
+
+
+def quantile_level(hist: np.ndarray, q: float) -> int:
+    """The uint8 level at quantile q of a 256-bin histogram (0 for an empty one)."""
+    total = hist.sum()
+    if total <= 0:
+        return 0
+    return int(min(255, np.searchsorted(np.cumsum(hist), q * total)))
+
+
+def stops(level: int) -> float:
+    """Exposure of a uint8 sRGB level in stops from mid grey, in linear light (floored at -12)."""
+    return float(np.log2(max(float(LINEAR_LUT[level]), MID_GREY * 2.0**-12) / MID_GREY))
+
+
+# --- blur: isotropic detail and its direction ----------------------------------------------------------------
+
+
+def _tensor(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean gradient structure tensor (Jxx, Jxy, Jyy) of y over the masked pixels (uint8 mask)."""
+    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+    return np.array(
+        [
+            cv2.mean(cv2.multiply(gx, gx), mask=mask)[0],
+            cv2.mean(cv2.multiply(gx, gy), mask=mask)[0],
+            cv2.mean(cv2.multiply(gy, gy), mask=mask)[0],
+        ]
+    )
+
+
+def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[float, float, float]:
+    """Fine-scale gradient energy relative to the same region `coarse` times smaller, in its best and worst direction.
+
+    Returns (detail_max, detail_min, angle_deg). Both are ratios of the fine to the coarse structure tensor
+    (generalised eigenvalues), so they do not depend on how much texture or contrast the skin has, only on
+    how much of it survives at the finest scale: focus blur lowers both, motion blur only the one along the
+    motion (`angle_deg` is that direction, 0 = horizontal). The coarse copy averages `coarse` px blocks, which
+    blur of a few px barely changes.
+    """
+    if y.shape[0] < 4 * coarse or y.shape[1] < 4 * coarse or not mask.any():
+        return 0.0, 0.0, 0.0
+    small = (max(4, y.shape[1] // coarse), max(4, y.shape[0] // coarse))
+    m8 = mask.astype(np.uint8)
+    fine = _tensor(y, m8)
+    y_small = cv2.resize(y.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    m_small = (cv2.resize(m8, small, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    rough = _tensor(y_small, m_small) / coarse**2  # per fine pixel: a coarse gradient spans `coarse` px
+    a11, a12, a22 = fine
+    b11, b12, b22 = rough + 1e-9
+    det_b = b11 * b22 - b12 * b12
+    if det_b <= 1e-18:
+        return 0.0, 0.0, 0.0
+    trace = a11 * b22 + a22 * b11 - 2 * a12 * b12
+    det_a = a11 * a22 - a12 * a12
+    disc = max(trace * trace - 4 * det_b * det_a, 0.0) ** 0.5
+    high = (trace + disc) / (2 * det_b)
+    low = max((trace - disc) / (2 * det_b), 0.0)
+    # direction of least fine detail: eigenvector of (A - low B) null space; gradient direction across the blur
+    m11, m12 = a11 - low * b11, a12 - low * b12
+    angle = float(np.degrees(np.arctan2(-m11, m12))) % 180.0 if abs(m11) + abs(m12) > 1e-12 else 0.0
+    return float(np.sqrt(high)), float(np.sqrt(low)), angle
+
+
+# --- lighting --------------------------------------------------------------------------------------------------
+
+
+def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tuple[float, float]:
+    """Stops of illumination change across the frame's long side, from a plane fit to log2 of smoothed light,
+    and how planar the light is (R^2 of that fit, 0..1).
+
+    Side light darkens one side of the skin in a smooth ramp, which a plane explains well; natural shading
+    (nose, cheeks) and a face against a dark room change brightness too, but not along one plane.
+    """
+    if not mask.any():
+        return 0.0, 0.0
+    h, w = y_linear.shape
+    scale = side / max(h, w)
+    small = (max(2, round(w * scale)), max(2, round(h * scale)))
+    weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    light = cv2.resize(y_linear * mask, small, interpolation=cv2.INTER_AREA)
+    valid = weights > 0.5
+    if valid.sum() < 8:
+        return 0.0, 0.0
+    level = np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
+    rows, cols = np.nonzero(valid)
+    design = np.stack([np.ones_like(level), cols / side, rows / side], axis=1)
+    coef, *_ = np.linalg.lstsq(design, level, rcond=None)
+    spread = float(level.var())
+    residual = float((level - design @ coef).var())
+    planarity = 1.0 - residual / spread if spread > 1e-9 else 0.0
+    return float(np.hypot(coef[1], coef[2])), planarity
+
+
+# --- what the photo shows: colour and texture statistics for the out-of-distribution check ---------------------
+
+GREY_CHROMA = 8.0  # Lab chroma (uint8 units) below which a pixel is grey
+EDGE_LEVEL = 0.08  # gradient magnitude, as a share of the median luma, that counts as an edge
+
+
+def _masked_mean_std(channel: np.ndarray, mask: np.ndarray | None) -> tuple[float, float]:
+    mean, std = cv2.meanStdDev(channel, mask=None if mask is None else mask.astype(np.uint8))
+    return float(mean[0, 0]), float(std[0, 0])
+
+
+def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
+    """Colour and texture statistics of a (small) working copy: frame-wide and on the skin.
+
+    Lab in OpenCV's uint8 units (a*, b* offset by 128), so "red_green" is a* and "yellow_blue" is b*.
+    `edge_density` is the share of pixels on an edge (text, drawings and scenes have many, skin few).
+    """
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab)
+    lightness, red_green, yellow_blue = cv2.split(lab)
+    a = red_green.astype(np.float32) - 128.0
+    b = yellow_blue.astype(np.float32) - 128.0
+    chroma = cv2.magnitude(a, b)
+    region = skin if skin.any() else np.ones(skin.shape, bool)
+    l_mean, l_std = _masked_mean_std(lightness, None)
+    a_mean, a_std = _masked_mean_std(a, None)
+    b_mean, b_std = _masked_mean_std(b, None)
+    sa_mean, sa_std = _masked_mean_std(a, region)
+    sb_mean, sb_std = _masked_mean_std(b, region)
+    r, g, bl = cv2.split(rgb)
+    green_blue = (g > r) | (bl > r)
+    y = lightness.astype(np.float32)
+    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+    level = max(float(quantile_level(histogram(lightness), 0.5)), 8.0)
+    edges = cv2.magnitude(gx, gy) > EDGE_LEVEL * 4.0 * level  # a 3x3 Sobel answers 4 to a unit step
+    return {
+        "frame_lightness": l_mean,
+        "frame_lightness_spread": l_std,
+        "frame_red_green": a_mean,
+        "frame_yellow_blue": b_mean,
+        "frame_chroma_spread": float(np.hypot(a_std, b_std)),
+        "grey_fraction": fraction(chroma < GREY_CHROMA),
+        "green_blue_fraction": fraction(green_blue),
+        "skin_red_green": sa_mean,
+        "skin_yellow_blue": sb_mean,
+        "skin_chroma_spread": float(np.hypot(sa_std, sb_std)),
+        "edge_density": fraction(edges),
+        "skin_texture_contrast": texture_contrast(lightness, region),
+    }
+
+
+def shadow_fraction(brightest: np.ndarray, mask: np.ndarray, depth: float = 0.4) -> float:
+    """Share of the masked skin more than ~2.5 stops (x`depth` in sRGB) below its own 90th percentile."""
+    hist = histogram(brightest, mask)
+    if hist.sum() <= 0:
+        return 0.0
+    cutoff = int(depth * quantile_level(hist, 0.9))
+    return float(hist[:cutoff].sum() / hist.sum())
+
+
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def noise_level(y: np.ndarray, mask: np.ndarray, step: int = 3) -> float:
+    """Sensor/JPEG noise as a share of the median luma (Immerkaer's operator, robust median, subsampled).
+
+    The operator cancels smooth image structure; what is left is mostly noise. Noise added after blur
+    (a phone's sensor) restores fine-scale energy that the detail ratios would take for sharpness, so the
+    blur models read this too.
+    """
+    if y.shape[0] < 3 or y.shape[1] < 3 or not mask.any():
+        return 0.0
+    response = cv2.filter2D(y.astype(np.float32), cv2.CV_32F, _NOISE_KERNEL)[::step, ::step]
+    values = np.abs(response[mask[::step, ::step]])
+    if values.size == 0:
+        return 0.0
+    level = max(float(np.median(y[::step, ::step][mask[::step, ::step]])), 8.0)
+    return float(1.4826 * np.median(values) / 6.0 / level)
+
+
+def texture_contrast(y: np.ndarray, mask: np.ndarray) -> float:
+    """Standard deviation of fine texture (luma minus a 2 px blur) over the mask, as a share of the median luma.
+
+    Pores and spots are low-contrast; fur, grass and text strokes are high-contrast.
+    """
+    if not mask.any():
+        return 0.0
+    y = y.astype(np.float32)
+    detail = y - cv2.GaussianBlur(y, (0, 0), 2.0)
+    _, std = cv2.meanStdDev(detail, mask=mask.astype(np.uint8))
+    level = max(float(cv2.mean(y, mask=mask.astype(np.uint8))[0]), 8.0)
+    return float(std[0, 0]) / level

@@ -1,8 +1,12 @@
-"""Thresholds -> verdict: which measures fail, the retake codes and hints the app shows.
+"""Measures -> verdict: which checks fail, the retake codes and hints the app shows.
 
-Defaults come from `bench/calibrate_quality_gate.py` on 150 ACNE04 photos: 2.7 % false rejects.
-Caught: +2/+3 stops, blur sigma 2/4, motion 25 px, small photos (>=96 %); -3 stops 79 %, but
--2 stops only 19 %, since some good ACNE04 photos are as dim as a darkened average one.
+Two layers. The learned verdict (`quality_gate/verdict.py`: one logistic regression per fault over the
+measures that see it) raises too_dark, too_bright, blurry, motion_blur and uneven_lighting; the
+out-of-distribution distance (`quality_gate/ood.py`) raises not_skin_photo. Around them, hand thresholds
+on single measures stay as outer floors (overridable by name; by default they only catch the extreme
+cases the models were not fitted on) and as the whole rule for low_resolution and no_skin.
+Fitted by `bench/fit_quality_gate.py`, figures from `bench/calibrate_quality_gate.py`: see the module
+docstrings there and the README section "The quality gate".
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+import cv2
 import numpy as np
 
-from quality_gate import measures
+from quality_gate import measures, ood, verdict
 from quality_gate.skin import skin_mask
 
 RETAKE_CODES: dict[str, str] = {
@@ -20,9 +25,14 @@ RETAKE_CODES: dict[str, str] = {
     "too_bright": "The photo is overexposed. Move out of direct light or turn off the flash.",
     "uneven_lighting": "Part of your face is in shadow. Face the light source evenly.",
     "blurry": "The photo is blurry. Hold the phone steady and tap to focus on your skin.",
+    "motion_blur": "The photo is smeared by movement. Hold still and brace the phone (elbows on a table).",
     "low_resolution": "The photo is too small. Use the main camera at full resolution.",
     "no_skin": "We could not find skin in the photo. Fill the frame with the affected area.",
+    "not_skin_photo": "This does not look like a close-up of skin. Fill the frame with the affected area.",
 }
+EXPOSURE_CODES = frozenset({"too_dark", "too_bright"})
+CONTENT_CODES = frozenset({"no_skin", "not_skin_photo"})
+LEARNED_MARGIN_SCALE = 4.0  # logits from the decision threshold that count as a full margin of 1
 
 
 @dataclass(frozen=True)
@@ -32,11 +42,16 @@ class Thresholds:
     analysis_side: int = 640  # long side of the working copy every measure except resolution runs on
     min_short_side: int = 400  # px of the original photo; below this lesions are a few pixels wide
     min_skin_fraction: float = 0.05  # share of the frame that must be skin
-    min_skin_brightness: float = 55.0  # median skin luma, 0..255
-    max_skin_brightness: float = 235.0  # median skin luma, 0..255
-    max_clipped_fraction: float = 0.2  # share of skin (and blown-out pixels next to it) clipped
-    min_uniformity: float = 0.12  # 5th/95th percentile of smoothed skin illumination
-    min_sharpness: float = 6.5  # mean |Laplacian| of normalised luma on the face, x100
+    # outer floors on single measures (the learned verdict decides inside them)
+    min_skin_brightness: float = 8.0  # median skin luma, 0..255 (below: black; very dark skin sits above)
+    max_skin_brightness: float = 245.0  # median skin luma, 0..255
+    max_clipped_fraction: float = 0.5  # share of skin (and blown-out pixels next to it) clipped
+    min_uniformity: float = 0.03  # 5th/95th percentile of smoothed skin illumination
+    min_sharpness: float = 2.0  # mean |Laplacian| of normalised luma on the face, x100
+    # learned verdict and out-of-distribution check
+    learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
+    learned_offset: float = 0.0  # added to every learned decision threshold (logits): > 0 is more lenient
+    max_ood_distance: float | None = None  # None: the threshold calibrated with the shipped statistics
     clip_reach_fraction: float = 0.03  # how far from skin a blown-out pixel still counts, x analysis_side
     face_reach_fraction: float = 0.03  # skin mask dilation for the sharpness region, x analysis_side
     illumination_sigma_fraction: float = 1 / 12  # smoothing for uniformity, x analysis_side
@@ -75,30 +90,75 @@ class _Check:
 def compute_measures(
     image: np.ndarray, thresholds: Thresholds, photo_size: tuple[int, int] | None = None
 ) -> dict[str, float]:
-    """All raw measures of one RGB photo, keyed by name; `photo_size` (W, H) when `image` is a reduced decode."""
-    width, height = photo_size or (image.shape[1], image.shape[0])
+    """All raw measures of one RGB photo, keyed by name, with the out-of-distribution distance.
+
+    `photo_size` (W, H) is the uploaded photo's size when `image` is a reduced decode of it (the resolution
+    check is about the photo, every other measure about the pixels)."""
+    values = image_measures(image, thresholds)
+    if photo_size is not None:
+        values["short_side"] = float(min(photo_size))
+    values["ood_distance"] = ood.ood_distance(values)
+    return values
+
+
+def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float]:
+    """The measures computed from pixels alone (the out-of-distribution statistics are fitted on these).
+
+    Focus is judged on the working copy (long side `analysis_side`); skin, exposure, lighting and the
+    colour/texture statistics on a copy half that size, which is as good for smooth quantities and 4x cheaper.
+    """
+    height, width = image.shape[:2]
     side = thresholds.analysis_side
     work = measures.working_copy(image, side)
-    y = measures.luma(work)
-    skin = skin_mask(work, thresholds.min_skin_fraction)
-    skin_fraction = measures.fraction(skin)
-    clipped = measures.clipped_mask(work)
+    half = measures.working_copy(work, max(8, side // 2))
+    y = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)  # uint8 luma: the fast paths
+    skin_half = skin_mask(half, thresholds.min_skin_fraction)
+    skin_fraction = measures.fraction(skin_half)
+    luma_half = cv2.cvtColor(np.ascontiguousarray(half), cv2.COLOR_RGB2GRAY)
+    brightest = measures.max_channel(half)
+    clipped = brightest >= measures.CLIP_LEVEL
     has_skin = skin_fraction >= thresholds.min_skin_fraction
+    everything = np.ones(luma_half.shape, dtype=bool)
+    half_reach = round(thresholds.face_reach_fraction * side / 2)
     if has_skin:
-        subject = measures.subject_mask(skin, clipped, round(thresholds.clip_reach_fraction * side))
-        face = measures.dilate(skin, round(thresholds.face_reach_fraction * side))
+        subject = measures.subject_mask(skin_half, clipped, round(thresholds.clip_reach_fraction * side / 2))
+        face_half = measures.dilate(skin_half, half_reach)
+        face = cv2.resize(face_half.astype(np.uint8), (y.shape[1], y.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     else:  # judge exposure and focus on the whole frame: skin may be hidden by the very fault
-        subject = face = np.ones(y.shape, dtype=bool)
-    return {
+        subject = everything
+        face = np.ones(y.shape, dtype=bool)
+    linear_half = cv2.LUT(luma_half, measures.LINEAR_LUT)
+    subject_hist = measures.histogram(luma_half, subject)
+    median_level = measures.quantile_level(subject_hist, 0.5)
+    lit = skin_half if has_skin else subject
+    gradient, planarity = measures.light_gradient(linear_half, lit)
+    face_small = face_half if has_skin else everything
+    half_max, half_min, angle = measures.detail_spectrum(luma_half, face_small, coarse=4)
+    values = {
         "short_side": float(min(height, width)),
         "skin_fraction": skin_fraction,
-        "skin_brightness": measures.brightness(y, subject),
+        "skin_brightness": float(median_level),
+        "skin_exposure": measures.stops(median_level),
+        "skin_highlight": measures.stops(measures.quantile_level(measures.histogram(brightest, subject), 0.97)),
+        "frame_highlight": measures.stops(measures.quantile_level(measures.histogram(brightest), 0.99)),
         "clipped_fraction": measures.clipped_fraction(clipped, subject),
         "uniformity": measures.uniformity(
-            y, skin if has_skin else subject, thresholds.illumination_sigma_fraction * side
+            luma_half.astype(np.float32), lit, thresholds.illumination_sigma_fraction * side / 2
         ),
+        "light_gradient": gradient,
+        "light_planarity": planarity,
+        "planar_gradient": gradient * planarity,
+        "shadow_fraction": measures.shadow_fraction(brightest, lit),
         "sharpness": measures.sharpness(y, face),
+        "detail_half_max": half_max,
+        "detail_half_min": half_min,
+        "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
+        "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
+        "noise": measures.noise_level(y, face),
     }
+    values.update(measures.colour_texture(half, skin_half))
+    values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))
+    return values
 
 
 def _checks(t: Thresholds) -> list[_Check]:
@@ -113,14 +173,15 @@ def _checks(t: Thresholds) -> list[_Check]:
     ]
 
 
+NEEDS_SKIN = frozenset({"blurry", "motion_blur", "uneven_lighting"})  # meaningless on a frame without skin
+
+
 def assess(
     image: np.ndarray, thresholds: Thresholds | None = None, *, photo_size: tuple[int, int] | None = None
 ) -> QualityReport:
     """Judge an HxWx3 uint8 RGB photo (already EXIF-rotated); never raises for a valid one.
 
-    Without enough skin, exposure is judged on the whole frame and blur/uniformity are not judged;
-    `no_skin` is withheld when an exposure code is raised, since a blown-out or black photo hides the
-    skin and the exposure hint is the one that helps.
+    Without enough skin, exposure is judged on the whole frame and blur/lighting are not judged.
     """
     t = thresholds or Thresholds()
     return judge(compute_measures(image, t, photo_size), t)
@@ -129,18 +190,39 @@ def assess(
 def judge(values: dict[str, float], thresholds: Thresholds) -> QualityReport:
     """Verdict from raw measures; separate from `assess` so calibration can replay cached measures.
 
-    `margin`: for an accepted photo, the smallest normalised distance of any measure to its threshold;
-    for a rejected one, that of the failing measure nearest its threshold (small = borderline either way).
+    Precedence: an exposure code hides the content codes (a black or blown-out frame hides the skin, and
+    the exposure hint is the one that helps); otherwise not_skin_photo is reported alone, since advice on
+    focus or light is no use for a photo of something else, and it says what no_skin would.
+    `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
+    for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
     """
-    has_skin = values["skin_fraction"] >= thresholds.min_skin_fraction
-    checks = [c for c in _checks(thresholds) if has_skin or not c.needs_skin]
-    failed = [c for c in checks if c.fails(values[c.measure])]
-    codes = list(dict.fromkeys(c.code for c in failed))
-    if "no_skin" in codes and {"too_dark", "too_bright"} & set(codes):
-        codes.remove("no_skin")
-        failed = [c for c in failed if c.code != "no_skin"]
-    deciding = failed or checks
-    margin = min(c.distance(values[c.measure]) for c in deciding)
+    t = thresholds
+    has_skin = values["skin_fraction"] >= t.min_skin_fraction
+    # (code, failed, distance)
+    results: list[tuple[str, bool, float]] = []
+    for c in _checks(t):
+        if has_skin or not c.needs_skin:
+            value = values[c.measure]
+            results.append((c.code, c.fails(value), c.distance(value)))
+    if t.learned_verdict:
+        for code, excess in verdict.logits(values).items():
+            if has_skin or code not in NEEDS_SKIN:
+                excess -= t.learned_offset
+                results.append((code, excess > 0, min(1.0, abs(excess) / LEARNED_MARGIN_SCALE)))
+        stats = ood.load_stats()
+        limit = t.max_ood_distance if t.max_ood_distance is not None else stats["threshold"]
+        distance = values["ood_distance"]
+        far = distance > limit or ood.exceeds_caps(values, stats)
+        results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / limit)))
+    codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
+    if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
+        codes.remove("blurry")
+    if EXPOSURE_CODES & set(codes):
+        codes = [code for code in codes if code not in CONTENT_CODES]
+    elif "not_skin_photo" in codes:
+        codes = ["not_skin_photo"]
+    deciding = [r for r in results if r[0] in codes and r[1]] or results
+    margin = min(distance for _, _, distance in deciding)
     return QualityReport(
         accepted=not codes,
         retake_codes=codes,

@@ -68,10 +68,60 @@ def ycrcb_mask(rgb: np.ndarray) -> np.ndarray:
     return in_box & (max_channel(rgb) >= _MIN_CHANNEL_MAX)
 
 
-def skin_mask(rgb: np.ndarray, min_fraction: float) -> np.ndarray:
-    """Skin mask: YCrCb rule, or the chromaticity locus when the rule finds less than `min_fraction`."""
+def lit_skin_mask(rgb: np.ndarray, min_fraction: float) -> np.ndarray:
+    """Skin as the colour rules see it: YCrCb rule, or the chromaticity locus when the rule finds too little."""
     mask = ycrcb_mask(rgb)
     if mask.mean() >= min_fraction:
         return mask
     fallback = skin_locus_mask(rgb)
     return fallback if fallback.mean() > mask.mean() else mask
+
+
+_SHADOW_CHROMA_RADIUS = 2.5  # in standard deviations of the lit skin's own chromaticity
+_SHADOW_MIN_CHROMA_STD = 0.012  # floor on that spread (a flat synthetic patch has almost none)
+_SHADOW_MIN_CHANNEL = 10.0  # below this the chromaticity of a pixel is noise
+_SHADOW_FLOOR = 0.15  # x the lit skin's 90th-percentile brightest channel: ~5 stops down, darker is background
+
+
+def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Add the shadowed part of the skin: pixels with the lit skin's chromaticity, connected to it.
+
+    Shadow scales all three channels alike, so it moves a pixel's brightness but not its rg chromaticity
+    (r = R/(R+G+B), g = G/(R+G+B)); the fixed YCrCb box, which measures chroma in absolute units, drops
+    skin in deep shadow. Candidates are the pixels within a few standard deviations of the lit skin's mean
+    chromaticity; only candidate regions touching the lit skin are kept, so a brown wall elsewhere stays out.
+    Pixels more than ~5 stops below the lit skin (`_SHADOW_FLOOR`) leave the mask, lit or not: in these
+    photos that is a dark background whose JPEG noise happens to have a skin-like chroma.
+    """
+    if mask.mean() < 0.002:
+        return mask
+    brightest = max_channel(rgb)
+    hist = cv2.calcHist([brightest], [0], mask.astype(np.uint8), [256], [0, 256]).ravel()
+    floor = _SHADOW_FLOOR * float(np.searchsorted(np.cumsum(hist), 0.9 * hist.sum()))
+    bright_enough = brightest >= max(floor, _SHADOW_MIN_CHANNEL)
+    mask = mask & bright_enough
+    if not mask.any():
+        return mask
+    red, green, blue = (channel.astype(np.float32) for channel in cv2.split(rgb))
+    total = red + green + blue + 1e-3
+    r = red / total
+    g = green / total
+    m8 = mask.astype(np.uint8)
+    mean_r, std_r = cv2.meanStdDev(r, mask=m8)
+    mean_g, std_g = cv2.meanStdDev(g, mask=m8)
+    sr = max(float(std_r[0, 0]), _SHADOW_MIN_CHROMA_STD)
+    sg = max(float(std_g[0, 0]), _SHADOW_MIN_CHROMA_STD)
+    distance = ((r - float(mean_r[0, 0])) / sr) ** 2 + ((g - float(mean_g[0, 0])) / sg) ** 2
+    candidates = (distance < _SHADOW_CHROMA_RADIUS**2) & bright_enough
+    union = (candidates | mask).astype(np.uint8)
+    count, labels = cv2.connectedComponents(union, connectivity=8)
+    if count <= 1:
+        return mask
+    touching = np.bincount(labels[mask], minlength=count) > 0
+    touching[0] = False
+    return touching[labels]
+
+
+def skin_mask(rgb: np.ndarray, min_fraction: float) -> np.ndarray:
+    """Skin mask: the colour rules' lit skin, grown into the shadowed skin connected to it."""
+    return grow_into_shadow(rgb, lit_skin_mask(rgb, min_fraction))

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -99,6 +101,29 @@ def test_a_quality_rejected_first_use_does_not_lock_the_key(db_settings: Setting
         assert retake.status_code == 200, retake.text
         assert upload(client, key, photo_bytes(5)).json()["id"] == retake.json()["id"]
         assert_error(upload(client, key, dark), 422, "idempotency_key_reused")  # now the key is taken
+
+
+def printed_page() -> np.ndarray:
+    """A photo of printed text: no skin at all (issue 12: such photos were analysed and graded)."""
+    page = np.full((640, 640, 3), 240, np.uint8)
+    for row in range(30, 640, 34):
+        cv2.putText(page, "lorem ipsum dolor sit amet 42", (10, row), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (25, 25, 25), 2)
+    return page
+
+
+def test_a_photo_that_is_not_skin_is_refused_and_nothing_is_counted_or_graded(db_settings: Settings) -> None:
+    with running(db_settings) as client:
+        key = make_key(db_settings)
+        refused = upload(client, key, encode(printed_page()))
+        error = assert_error(refused, 422, "quality_rejected")
+        assert error["retake_codes"] == ["not_skin_photo"]
+        assert error["hints"] == ["This does not look like a close-up of skin. Fill the frame with the affected area."]
+        read = client.get(f"/v1/analyses/{error['id']}", headers=key).json()
+        assert read["status"] == "rejected" and read["lesion_count"] is None and read["severity"] is None
+        assert read["findings"] == []
+    with session_scope(db_settings.sqlalchemy_url) as session:
+        case = session.get(Case, error["id"])
+        assert case is not None and case.grade is None and case.lesion_count is None and case.findings is None
 
 
 def test_concurrent_retries_with_one_idempotency_key_get_one_case(db_settings: Settings) -> None:

@@ -51,13 +51,9 @@ def test_good_skin_photo_passes(skin: np.ndarray) -> None:
         (lambda im: scaled(im, 1.6), "too_bright"),
         (lambda im: cv2.GaussianBlur(im, (0, 0), 6), "blurry"),
         (lambda im: cv2.resize(im, (200, 150), interpolation=cv2.INTER_AREA), "low_resolution"),
-        pytest.param(
+        (
             lambda im: scaled(im, np.linspace(0.05, 1.0, im.shape[1], dtype=np.float32)[None, :, None]),
             "uneven_lighting",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: deep shadow drops out of the skin mask, so uniformity only sees lit skin",
-            ),
         ),
     ],
     ids=["dark", "bright", "blur", "tiny", "gradient"],
@@ -70,9 +66,18 @@ def test_each_fault_raises_its_code(skin: np.ndarray, fault, code: str) -> None:
 
 
 @pytest.mark.parametrize("colour", [(60, 170, 80), (50, 90, 200)], ids=["green", "blue"])
-def test_green_or_blue_photo_has_no_skin(skin: np.ndarray, colour: tuple[int, int, int]) -> None:
+def test_green_or_blue_photo_is_not_a_skin_photo(skin: np.ndarray, colour: tuple[int, int, int]) -> None:
     texture = skin.astype(np.int16) - skin.mean((0, 1)).astype(np.int16)
     report = assess(np.clip(texture + colour, 0, 255).astype(np.uint8))
+    assert report.retake_codes == ["not_skin_photo"]  # says what no_skin would, so no_skin is not repeated
+
+
+@pytest.mark.parametrize("colour", [(60, 170, 80), (50, 90, 200)], ids=["green", "blue"])
+def test_without_the_learned_verdict_a_green_or_blue_photo_has_no_skin(
+    skin: np.ndarray, colour: tuple[int, int, int]
+) -> None:
+    texture = skin.astype(np.int16) - skin.mean((0, 1)).astype(np.int16)
+    report = assess(np.clip(texture + colour, 0, 255).astype(np.uint8), Thresholds(learned_verdict=False))
     assert report.retake_codes == ["no_skin"]
 
 

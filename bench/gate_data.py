@@ -1,0 +1,360 @@
+"""What the quality gate is fitted and judged on: degradations of real photos, skin-tone shifts, non-skin images.
+
+Imported by `bench/fit_quality_gate.py` and `bench/calibrate_quality_gate.py`; nothing here is shipped.
+
+- Degradations act as a camera would: exposure and side light in linear light (sRGB -> linear, x 2^k, back
+  with clipping), focus blur (Gaussian), motion blur (a line kernel at any angle), small photos, sensor noise
+  and JPEG re-encoding.
+- Skin-tone shifts move the *skin* of a good photo along CIELAB L* and b* (a soft skin mask, texture kept),
+  leaving background and highlights alone: a darker- or lighter-skinned person photographed the same way.
+  Groups are named by the Individual Typology Angle (ITA = atan((L* - 50) / b*)), the usual dermatology scale.
+- Non-skin images are generated in code (no download): textures, text, gradients, noise, geometric scenes,
+  fur-like strokes, green/blue scenes, grey scan-like images, plus crops of the non-skin parts of ACNE04
+  photos (hair, clothes, walls, background). Each family is drawn from a seed, so fit and report sets are
+  disjoint by seed; two families are kept out of the fit entirely.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+Degradation = Callable[[np.ndarray], np.ndarray]
+
+
+def srgb_to_linear(image: np.ndarray) -> np.ndarray:
+    x = image.astype(np.float32) / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    x = np.clip(linear, 0.0, 1.0)
+    srgb = np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
+    return (srgb * 255.0 + 0.5).astype(np.uint8)
+
+
+def exposure(stops: float) -> Degradation:
+    return lambda image: linear_to_srgb(srgb_to_linear(image) * 2.0**stops)
+
+
+def side_light(stops: float, angle: float = 0.0) -> Degradation:
+    """Light falling off by `stops` across the frame along direction `angle` (degrees; 0 = darker on the left)."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        t = (xx - w / 2) * c + (yy - h / 2) * s
+        t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
+        ramp = (-stops * (1.0 - t))[..., None]
+        return linear_to_srgb(srgb_to_linear(image) * 2.0**ramp)
+
+    return apply
+
+
+def gaussian_blur(sigma: float) -> Degradation:
+    return lambda image: cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+def motion_kernel(length: int, angle: float) -> np.ndarray:
+    size = length if length % 2 else length + 1
+    kernel = np.zeros((size, size), np.float32)
+    centre = (size - 1) / 2
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    half = (length - 1) / 2
+    cv2.line(
+        kernel,
+        (round(centre - half * c), round(centre - half * s)),
+        (round(centre + half * c), round(centre + half * s)),
+        1.0,
+        1,
+        cv2.LINE_AA,
+    )
+    return kernel / kernel.sum()
+
+
+def motion_blur(length: int, angle: float) -> Degradation:
+    kernel = motion_kernel(length, angle)
+    return lambda image: cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
+
+
+def downscale(short_side: int) -> Degradation:
+    def apply(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        scale = short_side / min(height, width)
+        size = (round(width * scale), round(height * scale))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+    return apply
+
+
+def noise_and_jpeg(sigma: float, quality: int, seed: int = 0) -> Degradation:
+    """Sensor noise then JPEG: a blurred photo from a real phone is not noise-free."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        noisy = np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+        return jpeg(noisy, quality)
+
+    return apply
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def then(*steps: Degradation) -> Degradation:
+    def apply(image: np.ndarray) -> np.ndarray:
+        for step in steps:
+            image = step(image)
+        return image
+
+    return apply
+
+
+# --- skin tone ---------------------------------------------------------------------------------------------------
+
+
+def soft_skin_weight(image: np.ndarray) -> np.ndarray:
+    """A soft 0..1 skin weight from the gate's own mask (only where to shift, not a measure)."""
+    from quality_gate.skin import skin_mask
+
+    mask = skin_mask(image, 0.05).astype(np.float32)
+    return cv2.GaussianBlur(mask, (0, 0), 3.0)
+
+
+def tone_shift(d_lightness: float, d_yellow: float) -> Degradation:
+    """Move the skin along CIELAB L* (by d_lightness) and b* (by d_yellow), keeping its texture and highlights.
+
+    Lightness is scaled rather than shifted, so pores and spots keep their relative contrast, as they do on
+    darker skin. Specular highlights are reflected at the skin's surface, whatever its melanin, so the
+    brightest skin (above its 95th percentile of L*, fully at its 99.5th) keeps its lightness.
+    """
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        weight = soft_skin_weight(image)
+        lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+        lightness = lab[..., 0]
+        core = weight > 0.5
+        if core.any():
+            skin_l, high_l, top_l = np.percentile(lightness[core], [50, 95, 99.5])
+        else:
+            skin_l, high_l, top_l = 60.0, 70.0, 90.0
+        gain = max(skin_l + d_lightness, 5.0) / max(skin_l, 5.0)
+        highlight = np.clip((lightness - high_l) / max(top_l - high_l, 1.0), 0.0, 1.0)
+        w = weight * (1.0 - highlight)
+        lab[..., 0] = lightness * (1.0 + w * (gain - 1.0))
+        lab[..., 2] = lab[..., 2] + w * d_yellow
+        out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+        return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    return apply
+
+
+def ita(image: np.ndarray) -> float:
+    """Individual Typology Angle of the photo's skin (median L*, b* over the gate's skin mask), degrees."""
+    weight = soft_skin_weight(image) > 0.5
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    if not weight.any():
+        return float("nan")
+    lightness = float(np.median(lab[..., 0][weight]))
+    yellow = float(np.median(lab[..., 2][weight]))
+    return float(np.degrees(np.arctan2(lightness - 50.0, yellow)))
+
+
+# ITA groups (Chardon et al. 1991; Del Bino et al. 2006)
+ITA_GROUPS = (
+    (55.0, "very light (ITA > 55)"),
+    (41.0, "light (41..55)"),
+    (28.0, "intermediate (28..41)"),
+    (10.0, "tan (10..28)"),
+    (-30.0, "brown (-30..10)"),
+    (-999.0, "dark (< -30)"),
+)
+
+
+def ita_group(angle: float) -> str:
+    for bound, name in ITA_GROUPS:
+        if angle > bound:
+            return name
+    return ITA_GROUPS[-1][1]
+
+
+TONE_SHIFTS: dict[str, tuple[float, float]] = {
+    "tone L+8": (8.0, -2.0),
+    "tone L-10 b+4": (-10.0, 4.0),
+    "tone L-20 b+8": (-20.0, 8.0),
+    "tone L-30 b+10": (-30.0, 10.0),
+    "tone L-40 b+8": (-40.0, 8.0),
+}
+
+
+# --- non-skin images -------------------------------------------------------------------------------------------
+
+SIDE = 640
+
+
+def _noise(rng: np.random.Generator, sigma: float, shape=(SIDE, SIDE)) -> np.ndarray:
+    field = rng.normal(0, 1, shape).astype(np.float32)
+    if sigma > 0:
+        field = cv2.GaussianBlur(field, (0, 0), sigma)
+    return (field - field.mean()) / (field.std() + 1e-6)
+
+
+def _colour(rng: np.random.Generator) -> np.ndarray:
+    return rng.uniform(0, 255, 3).astype(np.float32)
+
+
+def _finish(image: np.ndarray) -> np.ndarray:
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def texture(rng: np.random.Generator) -> np.ndarray:
+    """Coloured multi-scale noise texture (stone, fabric, sand) in a random colour."""
+    base = _colour(rng)
+    img = np.zeros((SIDE, SIDE, 3), np.float32) + base
+    for sigma, amp in ((0.0, rng.uniform(5, 30)), (3.0, rng.uniform(5, 30)), (15.0, rng.uniform(5, 40))):
+        img += _noise(rng, sigma)[..., None] * amp * rng.uniform(0.6, 1.0, 3)
+    return _finish(img)
+
+
+def text(rng: np.random.Generator) -> np.ndarray:
+    """Printed text on paper (or a screen) rendered with OpenCV."""
+    paper = rng.uniform(200, 255) if rng.random() < 0.7 else rng.uniform(0, 60)
+    img = np.clip(np.full((SIDE, SIDE, 3), paper, np.float32) + rng.uniform(-10, 10, 3), 0, 255).astype(np.uint8)
+    ink = (20,) * 3 if paper > 128 else (230,) * 3
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "0123456789", "acne", "skin"]
+    words += ["photo", "lorem", "ipsum", "dolor"]
+    y = int(rng.integers(20, 50))
+    while y < SIDE:
+        line = " ".join(rng.choice(words, size=8))
+        scale = float(rng.uniform(0.5, 1.5))
+        cv2.putText(img, line, (int(rng.integers(0, 40)), y), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1 + int(scale > 1))
+        y += int(30 * scale + rng.integers(5, 20))
+    return _finish(img.astype(np.float32) + _noise(rng, 0)[..., None] * 3)
+
+
+def gradient(rng: np.random.Generator) -> np.ndarray:
+    """Smooth colour gradient (a sky, a wall under a lamp)."""
+    a, b = _colour(rng), _colour(rng)
+    t = np.linspace(0, 1, SIDE, dtype=np.float32)
+    ramp = t[None, :, None] if rng.random() < 0.5 else t[:, None, None]
+    img = a * (1 - ramp) + b * ramp + np.zeros((SIDE, SIDE, 3), np.float32)
+    return _finish(img + _noise(rng, 0)[..., None] * 2)
+
+
+def noise(rng: np.random.Generator) -> np.ndarray:
+    """Pure colour noise (a sensor with the lens cap on, a broken upload)."""
+    img = rng.normal(128, rng.uniform(20, 80), (SIDE, SIDE, 3)).astype(np.float32)
+    return _finish(cv2.GaussianBlur(img, (0, 0), rng.uniform(0.1, 2.0)))
+
+
+def scene(rng: np.random.Generator) -> np.ndarray:
+    """Geometric scene: a room or table with coloured rectangles, circles and lines."""
+    img = np.zeros((SIDE, SIDE, 3), np.float32) + _colour(rng) * 0.6
+    for _ in range(int(rng.integers(8, 30))):
+        colour = tuple(float(c) for c in _colour(rng))
+        kind = rng.integers(0, 3)
+        p1 = (int(rng.integers(0, SIDE)), int(rng.integers(0, SIDE)))
+        p2 = (int(rng.integers(0, SIDE)), int(rng.integers(0, SIDE)))
+        if kind == 0:
+            cv2.rectangle(img, p1, p2, colour, -1)
+        elif kind == 1:
+            cv2.circle(img, p1, int(rng.integers(10, 150)), colour, -1)
+        else:
+            cv2.line(img, p1, p2, colour, int(rng.integers(2, 15)))
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
+    return _finish(img + _noise(rng, 0)[..., None] * 4)
+
+
+def fur(rng: np.random.Generator) -> np.ndarray:
+    """Animal fur: many short oriented strokes in browns, oranges, greys or black and white."""
+    palettes = [((150, 100, 60), (220, 170, 120)), ((200, 120, 60), (240, 190, 130)), ((90, 90, 90), (200, 200, 200))]
+    dark, light = (np.array(c, np.float32) for c in palettes[int(rng.integers(0, len(palettes)))])
+    img = np.zeros((SIDE, SIDE, 3), np.float32) + (dark + light) / 2
+    flow = _noise(rng, 60) * np.pi
+    for _ in range(6000):
+        x, y = int(rng.integers(0, SIDE)), int(rng.integers(0, SIDE))
+        angle = float(flow[y, x]) + rng.normal(0, 0.2)
+        length = rng.uniform(8, 25)
+        end = (int(x + length * np.cos(angle)), int(y + length * np.sin(angle)))
+        colour = tuple(float(c) for c in (dark + (light - dark) * rng.random()))
+        cv2.line(img, (x, y), end, colour, 1, cv2.LINE_AA)
+    return _finish(img)
+
+
+def foliage(rng: np.random.Generator) -> np.ndarray:
+    """Grass, leaves or water: green- or blue-dominant texture."""
+    hue = np.array((60, 150, 60) if rng.random() < 0.5 else (50, 100, 190), np.float32)
+    img = np.zeros((SIDE, SIDE, 3), np.float32) + hue * rng.uniform(0.6, 1.2)
+    img += _noise(rng, 1.0)[..., None] * 25 + _noise(rng, 8)[..., None] * 20
+    return _finish(img)
+
+
+def scan(rng: np.random.Generator) -> np.ndarray:
+    """Grey medical-scan-like image: a bright blob with structure on black (X-ray, MRI, ultrasound)."""
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32) / SIDE
+    cx, cy, r = rng.uniform(0.4, 0.6), rng.uniform(0.4, 0.6), rng.uniform(0.25, 0.45)
+    body = np.clip(1.0 - ((xx - cx) ** 2 + (yy - cy) ** 2) / r**2, 0, 1) ** 0.3
+    structure = 0.5 + 0.25 * _noise(rng, 6) + 0.15 * _noise(rng, 1.5)
+    grey = body * structure * rng.uniform(150, 255)
+    img = np.repeat(grey[..., None], 3, axis=2)
+    if rng.random() < 0.3:  # a slight tint, as some viewers show
+        img *= rng.uniform(0.9, 1.1, 3)
+    return _finish(img + _noise(rng, 0)[..., None] * 4)
+
+
+NON_SKIN: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
+    "texture": texture,
+    "text": text,
+    "gradient": gradient,
+    "noise": noise,
+    "scene": scene,
+    "fur": fur,
+    "foliage": foliage,
+    "scan": scan,
+}
+HELD_OUT_FAMILIES = ("fur", "scan")  # never in the fit: the report says how the gate does on unseen kinds
+
+
+def non_skin(family: str, seed: int) -> np.ndarray:
+    return NON_SKIN[family](np.random.default_rng([zlib.crc32(family.encode()), seed]))
+
+
+def background_crops(image: np.ndarray, rng: np.random.Generator, count: int = 2) -> list[np.ndarray]:
+    """Crops of an ACNE04 photo's non-skin part (hair, clothes, wall), upscaled to 640 px: at most 10% skin."""
+    from quality_gate.skin import lit_skin_mask
+
+    h, w = image.shape[:2]
+    skin = lit_skin_mask(image, 0.05)
+    crops = []
+    for _ in range(40):
+        if len(crops) >= count:
+            break
+        side = int(rng.integers(min(h, w) // 5, min(h, w) // 2))
+        y, x = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
+        if skin[y : y + side, x : x + side].mean() <= 0.10:
+            crop = image[y : y + side, x : x + side]
+            crops.append(cv2.resize(crop, (SIDE, SIDE), interpolation=cv2.INTER_CUBIC))
+    return crops
+
+
+def skin_close_up(image: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A close-up of the photo's skin (at least 85% skin), upscaled: what the app's users mostly send."""
+    from quality_gate.skin import lit_skin_mask
+
+    h, w = image.shape[:2]
+    skin = lit_skin_mask(image, 0.05)
+    for _ in range(30):
+        side = int(rng.integers(min(h, w) // 3, min(h, w) // 2 + 1))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        if skin[y : y + side, x : x + side].mean() >= 0.85:
+            return cv2.resize(image[y : y + side, x : x + side], (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+    return None

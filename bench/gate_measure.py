@@ -1,0 +1,210 @@
+"""Measure the quality gate's raw measures on every image it is fitted or judged on; cache them as JSON.
+
+    nice -n 10 .venv/bin/python bench/gate_measure.py --out var/gate/measures.json [--train-limit 500]
+
+Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
+- `train`: ACNE04 train photos (a seeded sample), each as is, with two skin-tone shifts, a JPEG/noise copy, a
+  skin close-up crop, and six degradations at random strengths (labelled with the code they should raise, or
+  "ignore" when the strength is in the band between clearly fine and clearly faulty); plus non-skin images of
+  the fit families (seeds 0..) and background crops of train photos. What the verdict and the
+  out-of-distribution statistics are fitted on.
+- `valid`: every ACNE04 valid photo, `part` selection or report (detector/datasets/splits.py), through a fixed
+  grid of degradations and tone shifts. Thresholds are chosen on `selection`; figures are reported on `report`.
+- `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
+  crops of valid photos, `part` from the photo's split (generated ones alternate).
+
+Measures are `quality_gate.policy.image_measures` (everything but the distance, which depends on the fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.progress import track
+
+from bench import gate_data as gd
+from detector.datasets.splits import split_names
+from quality_gate.policy import Thresholds, image_measures
+
+ACNE04 = Path("/work/shared/datasets/acne04")
+
+# name -> (degradation, expected code); fixed grid for the valid photos
+VALID_GRID: dict[str, tuple[gd.Degradation, str | None]] = {
+    "good": (lambda im: im, None),
+    "good, JPEG q70": (lambda im: gd.jpeg(im, 70), None),
+    "darker 1 stop": (gd.exposure(-1), "too_dark"),
+    "darker 2 stops": (gd.exposure(-2), "too_dark"),
+    "darker 3 stops": (gd.exposure(-3), "too_dark"),
+    "brighter 1 stop": (gd.exposure(1), "too_bright"),
+    "brighter 2 stops": (gd.exposure(2), "too_bright"),
+    "brighter 3 stops": (gd.exposure(3), "too_bright"),
+    "gaussian blur s=1": (gd.gaussian_blur(1), "blurry"),
+    "gaussian blur s=2": (gd.gaussian_blur(2), "blurry"),
+    "gaussian blur s=3": (gd.gaussian_blur(3), "blurry"),
+    "gaussian blur s=2 +noise+JPEG": (gd.then(gd.gaussian_blur(2), gd.noise_and_jpeg(3, 85)), "blurry"),
+    "motion blur 12 px": (None, "motion_blur"),  # angle varies per photo, see degrade()
+    "motion blur 12 px +noise+JPEG": (None, "motion_blur"),
+    "motion blur 25 px": (None, "motion_blur"),
+    "downscale 240 px": (gd.downscale(240), "low_resolution"),
+    "downscale 160 px": (gd.downscale(160), "low_resolution"),
+    "side light 2 stops": (None, "uneven_lighting"),
+    "side light 3 stops": (None, "uneven_lighting"),
+    **{name: (gd.tone_shift(*shift), None) for name, shift in gd.TONE_SHIFTS.items()},
+}
+MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)
+SIDE_ANGLES = (0.0, 90.0, 180.0, 270.0, 45.0, 225.0)
+
+
+def degrade(name: str, image: np.ndarray, index: int) -> np.ndarray:
+    """Apply a grid degradation; motion and side light take a direction that rotates with the photo index."""
+    angle = MOTION_ANGLES[index % len(MOTION_ANGLES)]
+    side_angle = SIDE_ANGLES[index % len(SIDE_ANGLES)]
+    if name == "motion blur 12 px":
+        return gd.motion_blur(12, angle)(image)
+    if name == "motion blur 12 px +noise+JPEG":
+        return gd.then(gd.motion_blur(12, angle), gd.noise_and_jpeg(3, 85))(image)
+    if name == "motion blur 25 px":
+        return gd.motion_blur(25, angle)(image)
+    if name.startswith("side light"):
+        return gd.side_light(float(name.split()[2]), side_angle)(image)
+    return VALID_GRID[name][0](image)
+
+
+def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
+    """Six degradations at random strengths: (kind, label, image); label "ignore" in the in-between band."""
+    out = []
+    stops = -rng.uniform(0.5, 4.0)
+    out.append((f"exposure {stops:.2f}", "too_dark" if stops <= -1.5 else "ignore", gd.exposure(stops)(image)))
+    stops = rng.uniform(0.5, 4.0)
+    out.append((f"exposure +{stops:.2f}", "too_bright" if stops >= 1.5 else "ignore", gd.exposure(stops)(image)))
+    sigma = rng.uniform(0.5, 5.0)
+    label = "blurry" if sigma >= 1.5 else (None if sigma <= 0.8 else "ignore")
+    blurred = gd.gaussian_blur(sigma)(image)
+    if rng.random() < 0.5:
+        blurred = gd.noise_and_jpeg(rng.uniform(1, 4), int(rng.integers(60, 95)), int(rng.integers(1 << 30)))(blurred)
+    out.append((f"gaussian {sigma:.2f}", label, blurred))
+    length, angle = int(rng.integers(3, 36)), rng.uniform(0, 180)
+    label = "motion_blur" if length >= 9 else (None if length <= 4 else "ignore")
+    moved = gd.motion_blur(length, angle)(image)
+    if rng.random() < 0.5:
+        moved = gd.noise_and_jpeg(rng.uniform(1, 4), int(rng.integers(60, 95)), int(rng.integers(1 << 30)))(moved)
+    out.append((f"motion {length} px {angle:.0f} deg", label, moved))
+    stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
+    label = "uneven_lighting" if stops >= 2.5 else (None if stops <= 1.0 else "ignore")
+    out.append((f"side light {stops:.2f}", label, gd.side_light(stops, angle)(image)))
+    quality = int(rng.integers(50, 95))
+    out.append(
+        (
+            f"noise+JPEG q{quality}",
+            None,
+            gd.noise_and_jpeg(rng.uniform(0, 3), quality, int(rng.integers(1 << 30)))(image),
+        )
+    )
+    return out
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def row(set_: str, part: str, photo: str, kind: str, label: str | None, image: np.ndarray, t: Thresholds) -> dict:
+    return {
+        "set": set_,
+        "part": part,
+        "photo": photo,
+        "kind": kind,
+        "label": label,
+        "measures": image_measures(image, t),
+    }
+
+
+def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
+    photos = sorted((ACNE04 / "train" / "images").glob("*.jpg"))
+    random.Random(seed).shuffle(photos)
+    photos = photos[:limit] if limit > 0 else photos
+    rng = np.random.default_rng(seed)
+    rows = []
+    tones = list(gd.TONE_SHIFTS.items())
+    for path in track(photos, description="train photos"):
+        image = load_rgb(path)
+        rows.append(row("train", "fit", path.name, "good", None, image, t))
+        for index in rng.choice(len(tones), size=2, replace=False):
+            name, shift = tones[index]
+            rows.append(row("train", "fit", path.name, name, None, gd.tone_shift(*shift)(image), t))
+        for kind, label, degraded in random_degradations(image, rng):
+            rows.append(row("train", "fit", path.name, kind, label, degraded, t))
+        close = gd.skin_close_up(image, rng)
+        if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution and lighting models only
+            rows.append(row("train", "fit", path.name, "close-up", "closeup", close, t))
+            stops, angle = rng.uniform(2.5, 6.0), rng.uniform(0, 360)
+            lit = gd.side_light(stops, angle)(close)
+            rows.append(row("train", "fit", path.name, f"close-up side light {stops:.2f}", "uneven_lighting", lit, t))
+        for crop in gd.background_crops(image, rng, count=1):
+            rows.append(row("train", "fit", path.name, "background crop", "not_skin_photo", crop, t))
+    fit_families = [f for f in gd.NON_SKIN if f not in gd.HELD_OUT_FAMILIES]
+    for family in track(fit_families, description="non-skin (fit)"):
+        for s in range(25):
+            rows.append(row("train", "fit", f"{family}-{s}", family, "not_skin_photo", gd.non_skin(family, s), t))
+    return rows
+
+
+def measure_valid(t: Thresholds) -> list[dict]:
+    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
+    parts = split_names([p.name for p in photos])
+    part_of = {name: part for part, names in parts.items() for name in names}
+    rows = []
+    for index, path in enumerate(track(photos, description="valid photos x grid")):
+        image = load_rgb(path)
+        for name, (_, code) in VALID_GRID.items():
+            degraded = degrade(name, image, index)
+            rows.append(row("valid", part_of[path.name], path.name, name, code, degraded, t))
+            if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
+                rows[-1]["ita"] = gd.ita(degraded)
+    return rows
+
+
+def measure_nonskin(t: Thresholds) -> list[dict]:
+    rows = []
+    for family in track(list(gd.NON_SKIN), description="non-skin (held back)"):
+        for s in range(1000, 1040):
+            part = "selection" if s % 2 == 0 else "report"
+            rows.append(row("nonskin", part, f"{family}-{s}", family, "not_skin_photo", gd.non_skin(family, s), t))
+    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
+    parts = split_names([p.name for p in photos])
+    rng = np.random.default_rng(7)
+    for part, names in parts.items():
+        for name in names:
+            for crop in gd.background_crops(load_rgb(ACNE04 / "valid" / "images" / name), rng, count=1):
+                rows.append(row("nonskin", part, name, "background crop", "not_skin_photo", crop, t))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("var/gate/measures.json"))
+    parser.add_argument("--train-limit", type=int, default=500, help="train photos to sample (0 = all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sets", default="train,valid,nonskin")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    t = Thresholds()
+    rows: list[dict] = []
+    sets = args.sets.split(",")
+    if "train" in sets:
+        rows += measure_train(args.train_limit, args.seed, t)
+    if "valid" in sets:
+        rows += measure_valid(t)
+    if "nonskin" in sets:
+        rows += measure_nonskin(t)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows))
+    print(f"{len(rows)} rows -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
