@@ -20,7 +20,8 @@ class ModelCard:
 
     `skin_extent_px` is the long side of the skin region in the training photos as the network saw them
     (written by training): every photo is cropped to its skin region and resized so its skin spans this
-    many pixels (`detector.scale`), times `upscale`. None (old cards) keeps the photo's own scale.
+    many pixels (`detector.scale`), times `upscale`, unless it is already within `scale_tolerance` of it.
+    None (old cards) keeps the photo's own scale.
     The normalised crop runs in one pass when it fits in `tile_size`, otherwise as overlapping tiles. `source_class_names` are the names inside the
     checkpoint, mapped index by index onto `class_names`.
     """
@@ -36,6 +37,7 @@ class ModelCard:
     tile_overlap: float = 0.2
     upscale: float = 1.0
     skin_extent_px: float | None = None
+    scale_tolerance: float = 1.0  # skin within this ratio of skin_extent_px: the photo is used as it is
     tta_flip: bool = False
     tile_batch: int = 8
     max_det: int = 300
@@ -74,6 +76,8 @@ class ModelCard:
             problems.append("upscale must be in [0.25, 8]")
         if self.skin_extent_px is not None and not 32.0 <= self.skin_extent_px <= 8192.0:
             problems.append("skin_extent_px must be in [32, 8192] px")
+        if not 1.0 <= self.scale_tolerance <= 2.0:
+            problems.append("scale_tolerance must be in [1, 2]")
         if self.tile_batch < 1 or self.max_det < 1:
             problems.append("tile_batch and max_det must be positive")
         low, high = self.uncertainty_band

@@ -138,7 +138,9 @@ class Detector:
         card = self._card
         if card.skin_extent_px is not None and skin is None:
             skin = locate_skin(image)
-        return plan_scale(width, height, skin, card.skin_extent_px, upscale=card.upscale)
+        return plan_scale(
+            width, height, skin, card.skin_extent_px, upscale=card.upscale, tolerance=card.scale_tolerance
+        )
 
     def predict(self, image: np.ndarray, conf: float | None = None, *, skin: Region | None = None) -> Detection:
         """Detect lesions on an RGB uint8 photo (H x W x 3); boxes come back in the photo's pixels.

@@ -29,6 +29,7 @@ MIN_SKIN_SHARE = 0.02  # below this share of the frame the region is too unrelia
 PERCENTILES = (1.0, 99.0)
 SHARP_SHARE = 0.3  # a pixel is sharp when its fine detail reaches this share of the photo's 99th percentile
 SHARP_PERCENTILES = (0.5, 99.5)
+MIN_CROP_SHARE = 0.5  # at the training scale, crop only when the skin region is less than half the photo
 CROP_MARGIN = 0.04  # of the region's long side, added on each side so edge lesions stay whole
 
 
@@ -97,22 +98,34 @@ def _sharp_mask(small: np.ndarray) -> np.ndarray:
 
 
 def plan_scale(
-    width: int, height: int, skin: Region | None, reference: float | None, *, upscale: float = 1.0
+    width: int,
+    height: int,
+    skin: Region | None,
+    reference: float | None,
+    *,
+    upscale: float = 1.0,
+    tolerance: float = 1.0,
 ) -> ScalePlan:
     """Where to crop and how much to resize so the skin spans `reference` px (times the card's `upscale`).
 
-    Without a reference (an old card) the whole photo is kept at `upscale`, the behaviour before this step.
+    A photo whose skin is already within `tolerance` (a ratio, >= 1) of the reference is not resampled: it
+    looks like the training photos, and the network was trained with scale jitter wider than that, so
+    resampling would only blur it; it is cropped only when the skin fills less than half of it (a photo taken
+    from further away). Without a reference (an old card) the whole photo is kept at `upscale`.
     """
     if reference is None:
         return ScalePlan(0, 0, width, height, float(upscale), skin)
     region = skin or Region(0.0, 0.0, float(width), float(height))
-    factor = reference / max(region.extent, 1.0) * upscale
+    factor = reference / max(region.extent, 1.0)
+    as_is = 1.0 / tolerance <= factor <= tolerance
+    factor = (1.0 if as_is else factor) * upscale
     margin = CROP_MARGIN * region.extent
     x0 = max(0, int(np.floor(region.x0 - margin)))
     y0 = max(0, int(np.floor(region.y0 - margin)))
     x1 = min(width, int(np.ceil(region.x1 + margin)))
     y1 = min(height, int(np.ceil(region.y1 + margin)))
-    if x1 - x0 < 8 or y1 - y0 < 8:
+    too_small = x1 - x0 < 8 or y1 - y0 < 8
+    if too_small or (as_is and (x1 - x0) * (y1 - y0) >= MIN_CROP_SHARE * width * height):
         x0, y0, x1, y1 = 0, 0, width, height
     return ScalePlan(x0, y0, x1, y1, float(factor), skin)
 

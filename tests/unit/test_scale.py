@@ -96,6 +96,18 @@ def test_the_plan_crops_to_the_skin_and_brings_it_to_the_reference() -> None:
     assert back[0].tolist() == pytest.approx([920, 420, 3080, 2580])
 
 
+def test_skin_already_at_the_training_scale_is_not_resampled() -> None:
+    """Within the card's tolerance the photo is used as it is (cropped only when taken from further away)."""
+    at_scale = plan_scale(640, 640, Region(20, 20, 620, 620), 598.0, tolerance=1.25)
+    assert (at_scale.x0, at_scale.y0, at_scale.x1, at_scale.y1, at_scale.factor) == (0, 0, 640, 640, 1.0)
+    further = plan_scale(1280, 1280, Region(330, 330, 950, 950), 598.0, tolerance=1.25)
+    assert further.factor == 1.0 and (further.x0, further.x1) == (305, 975)
+    smaller = plan_scale(640, 640, Region(100, 100, 540, 540), 598.0, tolerance=1.25)
+    assert smaller.factor == pytest.approx(598 / 440)
+    with pytest.raises(ValueError, match="scale_tolerance"):
+        ModelCard(version="v", weights="w.pt", class_names=["lesion"], scale_tolerance=0.5)
+
+
 @pytest.mark.parametrize("k", [0.75, 1.0, 2.0, 4.0, 6.0])
 def test_findings_map_back_to_the_photo_at_every_scale(k: float) -> None:
     """Upload -> sanitise -> reduced decode -> normalise -> network -> photo pixels, as the API does it."""
