@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_review_page import base_url, browser_page  # noqa: F401  (fixtures)
+from tests.e2e.test_review_page import base_url, browser_page, playwright_session  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 

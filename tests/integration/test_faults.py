@@ -137,6 +137,8 @@ def _model_copy(tmp_path: Path, version: str) -> Path:
     target = tmp_path / version
     target.mkdir()
     (target / card["weights"]).symlink_to(source / card["weights"])
+    if card.get("grader"):
+        (target / card["grader"]).symlink_to(source / card["grader"])
     card["version"] = version
     (target / "model.json").write_text(json.dumps(card))
     return target
