@@ -147,6 +147,22 @@ class Photo:
         return 1.5 / self.view["scale"] + 0.2  # one screen pixel either way, plus rounding
 
 
+def select_box(page, point: tuple[float, float], index: int) -> None:  # type: ignore[no-untyped-def]
+    """Click until box `index` is selected, then let two animation frames draw its handles (Konva draws per frame).
+
+    A click landing while the page still redraws the previous edit can miss on a loaded machine; a person would
+    simply click again, and so does this. Polled: the page's CSP forbids the eval behind wait_for_function."""
+    for _ in range(5):
+        page.mouse.click(*point)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and page.evaluate("skintroubleReview.selected()") != index:
+            page.wait_for_timeout(20)
+        if page.evaluate("skintroubleReview.selected()") == index:
+            break
+    assert page.evaluate("skintroubleReview.selected()") == index, f"box {index} was never selected"
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def labels_of(settings: Settings, case_id: str) -> list[Label]:
     with session_scope(settings.sqlalchemy_url) as session:
         labels = session.scalars(select(Label).where(Label.case_id == case_id)).all()
@@ -172,7 +188,7 @@ def test_review_page_corrects_boxes_labels_a_papule_and_submits(
     photo = Photo(page)
 
     photo.drag((115, 114), (135, 124))  # move box 0 by (+20, +10)
-    page.mouse.click(*photo.screen(310, 211))  # select box 1 ...
+    select_box(page, photo.screen(310, 211), 1)  # select box 1 (its resize handles drawn) ...
     photo.drag((320, 222), (332, 240))  # ... and pull its bottom-right corner by (+12, +18)
     photo.drag((450, 300), (490, 340))  # a new box on empty skin
     page.select_option("#box-class", "papule")  # a lesion type the one-class model does not have

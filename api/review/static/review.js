@@ -1038,6 +1038,7 @@
     boxes: () => state.boxes.map((b) => ({ label: b.label, box: b.box.slice() })),
     caseId: () => (state.kase ? state.kase.id : null),
     touched: () => state.dirty,
+    selected: () => state.selected,
     grade: () => state.grade,
     history: () => ({ undo: state.undo.length, redo: state.redo.length }),
     tags: () => state.drawnTags.map((t) => ({ ...t, rect: t.rect.slice() })),
