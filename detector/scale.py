@@ -119,15 +119,23 @@ def plan_scale(
     factor = reference / max(region.extent, 1.0)
     as_is = 1.0 / tolerance <= factor <= tolerance
     factor = (1.0 if as_is else factor) * upscale
-    margin = CROP_MARGIN * region.extent
-    x0 = max(0, int(np.floor(region.x0 - margin)))
-    y0 = max(0, int(np.floor(region.y0 - margin)))
-    x1 = min(width, int(np.ceil(region.x1 + margin)))
-    y1 = min(height, int(np.ceil(region.y1 + margin)))
+    # A square window around the skin, like the training photos' framing (a close-up filling a square frame):
+    # a tight crop changes what the network sees around the lesions, and with it the counts.
+    side = (1.0 + 2.0 * CROP_MARGIN) * region.extent
+    x0, x1 = _window((region.x0 + region.x1) / 2, side, width)
+    y0, y1 = _window((region.y0 + region.y1) / 2, side, height)
     too_small = x1 - x0 < 8 or y1 - y0 < 8
     if too_small or (as_is and (x1 - x0) * (y1 - y0) >= MIN_CROP_SHARE * width * height):
         x0, y0, x1, y1 = 0, 0, width, height
     return ScalePlan(x0, y0, x1, y1, float(factor), skin)
+
+
+def _window(centre: float, side: float, length: int) -> tuple[int, int]:
+    """[start, end) of a window of `side` px centred on `centre`, moved inside [0, length), clipped if longer."""
+    if side >= length:
+        return 0, length
+    start = min(max(centre - side / 2, 0.0), length - side)
+    return int(np.floor(start)), min(length, int(np.ceil(start + side)))
 
 
 def apply_plan(rgb: np.ndarray, plan: ScalePlan) -> np.ndarray:

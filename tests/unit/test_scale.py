@@ -96,6 +96,14 @@ def test_the_plan_crops_to_the_skin_and_brings_it_to_the_reference() -> None:
     assert back[0].tolist() == pytest.approx([920, 420, 3080, 2580])
 
 
+def test_the_crop_is_a_square_around_the_skin_like_the_training_framing() -> None:
+    wide = plan_scale(4000, 3000, Region(1000, 1200, 3000, 1800), 600.0)  # 2000 x 600 px of skin
+    assert (wide.x1 - wide.x0, wide.y1 - wide.y0) == (2160, 2160)
+    assert (wide.x0 + wide.x1) / 2 == pytest.approx(2000) and (wide.y0 + wide.y1) / 2 == pytest.approx(1500)
+    edge = plan_scale(4000, 3000, Region(0, 0, 1000, 1000), 600.0)  # pushed inside the photo, not cut short
+    assert (edge.x0, edge.y0, edge.x1, edge.y1) == (0, 0, 1080, 1080)
+
+
 def test_skin_already_at_the_training_scale_is_not_resampled() -> None:
     """Within the card's tolerance the photo is used as it is (cropped only when taken from further away)."""
     at_scale = plan_scale(640, 640, Region(20, 20, 620, 620), 598.0, tolerance=1.25)
