@@ -55,9 +55,10 @@ def policy_from(settings: Settings) -> RoutingPolicy:
     )
 
 
-# Stored photos are decoded at the smallest JPEG scale whose long side reaches this: about twice the skin
-# extent models train at, so the skin of a close-up never has to be enlarged from a reduced copy.
-ANALYSIS_LONG_SIDE = 1280
+# Stored photos are decoded at the smallest JPEG scale whose long side reaches this: 1.6x the skin extent
+# models train at, so the skin of a close-up is never enlarged from a reduced copy, and a 12 MP photo decodes at
+# 1/4 (1008 x 756: a few MB per analysis slot). `load_pixels` decodes more when the skin is small in the frame.
+ANALYSIS_LONG_SIDE = 960
 
 
 def load_pixels(jpeg: bytes, detector: Detector) -> Pixels:
