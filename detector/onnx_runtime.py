@@ -139,7 +139,13 @@ class Detector:
         if card.skin_extent_px is not None and skin is None:
             skin = locate_skin(image)
         return plan_scale(
-            width, height, skin, card.skin_extent_px, upscale=card.upscale, tolerance=card.scale_tolerance
+            width,
+            height,
+            skin,
+            card.skin_extent_px,
+            upscale=card.upscale,
+            tolerance=card.scale_tolerance,
+            max_side=card.tile_size,
         )
 
     def predict(self, image: np.ndarray, conf: float | None = None, *, skin: Region | None = None) -> Detection:

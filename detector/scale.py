@@ -105,28 +105,35 @@ def plan_scale(
     *,
     upscale: float = 1.0,
     tolerance: float = 1.0,
+    max_side: int | None = None,
 ) -> ScalePlan:
     """Where to crop and how much to resize so the skin spans `reference` px (times the card's `upscale`).
 
     A photo whose skin is already within `tolerance` (a ratio, >= 1) of the reference is not resampled: it
     looks like the training photos, and the network was trained with scale jitter wider than that, so
     resampling would only blur it; it is cropped only when the skin fills less than half of it (a photo taken
-    from further away). Without a reference (an old card) the whole photo is kept at `upscale`.
+    from further away), and only when what it keeps fits in `max_side` (one network pass): a larger photo is
+    normalised anyway, since at its own scale it would cost several tiles. Without a reference (an old card) the
+    whole photo is kept at `upscale`.
     """
     if reference is None:
         return ScalePlan(0, 0, width, height, float(upscale), skin)
     region = skin or Region(0.0, 0.0, float(width), float(height))
     factor = reference / max(region.extent, 1.0)
-    as_is = 1.0 / tolerance <= factor <= tolerance
-    factor = (1.0 if as_is else factor) * upscale
+    side = (1.0 + 2.0 * CROP_MARGIN) * region.extent
     # A square window around the skin, like the training photos' framing (a close-up filling a square frame):
     # a tight crop changes what the network sees around the lesions, and with it the counts.
-    side = (1.0 + 2.0 * CROP_MARGIN) * region.extent
     x0, x1 = _window((region.x0 + region.x1) / 2, side, width)
     y0, y1 = _window((region.y0 + region.y1) / 2, side, height)
-    too_small = x1 - x0 < 8 or y1 - y0 < 8
-    if too_small or (as_is and (x1 - x0) * (y1 - y0) >= MIN_CROP_SHARE * width * height):
+    if x1 - x0 < 8 or y1 - y0 < 8:
         x0, y0, x1, y1 = 0, 0, width, height
+    if 1.0 / tolerance <= factor <= tolerance:
+        kept = (x0, y0, x1, y1)
+        if (x1 - x0) * (y1 - y0) >= MIN_CROP_SHARE * width * height:
+            kept = (0, 0, width, height)
+        if max_side is None or max(kept[2] - kept[0], kept[3] - kept[1]) <= max_side:
+            return ScalePlan(*kept, float(upscale), skin)
+    factor *= upscale
     return ScalePlan(x0, y0, x1, y1, float(factor), skin)
 
 

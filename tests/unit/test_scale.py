@@ -110,6 +110,8 @@ def test_skin_already_at_the_training_scale_is_not_resampled() -> None:
     assert (at_scale.x0, at_scale.y0, at_scale.x1, at_scale.y1, at_scale.factor) == (0, 0, 640, 640, 1.0)
     further = plan_scale(1280, 1280, Region(330, 330, 950, 950), 598.0, tolerance=1.25)
     assert further.factor == 1.0 and (further.x0, further.x1) == (305, 975)
+    bigger = plan_scale(960, 720, Region(324, 6, 954, 714), 598.0, tolerance=1.25, max_side=672)
+    assert bigger.factor == pytest.approx(598 / 708)  # at its own scale it would take several passes
     smaller = plan_scale(640, 640, Region(100, 100, 540, 540), 598.0, tolerance=1.25)
     assert smaller.factor == pytest.approx(598 / 440)
     with pytest.raises(ValueError, match="scale_tolerance"):
