@@ -98,28 +98,9 @@ def analyze(
     return AnalysisOutcome(quality=quality, detection=detection, review=review)
 
 
-def analyze_jpeg(
-    jpeg: bytes,
-    *,
-    photo_size: tuple[int, int],
-    case_id: str,
-    detector: Detector,
-    thresholds: Thresholds,
-    policy: RoutingPolicy,
-    skip_quality_gate: bool = False,
-    conf: float | None = None,
-) -> AnalysisOutcome:
+def analyze_jpeg(jpeg: bytes, *, detector: Detector, **options: Any) -> AnalysisOutcome:
     """`analyze` on a stored (sanitised) JPEG: every entry point analyses these bytes, so all agree."""
-    return analyze(
-        load_pixels(jpeg, detector),
-        photo_size=photo_size,
-        case_id=case_id,
-        detector=detector,
-        thresholds=thresholds,
-        policy=policy,
-        skip_quality_gate=skip_quality_gate,
-        conf=conf,
-    )
+    return analyze(load_pixels(jpeg, detector), detector=detector, **options)
 
 
 def record_outcome(*, session: Session, case: Case, outcome: AnalysisOutcome) -> None:
