@@ -28,7 +28,7 @@ from detector.grader import Evidence, Grader, severity_from
 from detector.grading import distance_to_boundary
 from detector.model_card import ModelCard
 from detector.nms import fuse_passes, nms
-from detector.scale import Region, ScalePlan, apply_plan, locate_skin, plan_scale, to_photo
+from detector.scale import Region, ScalePlan, apply_plan, locate_skin, plan_scale, to_crop, to_photo
 from detector.tiling import Letterbox, Tile, in_core, letterbox, make_tiles, stride_shape, unletterbox
 from detector.uncertainty import estimate
 
@@ -193,10 +193,9 @@ class Detector:
         )
         lesion_count = int(np.count_nonzero(counted.scores >= card.operating_conf))
         # The grader sees box sizes as the network did (the normalised crop), so they do not follow capture size.
-        to_crop = np.array([scaled.shape[1] / (plan.x1 - plan.x0), scaled.shape[0] / (plan.y1 - plan.y0)] * 2)
         evidence = Evidence(
             scores=counted.scores,
-            boxes=(counted.boxes - np.array([plan.x0, plan.y0, plan.x0, plan.y0], np.float32)) * to_crop,
+            boxes=to_crop(counted.boxes, plan, scaled.shape[:2]),
             normal_scores=base_normal.scores,
             flipped_scores=base_flipped.scores,
             flip_disagreement=doubt.flip_disagreement,

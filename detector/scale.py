@@ -166,6 +166,16 @@ def to_photo(boxes: np.ndarray, plan: ScalePlan, scaled_shape: tuple[int, int]) 
     return out
 
 
+def to_crop(boxes: np.ndarray, plan: ScalePlan, scaled_shape: tuple[int, int]) -> np.ndarray:
+    """Boxes in the photo's pixels -> the resized crop's pixels (the inverse of `to_photo`)."""
+    crop_h, crop_w = plan.y1 - plan.y0, plan.x1 - plan.x0
+    sx, sy = scaled_shape[1] / crop_w, scaled_shape[0] / crop_h
+    out = boxes.astype(np.float32).copy()
+    out[:, [0, 2]] = (out[:, [0, 2]] - plan.x0) * sx
+    out[:, [1, 3]] = (out[:, [1, 3]] - plan.y0) * sy
+    return out
+
+
 def reference_extent(photos: Iterable[np.ndarray]) -> float | None:
     """The median skin extent of training photos as the network saw them: the model's `skin_extent_px`."""
     extents = [region.extent for region in map(locate_skin, photos) if region is not None]

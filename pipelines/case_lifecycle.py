@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -37,14 +38,25 @@ def sanitise(runtime: Runtime, data: bytes) -> Photo:
     return decode_photo(data, max_pixels=runtime.settings.max_image_pixels)
 
 
-def new_case(*, owner_key_id: str, photo: Photo, idempotency_key: str | None, fingerprint: str | None) -> Case:
-    """A pending case; an Idempotency-Key is bound to the request's fingerprint (photo digest and mode)."""
+@dataclass(frozen=True)
+class Upload:
+    """What one upload request brings: the bytes, who sent them, and its Idempotency-Key with the request's
+    fingerprint (photo digest and mode) that the key is bound to."""
+
+    data: bytes
+    owner_key_id: str
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+def new_case(upload: Upload, photo: Photo) -> Case:
+    """A pending case for a sanitised upload."""
     return Case(
         id=new_id(),
         status="pending",
-        api_key_id=owner_key_id,
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint if idempotency_key else None,
+        api_key_id=upload.owner_key_id,
+        idempotency_key=upload.idempotency_key,
+        request_fingerprint=upload.fingerprint if upload.idempotency_key else None,
         width=photo.width,
         height=photo.height,
     )
@@ -63,24 +75,15 @@ def analyse(runtime: Runtime, *, case: Case, jpeg: bytes) -> AnalysisOutcome:
     )
 
 
-def analyse_now(
-    runtime: Runtime,
-    *,
-    data: bytes,
-    owner_key_id: str,
-    idempotency_key: str | None,
-    fingerprint: str | None = None,
-    wait: float | None,
-) -> tuple[Case, AnalysisOutcome]:
+def analyse_now(runtime: Runtime, upload: Upload, *, wait: float | None) -> tuple[Case, AnalysisOutcome]:
     """Synchronous analysis inside one inference slot: sanitise, analyse, store the photo if accepted.
 
-    The case is returned unsaved with its outcome written on it; `record` adds it to the session.
+    The case comes back with its id and photo but not yet in a session; the caller adds it, then `record`s the
+    outcome.
     """
     with runtime.pool.slot(wait):
-        photo = sanitise(runtime, data)
-        case = new_case(
-            owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key, fingerprint=fingerprint
-        )
+        photo = sanitise(runtime, upload.data)
+        case = new_case(upload, photo)
         outcome = analyse(runtime, case=case, jpeg=photo.jpeg)
     if not outcome.rejected:
         case.photo_key = photo_key(case.id)
@@ -88,19 +91,11 @@ def analyse_now(
     return case, outcome
 
 
-def accept_for_later(
-    runtime: Runtime,
-    *,
-    data: bytes,
-    owner_key_id: str,
-    idempotency_key: str | None,
-    fingerprint: str | None = None,
-    wait: float | None,
-) -> Case:
+def accept_for_later(runtime: Runtime, upload: Upload, *, wait: float | None) -> Case:
     """Asynchronous intake: sanitise and store the photo, return a pending case (unsaved) for the worker."""
     with runtime.pool.slot(wait):
-        photo = sanitise(runtime, data)
-    case = new_case(owner_key_id=owner_key_id, photo=photo, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        photo = sanitise(runtime, upload.data)
+    case = new_case(upload, photo)
     case.photo_key = photo_key(case.id)
     runtime.store.put(case.photo_key, photo.jpeg)
     return case

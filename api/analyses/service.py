@@ -89,17 +89,12 @@ def create(
 ) -> Case:
     """Run the case lifecycle (`pipelines.case_lifecycle`) and commit; map `Busy` to 503 `busy`."""
     settings = runtime.settings
-    upload = {
-        "data": data,
-        "owner_key_id": principal.key_id,
-        "idempotency_key": idempotency_key,
-        "fingerprint": fingerprint,
-    }
+    upload = lifecycle.Upload(data, principal.key_id, idempotency_key, fingerprint)
     try:
         if mode == "async":
-            case = lifecycle.accept_for_later(runtime, **upload, wait=settings.intake_wait_seconds)
+            case = lifecycle.accept_for_later(runtime, upload, wait=settings.intake_wait_seconds)
             return _enqueue(uow=uow, runtime=runtime, principal=principal, case=case)
-        case, outcome = lifecycle.analyse_now(runtime, **upload, wait=settings.busy_wait_seconds)
+        case, outcome = lifecycle.analyse_now(runtime, upload, wait=settings.busy_wait_seconds)
     except Busy as exc:
         raise ApiError(
             503,

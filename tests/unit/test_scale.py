@@ -12,7 +12,7 @@ from PIL import ExifTags, Image
 
 from detector.model_card import ModelCard
 from detector.onnx_runtime import Detector
-from detector.scale import Region, apply_plan, locate_skin, plan_scale, to_photo
+from detector.scale import Region, apply_plan, locate_skin, plan_scale, to_crop, to_photo
 from pipelines.analysis import load_pixels
 from pipelines.photos import decode_photo, decode_stored, load_stored, strip_jpeg_metadata
 from tests.conftest import encode, skin_photo
@@ -94,6 +94,7 @@ def test_the_plan_crops_to_the_skin_and_brings_it_to_the_reference() -> None:
     assert scaled.shape[:2] == (648, 648)
     back = to_photo(np.array([[0, 0, 648, 648]], np.float32), plan, scaled.shape[:2])
     assert back[0].tolist() == pytest.approx([920, 420, 3080, 2580])
+    assert to_crop(back, plan, scaled.shape[:2])[0].tolist() == pytest.approx([0, 0, 648, 648])
 
 
 def test_the_crop_is_a_square_around_the_skin_like_the_training_framing() -> None:
