@@ -211,13 +211,6 @@ def log_model_run(
     return run_id, version
 
 
-def release_resolver(settings: Settings):  # type: ignore[no-untyped-def]
-    """For ModelProvider: the folder of the current `release` version (see `pipelines.release_follower`)."""
-    from pipelines.release_follower import release_resolver as light_resolver
-
-    return light_resolver(settings)
-
-
 def _download_main(argv: list[str]) -> int:
     """`python -m pipelines.model_registry '{"tracking_uri", "model_name", "version"}' CACHE_DIR`: the child
     process `release_follower.fetch` runs, so serving processes never import MLflow themselves."""

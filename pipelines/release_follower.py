@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from infra.settings import REPO_ROOT, Settings
+from pipelines.model_registry import NOT_FOUND  # importing it does not import MLflow
 
 ALIAS_SQL = text(
     "SELECT v.version, v.source FROM registered_model_aliases a JOIN model_versions v"
@@ -54,7 +55,7 @@ def _holder_rest(uri: str, model_name: str, alias: str) -> tuple[str, str] | Non
         raise RegistryUnreachable(f"registry {uri} unreachable: {type(exc).__name__}") from exc
     if response.status_code in (400, 404):
         code = response.json().get("error_code", "") if response.content else ""
-        if code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+        if code in NOT_FOUND:
             return None
     if response.status_code != 200:
         raise RegistryUnreachable(f"registry {uri} answered {response.status_code}")

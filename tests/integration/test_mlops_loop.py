@@ -186,7 +186,7 @@ def test_serving_continues_when_the_registry_is_unreachable(mlops_settings: Sett
     """The real resolver against a registry that went away: the loaded release stays; a fresh process that
     cannot reach the registry starts on the shipped model instead of failing."""
     from pipelines.model_provider import ModelProvider
-    from pipelines.model_registry import release_resolver
+    from pipelines.release_follower import release_resolver
 
     settings = mlops_settings
     registry = Registry.from_settings(settings)
