@@ -1,6 +1,13 @@
 """Compare grader variants by 5-fold CV inside valid's selection part only (no report-part figure is printed).
 
     .venv/bin/python bench/grader_variants.py --evidence var/grader/evidence-valid.npz
+    .venv/bin/python bench/grader_variants.py --evidence var/grader/evidence-valid-emb.npz \
+        --probe --train-evidence var/grader/evidence-train-emb.npz
+
+`--probe` judges the linear probe on the embedding (issue 11) by nested CV: every outer fold runs the whole
+`fit_grader` procedure (its own inner CV for L2 and temperature) on the other selection folds, with the probe's
+directions fitted on those folds (PCA) or on the train photos (PCA, or ridge maps to the labelled count / grade),
+and is judged on the held fold. Repeated over two fold seeds.
 
 Reads the cache written by `skintrouble evaluate --refit-grader --evidence ...`; no network run.
 """
@@ -131,15 +138,91 @@ def show(name: str, probs: np.ndarray, y: np.ndarray) -> None:
     print(f"{name:55s} acc {acc:.3f}  nll {nll:.3f}  ece {expected_calibration_error(probs, y):.3f}")
 
 
+def train_ridge_map(embeddings: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """One probe direction: ridge from the z-scored embedding to `target`, as (mean, 1 x d components)."""
+    mean, sd = embeddings.mean(0), embeddings.std(0) + 1e-9
+    z = (embeddings - mean) / sd
+    n, d = z.shape
+    w = np.linalg.solve(z.T @ z / n + alpha * np.eye(d), z.T @ (target - target.mean()) / n)
+    return mean, (w / sd)[None, :]
+
+
+def probe_variants(
+    sel: Sequence[PhotoRecord], train: Sequence[PhotoRecord] | None, op: float, seeds: Sequence[int] = (0, 1)
+) -> None:
+    """Nested selection-part CV of fit_grader with and without probe features (see the module docstring)."""
+    from detector.embedding import stack
+    from detector.grader import fit_grader, fit_probe_basis, probe_features
+
+    levels = default_levels(op)
+    y = np.array([r.grade for r in sel], np.int64)
+    counts = np.array([r.labelled for r in sel], np.float64)
+    base = feature_matrix(levels, sel, op)
+    emb = stack([r.evidence.embedding for r in sel])
+    variants: dict[str, object] = {"none": None}
+    for k in (1, 2, 4, 8, 16):
+        variants[f"pca-selection z k={k}"] = ("sel", k, True)
+    for k in (2, 4, 8):
+        variants[f"pca-selection raw k={k}"] = ("sel", k, False)
+    if train is not None:
+        temb = stack([r.evidence.embedding for r in train])
+        tcount = np.log1p(np.array([r.labelled for r in train], np.float64))
+        tgrade = np.array([r.grade for r in train], np.float64)
+        for k in (2, 4, 8, 16):
+            variants[f"pca-train z k={k}"] = fit_probe_basis(temb, k, standardise=True)
+        for alpha in (0.1, 1.0, 10.0):
+            variants[f"ridge-train log-count a={alpha:g}"] = train_ridge_map(temb, tcount, alpha)
+            variants[f"ridge-train grade a={alpha:g}"] = train_ridge_map(temb, tgrade, alpha)
+    print(f"{'variant (nested 5-fold CV on selection, seeds ' + str(list(seeds)) + ')':45s}   acc    nll    ece   mae")
+    for name, spec in variants.items():
+        accs, nlls, eces, maes = [], [], [], []
+        for seed in seeds:
+            probs = np.zeros((len(y), N_GRADES))
+            est = np.zeros(len(y))
+            for held in folds_of(y, 5, seed + 100):
+                fit_rows = np.setdiff1d(np.arange(len(y)), held)
+                if spec is None:
+                    probe = None
+                elif isinstance(spec, tuple) and spec[0] == "sel":
+                    probe = fit_probe_basis(emb[fit_rows], int(spec[1]), standardise=bool(spec[2]))  # type: ignore[misc]
+                else:
+                    probe = spec  # type: ignore[assignment]
+                if probe is None:
+                    x = base
+                else:
+                    x = np.hstack([base, np.vstack([probe_features(e, probe[0], probe[1]) for e in emb])])
+                fit = fit_grader(
+                    x[fit_rows], y[fit_rows], counts[fit_rows], operating_conf=op, levels=levels, probe=probe
+                )
+                probs[held] = fit.grader.predict_proba(x[held])
+                est[held] = np.expm1(np.clip(fit.grader.predict_log_count(x[held]), 0, None))
+            accs.append((probs.argmax(1) == y).mean())
+            nlls.append(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
+            eces.append(expected_calibration_error(probs, y))
+            maes.append(np.abs(est - counts).mean())
+        print(
+            f"{name:45s} {np.mean(accs):.3f}  {np.mean(nlls):.3f}  {np.mean(eces):.3f}  {np.mean(maes):.2f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--evidence", type=Path, required=True)
     parser.add_argument("--op", type=float, default=0.05)
+    parser.add_argument("--probe", action="store_true", help="the embedding probe variants (nested CV)")
+    parser.add_argument(
+        "--train-evidence", type=Path, help="with --probe: train photos' cache, for train-fitted probes"
+    )
     parser.add_argument("--joint", action="store_true", help="only the shared-latent count + grade model")
     parser.add_argument("--grid", choices=["data", "default"], default="data", help="levels/size edges")
     args = parser.parse_args()
     records, _ = load_records(args.evidence)
     sel = split_records(records)["selection"]
+    if args.probe:
+        train = load_records(args.train_evidence)[0] if args.train_evidence else None
+        probe_variants(sel, [r for r in train if r.grade is not None] if train else None, args.op)
+        return
     y = np.array([r.grade for r in sel])
     counts = np.array([r.labelled for r in sel])
     if args.grid == "data":

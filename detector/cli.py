@@ -169,6 +169,14 @@ def evaluate_command(
     evidence: Annotated[
         Path | None, typer.Option(help="With --refit-grader: .npz cache of the serving calls (reused if present)")
     ] = None,
+    train_evidence: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --refit-grader: .npz cache of serving calls on the train split (made if absent, every"
+            " --train-every-th photo); fits the embedding OOD statistics stored with the model"
+        ),
+    ] = None,
+    train_every: Annotated[int, typer.Option(help="With --train-evidence: serve every n-th train photo")] = 2,
 ) -> None:
     """Evaluate a model through the serving path: mAP, small-lesion recall, count MAE, grade accuracy."""
     import time
@@ -181,7 +189,8 @@ def evaluate_command(
 
     detector = Detector.load(model, cache, threads=threads)
     if refit_grader:
-        _refit_grader(detector, model, data, split, out, evidence, write_card)
+        train = None if train_evidence is None else _train_records(detector, data, train_evidence, train_every)
+        _refit_grader(detector, model, data, split, out, evidence, write_card, train)
         return
     images, _ = load_labelled_images(data, split)
     if not images:
@@ -231,8 +240,35 @@ def evaluate_command(
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "grade_confusion"}, indent=2))
 
 
+def _train_records(detector: Any, data: Path, path: Path, every: int) -> list[Any]:
+    """Serving calls on the train photos (cached in `path`): the embedding statistics' fitting photos."""
+    from detector import grader_fit
+    from detector.evaluation import load_labelled_images
+
+    if path.is_file():
+        records, meta = grader_fit.load_records(path)
+        if meta.get("serving") != grader_fit.serving_fingerprint(detector.card):
+            raise typer.BadParameter(f"{path} was made with other serving settings", param_hint="--train-evidence")
+        console.print(f"train evidence read from {path} ({len(records)} photos)")
+        return records
+    images, _ = load_labelled_images(data, "train")
+    images = sorted(images, key=lambda item: item.path.name)[::every]
+    with _progress(f"serving calls on {len(images)} train photos") as update:
+        records = grader_fit.collect(detector, images, update)
+    meta = {"serving": grader_fit.serving_fingerprint(detector.card), "split": "train", "every": every}
+    grader_fit.save_records(records, path, meta)
+    return records
+
+
 def _refit_grader(
-    detector: Any, model: Path, data: Path, split: str, out: Path | None, evidence: Path | None, write: bool
+    detector: Any,
+    model: Path,
+    data: Path,
+    split: str,
+    out: Path | None,
+    evidence: Path | None,
+    write: bool,
+    train: list[Any] | None = None,
 ) -> None:
     """`evaluate --refit-grader`: one serving call per photo (cached), bands + grader on the selection part,
     figures on both parts, each printed with the protocol that produced it."""
@@ -257,13 +293,15 @@ def _refit_grader(
         if evidence is not None:
             meta = {"serving": grader_fit.serving_fingerprint(detector.card), "split": split}
             grader_fit.save_records(records, evidence, meta)
-    result = grader_fit.refit(records, detector.card, out)
+    result = grader_fit.refit(records, detector.card, out, train_records=train)
     summary = result.summary
     for part in ("selection", "report"):
         console.print(f"[bold]{part}[/]: {summary['protocols'][part]}, {summary['photos'][part]} photos")
     if write:
         card = grader_fit.write_to_model(model, result)
-        console.print(f"{model}: grader={card.grader} grade_bands={list(card.grade_bands)}")
+        console.print(
+            f"{model}: grader={card.grader} grade_bands={list(card.grade_bands)} embedding_ood={card.embedding_ood}"
+        )
     if out is not None:
         console.print(f"report written to {out}")
     typer.echo(json.dumps(summary, indent=2))

@@ -20,6 +20,11 @@ from pathlib import Path
 
 ONNX_OPSET = 17  # supported by every onnxruntime >= 1.14 and by the torch exporter we pin
 EXPORT_TIMEOUT_S = 900
+EMBEDDING_OUTPUT = "embedding"
+# Pooled maps: the SPPF output (end of the backbone, stride 32, image-level content) and the P3 neck map
+# (stride 8, the scale of most lesions). Names are those the Ultralytics exporter gives YOLOv8 layers.
+EMBEDDING_SOURCES: tuple[str, ...] = ("/model.9/cv2/act/Mul_output_0", "/model.15/cv2/act/Mul_output_0")
+EXPORT_FORMAT = "emb1"  # part of the cache key: exports made before the embedding output are not reused as such
 
 
 def file_sha256(path: Path) -> str:
@@ -41,7 +46,12 @@ def ultralytics_version() -> str:
 def cached_onnx_path(weights: Path, cache_dir: Path, imgsz: int) -> Path:
     """Where the export of these exact weights at this size by this Ultralytics version lives."""
     key = f"{file_sha256(weights)[:16]}-{imgsz}-ul{ultralytics_version()}"
-    return Path(cache_dir) / f"{Path(weights).stem}-{key}.onnx"
+    return Path(cache_dir) / f"{Path(weights).stem}-{key}-{EXPORT_FORMAT}.onnx"
+
+
+def _legacy_onnx_path(target: Path) -> Path:
+    """The cache name of the same export before the embedding output existed."""
+    return target.with_name(target.name.replace(f"-{EXPORT_FORMAT}.onnx", ".onnx"))
 
 
 def ensure_onnx(weights: Path, cache_dir: Path, imgsz: int) -> Path:
@@ -58,7 +68,13 @@ def ensure_onnx(weights: Path, cache_dir: Path, imgsz: int) -> Path:
     with (cache_dir / f".{target.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.is_file():
-            _export_in_subprocess(weights, target, imgsz)
+            legacy = _legacy_onnx_path(target)
+            if legacy.is_file():  # same network, exported before: add the output instead of exporting again
+                partial = target.with_suffix(".onnx.partial")
+                add_embedding_output(legacy, partial)
+                os.replace(partial, target)
+            else:
+                _export_in_subprocess(weights, target, imgsz)
     return target
 
 
@@ -102,17 +118,63 @@ def export_onnx(weights: Path, output: Path, imgsz: int) -> Path:
             format="onnx", imgsz=imgsz, dynamic=True, simplify=True, opset=ONNX_OPSET, device="cpu"
         )
         partial = output.with_suffix(".onnx.partial")
-        shutil.move(str(exported), partial)
+        add_embedding_output(Path(exported), partial)
         os.replace(partial, output)  # atomic: readers never see a half-written model
     return output
 
 
+def add_embedding_output(
+    source: Path, target: Path | None = None, sources: tuple[str, ...] = EMBEDDING_SOURCES
+) -> Path:
+    """Append a graph output `embedding` (batch x C): global-average-pooled backbone/neck maps, concatenated.
+
+    Graph surgery, not a re-export: the nodes that compute `output0` are untouched (the new ones only read
+    existing tensors), so detections stay bit-identical, and an old export gains the output without torch.
+    The embedding feeds the grader's linear probe and the out-of-distribution check (issues 11 and 12).
+    A model that already has the output is written unchanged; a graph without the source tensors is refused.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    source = Path(source)
+    target = source if target is None else Path(target)
+    model = onnx.load(str(source))
+    graph = model.graph
+    if any(o.name == EMBEDDING_OUTPUT for o in graph.output):
+        if target != source:
+            onnx.save(model, str(target))
+        return target
+    produced = {name for node in graph.node for name in node.output}
+    missing = [name for name in sources if name not in produced]
+    if missing:
+        raise ValueError(f"{source.name}: no tensor {missing} to pool an embedding from")
+    pooled: list[str] = []
+    for index, name in enumerate(sources):
+        gap, flat = f"/embedding/gap{index}", f"/embedding/flat{index}"
+        graph.node.append(helper.make_node("GlobalAveragePool", [name], [f"{gap}_output"], name=gap))
+        graph.node.append(helper.make_node("Flatten", [f"{gap}_output"], [f"{flat}_output"], name=flat, axis=1))
+        pooled.append(f"{flat}_output")
+    graph.node.append(helper.make_node("Concat", pooled, [EMBEDDING_OUTPUT], name="/embedding/concat", axis=1))
+    graph.output.append(helper.make_tensor_value_info(EMBEDDING_OUTPUT, TensorProto.FLOAT, ["batch", None]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--weights", type=Path, required=True)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--output", type=Path)
     parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument(
+        "--add-embedding", type=Path, metavar="ONNX", help="add the embedding output to an existing export, in place"
+    )
     args = parser.parse_args(argv)
+    if args.add_embedding is not None:
+        print(add_embedding_output(args.add_embedding))
+        return 0
+    if args.weights is None or args.output is None:
+        parser.error("--weights and --output are required to export")
     print(export_onnx(args.weights, args.output, args.imgsz))
     return 0
 

@@ -41,7 +41,7 @@ GRADER_FILE = "grader.json"
 N_GRADES = 4
 LEVEL_MULTIPLIERS: tuple[float, ...] = (1.0, 1.5, 2.5, 4.0, 6.0)
 SIZE_EDGES: tuple[float, ...] = (0.02, 0.035, 0.06)  # box side / sqrt(photo w * h)
-FORMAT = 1
+FORMAT = 2  # 2: optional linear probe on the embedding; format-1 files (no probe) still load
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,14 @@ class Evidence:
     low_conf_share: float
     width: int
     height: int
+    # Pooled backbone/neck features (`detector.export.add_embedding_output`), mean over tiles and passes;
+    # None when the ONNX has no embedding output (exports made before it).
+    embedding: np.ndarray | None = None
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """Flat arrays for an `.npz` cache (one photo under `prefix`)."""
-        return {
+        extra = {} if self.embedding is None else {f"{prefix}|e": np.asarray(self.embedding, np.float32)}
+        return extra | {
             f"{prefix}|s": np.asarray(self.scores, np.float32),
             f"{prefix}|b": np.asarray(self.boxes, np.float32).reshape(-1, 4),
             f"{prefix}|n": np.asarray(self.normal_scores, np.float32),
@@ -81,6 +85,7 @@ class Evidence:
             low_conf_share=float(meta[1]),
             width=int(meta[2]),
             height=int(meta[3]),
+            embedding=np.asarray(data[f"{prefix}|e"], np.float32) if f"{prefix}|e" in data else None,
         )
 
 
@@ -91,6 +96,34 @@ def feature_names(levels: Sequence[float], size_edges: Sequence[float] = SIZE_ED
     names += [f"log_size[{lo:g},{hi:g})" for lo, hi in itertools.pairwise(bins)]
     names += ["log_pass_gap", "flip_disagreement", "low_conf_share"]
     return names
+
+
+def probe_names(dims: int) -> list[str]:
+    return [f"probe_{i}" for i in range(dims)]
+
+
+def probe_features(embedding: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Linear probe inputs: the embedding projected on the grader's stored directions (PCA axes or fitted maps)."""
+    components = np.asarray(components, np.float64).reshape(-1, len(mean))
+    e = np.asarray(embedding, np.float64).ravel()
+    if e.shape[0] != len(mean):
+        raise ValueError(f"embedding has {e.shape[0]} values, the grader's probe expects {len(mean)}")
+    return components @ (e - np.asarray(mean, np.float64))
+
+
+def fit_probe_basis(embeddings: np.ndarray, dims: int, *, standardise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, components) of the first `dims` principal axes of these embeddings (numpy SVD).
+
+    With `standardise` each channel is z-scored first (folded into the components), so channels with large
+    activations do not decide the axes alone. Signs are fixed (largest loading positive): deterministic."""
+    x = np.asarray(embeddings, np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) if standardise else np.ones(x.shape[1])
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    _, _, vt = np.linalg.svd((x - mean) / scale, full_matrices=False)
+    axes = vt[:dims]
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return mean, (axes * signs[:, None]) / scale[None, :]
 
 
 def default_levels(operating_conf: float) -> list[float]:
@@ -160,12 +193,18 @@ class Grader:
     count_coverage: float
     fitted_on: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # linear probe on the embedding: features += probe_components @ (embedding - probe_mean); empty: no probe
+    probe_mean: list[float] = field(default_factory=list)
+    probe_components: list[list[float]] = field(default_factory=list)
     format: int = FORMAT
 
     def __post_init__(self) -> None:
         d = len(self.feature_names)
-        if self.feature_names != feature_names(self.levels, self.size_edges):
-            raise ValueError("grader feature names do not match its levels and size edges")
+        expected = feature_names(self.levels, self.size_edges) + probe_names(len(self.probe_components))
+        if self.feature_names != expected:
+            raise ValueError("grader feature names do not match its levels, size edges and probe")
+        if any(len(row) != len(self.probe_mean) for row in self.probe_components):
+            raise ValueError("grader probe components do not match its probe mean")
         if not (len(self.mean) == len(self.scale) == len(self.weights) == len(self.count_weights) == d):
             raise ValueError("grader parameter lengths do not match its features")
         if len(self.cutpoints) != N_GRADES - 1 or list(self.cutpoints) != sorted(self.cutpoints):
@@ -174,8 +213,20 @@ class Grader:
             raise ValueError("grader temperature must be positive")
 
     # serving -----------------------------------------------------------------------------------
+    @property
+    def has_probe(self) -> bool:
+        return bool(self.probe_components)
+
     def features(self, evidence: Evidence) -> np.ndarray:
-        return features(evidence, operating_conf=self.operating_conf, levels=self.levels, size_edges=self.size_edges)
+        base = features(evidence, operating_conf=self.operating_conf, levels=self.levels, size_edges=self.size_edges)
+        if not self.has_probe:
+            return base
+        if evidence.embedding is None:
+            # an ONNX without the embedding output: the probe columns sit at the fitting photos' mean, where
+            # their standardised value is 0 and they move nothing
+            return np.concatenate([base, np.asarray(self.mean[len(base) :], np.float64)])
+        probe = probe_features(evidence.embedding, np.asarray(self.probe_mean), np.asarray(self.probe_components))
+        return np.concatenate([base, probe])
 
     def _standardise(self, x: np.ndarray) -> np.ndarray:
         return (np.atleast_2d(np.asarray(x, np.float64)) - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -212,9 +263,9 @@ class Grader:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Grader:
-        if int(data.get("format", FORMAT)) != FORMAT:
+        if int(data.get("format", FORMAT)) not in (1, FORMAT):
             raise ValueError(f"unsupported grader format {data.get('format')}")
-        return cls(**data)
+        return cls(**{**data, "format": FORMAT})
 
     def save(self, path: Path) -> Path:
         path = Path(path)
@@ -360,8 +411,12 @@ def fit_grader(
     folds: int = 5,
     seed: int = 0,
     fitted_on: dict[str, Any] | None = None,
+    probe: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FitReport:
-    """Fit both heads on these photos; L2 and temperature chosen by k-fold CV within them."""
+    """Fit both heads on these photos; L2 and temperature chosen by k-fold CV within them.
+
+    With `probe` (mean, components), the last len(components) columns of `x` are the probe's features
+    (`probe_features`) and the probe is stored with the grader."""
     x = np.asarray(x, np.float64)
     y = np.asarray(grades, np.int64)
     log_count = np.log1p(np.asarray(labelled_counts, np.float64))
@@ -422,7 +477,7 @@ def fit_grader(
         operating_conf=float(operating_conf),
         levels=[float(v) for v in levels],
         size_edges=[float(v) for v in size_edges],
-        feature_names=feature_names(levels, size_edges),
+        feature_names=feature_names(levels, size_edges) + probe_names(0 if probe is None else len(probe[1])),
         mean=[float(v) for v in mean],
         scale=[float(v) for v in scale],
         weights=[float(v) for v in w],
@@ -434,5 +489,7 @@ def fit_grader(
         count_coverage=coverage,
         fitted_on=dict(fitted_on or {}),
         metrics=metrics,
+        probe_mean=[] if probe is None else [float(v) for v in probe[0]],
+        probe_components=[] if probe is None else [[float(v) for v in row] for row in np.atleast_2d(probe[1])],
     )
     return FitReport(grader=grader, oof_probabilities=oof_probs, oof_log_count=pred_count, chosen_l2=l2)

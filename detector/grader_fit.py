@@ -24,6 +24,7 @@ import numpy as np
 
 from detector import calibration
 from detector.datasets.splits import split_names
+from detector.embedding import OOD_FILE, EmbeddingOod, fit_ood, stack
 from detector.evaluation import EVAL_CONF, LabelledImage, read_rgb
 from detector.grader import (
     GRADER_FILE,
@@ -34,10 +35,15 @@ from detector.grader import (
     default_levels,
     expected_calibration_error,
     fit_grader,
+    fit_probe_basis,
+    probe_features,
 )
 from detector.metrics import DetectionAccumulator
 from detector.model_card import ModelCard
 
+# Linear probe on the embedding: principal axes of the fitting photos' z-scored embeddings, this many; 0: none.
+# Chosen by nested 5-fold CV on the selection part (bench/grader_variants.py --probe), see the model card.
+PROBE_DIMS = 0
 SELECTION_PROTOCOL = "selection part (fit data; grader figures are 5-fold out-of-fold within it)"
 REPORT_PROTOCOL = "report part (held out: no choice saw it)"
 
@@ -84,7 +90,7 @@ def serving_fingerprint(card: ModelCard) -> dict[str, Any]:
     """The card settings that change what predict returns (not its grading outputs): a cache made under other
     settings is stale. Code changes to predict are not seen: name a new cache file after changing it."""
     data = asdict(card)
-    for key in ("metrics", "grader", "grade_bands"):
+    for key in ("metrics", "grader", "grade_bands", "embedding_ood"):
         data.pop(key, None)
     return json.loads(json.dumps(data))
 
@@ -147,6 +153,23 @@ def feature_matrix(
     )
 
 
+def probe_basis(records: Sequence[PhotoRecord], dims: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The probe's directions fitted on these photos, or None (no probe asked, or photos without embedding)."""
+    if dims <= 0 or any(r.evidence.embedding is None for r in records):
+        return None
+    return fit_probe_basis(stack([r.evidence.embedding for r in records]), dims, standardise=True)
+
+
+def with_probe(
+    x: np.ndarray, records: Sequence[PhotoRecord], probe: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray:
+    """Feature rows with the probe's columns appended (as `Grader.features` builds them in serving)."""
+    if probe is None:
+        return x
+    columns = np.vstack([probe_features(r.evidence.embedding, *probe) for r in records])  # type: ignore[arg-type]
+    return np.hstack([x, columns])
+
+
 def map50(records: Sequence[PhotoRecord], operating_conf: float) -> float:
     acc = DetectionAccumulator(class_names=["lesion"], recall_conf=operating_conf)
     for r in records:
@@ -194,7 +217,9 @@ def bootstrap_interval(probs: np.ndarray, y: np.ndarray, draws: int = 1000, seed
     }
 
 
-def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 5) -> dict[str, Any]:
+def cross_validated_all(
+    records: Sequence[PhotoRecord], op: float, folds: int = 5, probe_dims: int = PROBE_DIMS
+) -> dict[str, Any]:
     """Both parts together, k-fold: bands and grader refitted on k-1 folds, judged on the held fold.
 
     Not the headline protocol (the report part is), but twice the photos, so a tighter estimate."""
@@ -212,8 +237,9 @@ def cross_validated_all(records: Sequence[PhotoRecord], op: float, folds: int = 
         cal = calibration.calibrate_counts({op: served[train]}, labelled[train], y[train])
         band_hit[held] = calibration.grades_from_counts(served[held], cal.grade_bands) == y[held]
         levels = default_levels(op)
-        x = feature_matrix(levels, graded, op)
-        fit = fit_grader(x[train], y[train], labelled[train], operating_conf=op, levels=levels)
+        probe = probe_basis([graded[i] for i in train], probe_dims)
+        x = with_probe(feature_matrix(levels, graded, op), graded, probe)
+        fit = fit_grader(x[train], y[train], labelled[train], operating_conf=op, levels=levels, probe=probe)
         probs[held] = fit.grader.predict_proba(x[held])
         est[held] = np.expm1(np.clip(fit.grader.predict_log_count(x[held]), 0, None))
     return {
@@ -326,12 +352,33 @@ class RefitResult:
     grader: Grader
     bands: tuple[int, int, int]
     summary: dict[str, Any]
+    ood: EmbeddingOod | None = None
+
+
+def ood_figures(ood: EmbeddingOod, parts: dict[str, list[PhotoRecord]]) -> dict[str, Any]:
+    """Share of valid photos (ordinary skin photos the network did not train on) the limit would refuse."""
+    out: dict[str, Any] = {"limit": ood.limit, **ood.fitted_on}
+    for part, records in parts.items():
+        d = ood.distances(stack([r.evidence.embedding for r in records]))
+        out[f"{part}_refused_share"] = round(float((d > ood.limit).mean()), 4)
+        out[f"{part}_refused"] = int((d > ood.limit).sum())
+        out[f"{part}_distance_max"] = round(float(d.max()), 3)
+    return out
 
 
 def refit(
-    records: Sequence[PhotoRecord], card: ModelCard, out: Path | None = None, *, cross_validate: bool = True
+    records: Sequence[PhotoRecord],
+    card: ModelCard,
+    out: Path | None = None,
+    *,
+    cross_validate: bool = True,
+    train_records: Sequence[PhotoRecord] | None = None,
+    probe_dims: int = PROBE_DIMS,
 ) -> RefitResult:
-    """Bands and grader on the selection part, every figure on both parts with its protocol."""
+    """Bands and grader on the selection part, every figure on both parts with its protocol.
+
+    With `train_records` (serving calls on the photos the model trained on) that carry embeddings, the embedding
+    OOD statistics are fitted on them, with the refusal limit chosen on the selection part."""
     parts = split_records(records)
     sel, rep = parts["selection"], parts["report"]
     if len(sel) < 20 or len(rep) < 1:
@@ -344,14 +391,17 @@ def refit(
     # Levels and size bins are the fixed defaults: bins at the fitting photos' own score and size quantiles
     # did worse in 5-fold CV on the selection part (bench/grader_variants.py --grid data).
     levels, size_edges = default_levels(op), list(SIZE_EDGES)
+    probe = probe_basis(sel, probe_dims)
     fit: FitReport = fit_grader(
-        feature_matrix(levels, sel, op, size_edges),
+        with_probe(feature_matrix(levels, sel, op, size_edges), sel, probe),
         sel_y,
         [r.labelled for r in sel],
         operating_conf=op,
         levels=levels,
         size_edges=size_edges,
-        fitted_on={"part": "selection", "photos": len(sel), "model_version": card.version},
+        fitted_on={"part": "selection", "photos": len(sel), "model_version": card.version}
+        | ({} if probe is None else {"probe": f"{probe_dims} principal axes of z-scored embeddings (selection)"}),
+        probe=probe,
     )
     grader = fit.grader
     report_grader = grader_figures(grader, rep)
@@ -376,8 +426,16 @@ def refit(
         },
         "routing (report part)": routing_study(fit.oof_probabilities, sel, rep, grader, cal.grade_bands),
     }
+    ood = None
+    if train_records and all(r.evidence.embedding is not None for r in [*train_records, *sel, *rep]):
+        ood = fit_ood(
+            stack([r.evidence.embedding for r in train_records]),
+            stack([r.evidence.embedding for r in sel]),
+            fitted_on={"model_version": card.version, "train": "serving calls on the training photos"},
+        )
+        summary["embedding OOD (limit chosen on selection)"] = ood_figures(ood, {"selection": sel, "report": rep})
     if cross_validate:
-        summary["all valid (5-fold CV)"] = cross_validated_all(records, op)
+        summary["all valid (5-fold CV)"] = cross_validated_all(records, op, probe_dims=probe_dims)
     grader = replace(grader, metrics={**grader.metrics, **{f"report_{k}": v for k, v in report_grader.items()}})
     if out is not None:
         reliability_plot(
@@ -394,18 +452,24 @@ def refit(
         )
         (out / "grader_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         grader.save(out / GRADER_FILE)
-    return RefitResult(grader=grader, bands=cal.grade_bands, summary=summary)
+        if ood is not None:
+            ood.save(out / OOD_FILE)
+    return RefitResult(grader=grader, bands=cal.grade_bands, summary=summary, ood=ood)
 
 
 def write_to_model(model_dir: Path, result: RefitResult) -> ModelCard:
     """Store the grader beside the card, name it on the card, and keep the selection-part bands as fallback."""
     model_dir = Path(model_dir)
     result.grader.save(model_dir / GRADER_FILE)
+    if result.ood is not None:
+        result.ood.save(model_dir / OOD_FILE)
     card = ModelCard.load(model_dir)
     rep = result.summary["report"]["grader (fitted on selection)"]
     updated = replace(
         card,
         grader=GRADER_FILE,
+        # statistics of another network's embedding would refuse at random: keep only this refit's
+        embedding_ood=OOD_FILE if result.ood is not None else None,
         grade_bands=result.bands,
         metrics={
             **card.metrics,
@@ -420,14 +484,30 @@ def write_to_model(model_dir: Path, result: RefitResult) -> ModelCard:
 
 
 def refit_model_folder(
-    model_dir: Path, data: Path, split: str | None, cache_dir: Path, threads: int | None = None
+    model_dir: Path,
+    data: Path,
+    split: str | None,
+    cache_dir: Path,
+    threads: int | None = None,
+    *,
+    train_split: str | None = "train",
+    train_every: int = 2,
 ) -> RefitResult:
-    """Training's hook: serve the new model on a labelled split, refit bands + grader, store them with it."""
+    """Training's hook: serve the new model on a labelled split, refit bands + grader, store them with it.
+
+    When `data` has a `train_split`, every `train_every`-th of its photos is served too and the embedding OOD
+    statistics are fitted on them (a subsample: the mean and a shrunk covariance need a few hundred photos)."""
     from detector.evaluation import load_labelled_images
     from detector.onnx_runtime import Detector
 
     detector = Detector.load(model_dir, cache_dir, threads=threads)
     images, _ = load_labelled_images(data, split)
-    result = refit(collect(detector, images), detector.card, cross_validate=False)
+    train_records = None
+    if train_split is not None:
+        train_images, _ = load_labelled_images(data, train_split)
+        if train_images and {i.path for i in train_images} != {i.path for i in images}:
+            picked = sorted(train_images, key=lambda item: item.path.name)[::train_every]
+            train_records = collect(detector, picked)
+    result = refit(collect(detector, images), detector.card, cross_validate=False, train_records=train_records)
     write_to_model(model_dir, result)
     return result

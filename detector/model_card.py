@@ -45,6 +45,8 @@ class ModelCard:
     source_class_names: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     grader: str | None = None  # file beside the card with the fitted grader (detector.grader); None: bands
+    # file beside the card with the embedding's out-of-distribution statistics (detector.embedding); None: no check
+    embedding_ood: str | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists; normalise so cards compare equal however they were built.

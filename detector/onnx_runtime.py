@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from detector.export import ensure_onnx
+from detector.embedding import EmbeddingOod
+from detector.export import EMBEDDING_OUTPUT, ensure_onnx
 from detector.findings import Detection, Finding
 from detector.grader import Evidence, Grader, severity_from
 from detector.grading import distance_to_boundary
@@ -89,6 +90,7 @@ class Detector:
         input_name: str = "images",
         stride: int = DEFAULT_STRIDE,
         grader: Grader | None = None,
+        ood: EmbeddingOod | None = None,
     ) -> None:
         if grader is not None and grader.operating_conf < min(card.operating_conf, card.uncertainty_band[0]):
             # Its features would need findings this card never keeps: grade by bands rather than wrongly.
@@ -96,6 +98,7 @@ class Detector:
             grader = None
         self._card = card
         self._grader = grader
+        self._ood = ood
         self._session = session
         self._input_name = input_name
         self._stride = stride
@@ -121,7 +124,11 @@ class Detector:
             raise ValueError(f"{onnx_path.name} has {len(names)} classes, card lists {len(card.class_names)}")
         stride = int(meta.get("stride", DEFAULT_STRIDE))
         grader = Grader.load(Path(model_dir) / card.grader) if card.grader else None
-        return cls(card, session, input_name=session.get_inputs()[0].name, stride=stride, grader=grader)
+        ood = EmbeddingOod.load(Path(model_dir) / card.embedding_ood) if card.embedding_ood else None
+        has_embedding = any(o.name == EMBEDDING_OUTPUT for o in session.get_outputs())
+        if ood is not None and not has_embedding:
+            logger.warning("%s has embedding statistics but its ONNX no embedding output: no OOD check", card.version)
+        return cls(card, session, input_name=session.get_inputs()[0].name, stride=stride, grader=grader, ood=ood)
 
     @property
     def card(self) -> ModelCard:
@@ -130,6 +137,10 @@ class Detector:
     @property
     def grader(self) -> Grader | None:
         return self._grader
+
+    @property
+    def embedding_ood(self) -> EmbeddingOod | None:
+        return self._ood
 
     @property
     def version(self) -> str:
@@ -171,7 +182,7 @@ class Detector:
         plan = self.plan(image, skin)
         scaled = apply_plan(image, plan)
         mirrored = np.ascontiguousarray(scaled[:, ::-1])
-        normal, flipped = self._detect_passes([scaled, mirrored], floor)
+        (normal, flipped), embedding = self._detect_passes([scaled, mirrored], floor)
         flipped = _unflip(flipped, scaled.shape[1])
         normal = _to_photo(normal, plan, scaled.shape[:2], width, height)
         flipped = _to_photo(flipped, plan, scaled.shape[:2], width, height)
@@ -202,7 +213,9 @@ class Detector:
             low_conf_share=doubt.low_conf_share,
             width=int(scaled.shape[1]),
             height=int(scaled.shape[0]),
+            embedding=embedding,
         )
+        distance = None if embedding is None or self._ood is None else self._ood.distance(embedding)
         shown = answer.select(np.flatnonzero(answer.scores >= requested))
         findings = [
             Finding(
@@ -228,6 +241,9 @@ class Detector:
                 "crop": [plan.x0, plan.y0, plan.x1, plan.y1],
                 "skin_extent": None if plan.skin is None else round(plan.skin.extent, 1),
                 "tta_flip": card.tta_flip,
+                # the pipeline refuses the photo above the limit (issue 12); None: no stats or no embedding
+                "embedding_distance": None if distance is None else round(distance, 3),
+                "embedding_limit": None if distance is None or self._ood is None else self._ood.limit,
             },
             evidence=evidence,
         )
@@ -242,8 +258,12 @@ class Detector:
         )
         return _Boxes(boxes, scores, np.concatenate([normal.classes, flipped.classes])[leads])
 
-    def _detect_passes(self, images: list[np.ndarray], floor: float) -> list[_Boxes]:
-        """Run every image (tiled when larger than a tile) through the network, batching tiles."""
+    def _detect_passes(self, images: list[np.ndarray], floor: float) -> tuple[list[_Boxes], np.ndarray | None]:
+        """Run every image (tiled when larger than a tile) through the network, batching tiles.
+
+        Also returns the photo's embedding: the network's pooled features, mean over every input (tiles of
+        both passes), so it does not depend on how the photo was cut; None when the ONNX has no such output.
+        """
         card = self._card
         inputs: list[_Input] = []
         for index, img in enumerate(images):
@@ -255,10 +275,14 @@ class Detector:
                 inputs.append(_Input(index, tile, fit, tensor))
 
         per_pass: list[list[_Boxes]] = [[] for _ in images]
+        pooled: list[np.ndarray] = []
         for start in range(0, len(inputs), card.tile_batch):
             chunk = inputs[start : start + card.tile_batch]
             batch = np.stack([item.tensor for item in chunk])
-            raw = np.asarray(self._session.run(None, {self._input_name: batch})[0])
+            outputs = self._session.run(None, {self._input_name: batch})
+            raw = np.asarray(outputs[0])
+            if len(outputs) > 1:
+                pooled.append(np.asarray(outputs[1], np.float32).reshape(len(chunk), -1))
             for item, prediction in zip(chunk, raw, strict=True):
                 found = self._decode(prediction, floor)
                 boxes = unletterbox(found.boxes, item.fit)
@@ -272,7 +296,8 @@ class Detector:
         for parts in per_pass:
             joined = _Boxes.concat(parts)
             merged.append(joined.select(nms(joined.boxes, joined.scores, card.iou, card.max_det)))
-        return merged
+        embedding = np.concatenate(pooled).mean(axis=0, dtype=np.float64).astype(np.float32) if pooled else None
+        return merged, embedding
 
     def _decode(self, prediction: np.ndarray, floor: float) -> _Boxes:
         """(4+nc, N) YOLOv8 head output -> NMS'd xyxy boxes in network-input pixels."""

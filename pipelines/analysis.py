@@ -23,6 +23,7 @@ from infra.settings import Settings
 from pipelines.photos import Pixels, decode_stored
 from pipelines.review_routing import ReviewDecision, RoutingPolicy, decide
 from quality_gate import QualityReport, Thresholds, assess
+from quality_gate.policy import RETAKE_CODES
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,33 @@ def analyze(
     if not quality.accepted and not skip_quality_gate:
         return AnalysisOutcome(quality=quality, detection=None, review=ReviewDecision.not_queued())
     detection = detector.predict(pixels.rgb, conf=conf).scaled(*pixels.scale)
+    refused = refuse_out_of_distribution(quality, detection)
+    if refused is not None and not skip_quality_gate:
+        return AnalysisOutcome(quality=refused, detection=None, review=ReviewDecision.not_queued())
     review = decide(
         case_id=case_id, detection=detection, quality=quality, bands=detector.card.grade_bands, policy=policy
     )
     return AnalysisOutcome(quality=quality, detection=detection, review=review)
+
+
+def refuse_out_of_distribution(quality: QualityReport, detection: Detection) -> QualityReport | None:
+    """The gate's verdict when the detector's embedding is beyond its model's limit (issue 12), else None.
+
+    The pixel gate cannot tell every non-skin photo from skin; the detector's own features can: a photo far from
+    the training photos is refused like any gate refusal (`not_skin_photo`, same hint), nothing counted or graded.
+    """
+    distance = detection.extras.get("embedding_distance")
+    limit = detection.extras.get("embedding_limit")
+    if distance is None or limit is None or distance <= limit:
+        return None
+    return dataclasses.replace(
+        quality,
+        accepted=False,
+        retake_codes=["not_skin_photo"],
+        hints=[RETAKE_CODES["not_skin_photo"]],
+        measures={**quality.measures, "embedding_distance": float(distance), "embedding_limit": float(limit)},
+        margin=round(min(1.0, (distance - limit) / limit), 4),
+    )
 
 
 def analyze_jpeg(jpeg: bytes, *, detector: Detector, **options: Any) -> AnalysisOutcome:

@@ -322,6 +322,7 @@ def _train_and_register(
             weights="weights.pt",
             metrics={k: round(float(v), 5) for k, v in result.final_metrics.items() if isinstance(v, int | float)},
             grader=None,  # the parent's grader was fitted on the parent's outputs: refit below or grade by bands
+            embedding_ood=None,  # likewise the parent's embedding statistics (refit below writes this model's)
             skin_extent_px=result.skin_extent_px or parent_card.skin_extent_px,  # the scale this run learnt at
         )
         card.save(model_dir)
