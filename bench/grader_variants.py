@@ -148,7 +148,11 @@ def train_ridge_map(embeddings: np.ndarray, target: np.ndarray, alpha: float) ->
 
 
 def probe_variants(
-    sel: Sequence[PhotoRecord], train: Sequence[PhotoRecord] | None, op: float, seeds: Sequence[int] = (0, 1)
+    sel: Sequence[PhotoRecord],
+    train: Sequence[PhotoRecord] | None,
+    op: float,
+    seeds: Sequence[int] = (0, 1),
+    only: str = "",
 ) -> None:
     """Nested selection-part CV of fit_grader with and without probe features (see the module docstring)."""
     from detector.embedding import stack
@@ -175,6 +179,8 @@ def probe_variants(
             variants[f"ridge-train grade a={alpha:g}"] = train_ridge_map(temb, tgrade, alpha)
     print(f"{'variant (nested 5-fold CV on selection, seeds ' + str(list(seeds)) + ')':45s}   acc    nll    ece   mae")
     for name, spec in variants.items():
+        if only and not name.startswith(only):
+            continue
         accs, nlls, eces, maes = [], [], [], []
         for seed in seeds:
             probs = np.zeros((len(y), N_GRADES))
@@ -183,7 +189,7 @@ def probe_variants(
                 fit_rows = np.setdiff1d(np.arange(len(y)), held)
                 if spec is None:
                     probe = None
-                elif isinstance(spec, tuple) and spec[0] == "sel":
+                elif isinstance(spec, tuple) and isinstance(spec[0], str):
                     probe = fit_probe_basis(emb[fit_rows], int(spec[1]), standardise=bool(spec[2]))  # type: ignore[misc]
                 else:
                     probe = spec  # type: ignore[assignment]
@@ -214,6 +220,7 @@ def main() -> None:
     parser.add_argument(
         "--train-evidence", type=Path, help="with --probe: train photos' cache, for train-fitted probes"
     )
+    parser.add_argument("--only", default="", help="with --probe: only variants whose name starts with this")
     parser.add_argument("--joint", action="store_true", help="only the shared-latent count + grade model")
     parser.add_argument("--grid", choices=["data", "default"], default="data", help="levels/size edges")
     args = parser.parse_args()
@@ -221,7 +228,7 @@ def main() -> None:
     sel = split_records(records)["selection"]
     if args.probe:
         train = load_records(args.train_evidence)[0] if args.train_evidence else None
-        probe_variants(sel, [r for r in train if r.grade is not None] if train else None, args.op)
+        probe_variants(sel, [r for r in train if r.grade is not None] if train else None, args.op, only=args.only)
         return
     y = np.array([r.grade for r in sel])
     counts = np.array([r.labelled for r in sel])
