@@ -177,6 +177,8 @@ def probe_variants(
         for alpha in (0.1, 1.0, 10.0):
             variants[f"ridge-train log-count a={alpha:g}"] = train_ridge_map(temb, tcount, alpha)
             variants[f"ridge-train grade a={alpha:g}"] = train_ridge_map(temb, tgrade, alpha)
+        for alpha in (0.001, 0.003, 0.01, 0.03, 0.1):  # the probe in the grade head only (count head on the detector's evidence)
+            variants[f"grade-only ridge-train log-count a={alpha:g}"] = train_ridge_map(temb, tcount, alpha)
     print(f"{'variant (nested 5-fold CV on selection, seeds ' + str(list(seeds)) + ')':45s}   acc    nll    ece   mae")
     for name, spec in variants.items():
         if only and not name.startswith(only):
@@ -198,7 +200,13 @@ def probe_variants(
                 else:
                     x = np.hstack([base, np.vstack([probe_features(e, probe[0], probe[1]) for e in emb])])
                 fit = fit_grader(
-                    x[fit_rows], y[fit_rows], counts[fit_rows], operating_conf=op, levels=levels, probe=probe
+                    x[fit_rows],
+                    y[fit_rows],
+                    counts[fit_rows],
+                    operating_conf=op,
+                    levels=levels,
+                    probe=probe,
+                    count_probe=not name.startswith("grade-only"),
                 )
                 probs[held] = fit.grader.predict_proba(x[held])
                 est[held] = np.expm1(np.clip(fit.grader.predict_log_count(x[held]), 0, None))

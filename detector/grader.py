@@ -126,6 +126,20 @@ def fit_probe_basis(embeddings: np.ndarray, dims: int, *, standardise: bool = Tr
     return mean, (axes * signs[:, None]) / scale[None, :]
 
 
+def fit_probe_map(embeddings: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """A supervised probe direction: ridge from the z-scored embedding to `target` (e.g. log(1 + labelled count)),
+    returned as (mean, 1 x d components) so that `probe_features` gives the ridge prediction minus its intercept."""
+    x = np.asarray(embeddings, np.float64)
+    target = np.asarray(target, np.float64)
+    mean = x.mean(axis=0)
+    sd = x.std(axis=0)
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    z = (x - mean) / sd
+    n, d = z.shape
+    w = np.linalg.solve(z.T @ z / n + alpha * np.eye(d), z.T @ (target - target.mean()) / n)
+    return mean, (w / sd)[None, :]
+
+
 def default_levels(operating_conf: float) -> list[float]:
     return [round(min(0.95, operating_conf * m), 4) for m in LEVEL_MULTIPLIERS]
 
@@ -412,11 +426,13 @@ def fit_grader(
     seed: int = 0,
     fitted_on: dict[str, Any] | None = None,
     probe: tuple[np.ndarray, np.ndarray] | None = None,
+    count_probe: bool = True,
 ) -> FitReport:
     """Fit both heads on these photos; L2 and temperature chosen by k-fold CV within them.
 
     With `probe` (mean, components), the last len(components) columns of `x` are the probe's features
-    (`probe_features`) and the probe is stored with the grader."""
+    (`probe_features`) and the probe is stored with the grader; `count_probe=False` keeps the probe out of the
+    count head (its weights there are 0)."""
     x = np.asarray(x, np.float64)
     y = np.asarray(grades, np.int64)
     log_count = np.log1p(np.asarray(labelled_counts, np.float64))
@@ -424,6 +440,12 @@ def fit_grader(
     scale = x.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     xs = (x - mean) / scale
+    n_count = x.shape[1] - (len(np.atleast_2d(probe[1])) if probe is not None and not count_probe else 0)
+
+    def fit_count(rows: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+        cw, ci = fit_ridge(xs[rows][:, :n_count], log_count[rows], l2)
+        return np.concatenate([cw, np.zeros(x.shape[1] - n_count)]), ci
+
     fold_index = stratified_folds(y, folds, seed)
 
     def oof(l2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -435,7 +457,7 @@ def fit_grader(
             w, theta = fit_ordinal(xs[train], y[train], l2)
             latent[held] = xs[held] @ w
             cuts[held] = theta
-            cw, ci = fit_ridge(xs[train], log_count[train], l2)
+            cw, ci = fit_count(train, l2)
             pred_count[held] = xs[held] @ cw + ci
         return latent, cuts, pred_count
 
@@ -458,7 +480,7 @@ def fit_grader(
     quantiles = [float(np.quantile(residual, tail)), float(np.quantile(residual, 1.0 - tail))]
 
     w, theta = fit_ordinal(xs, y, l2)
-    cw, ci = fit_ridge(xs, log_count, l2)
+    cw, ci = fit_count(np.arange(len(y)), l2)
     oof_grade = oof_probs.argmax(axis=1)
     low = np.floor(np.expm1(np.clip(pred_count + quantiles[0], 0, None)))
     high = np.ceil(np.expm1(np.clip(pred_count + quantiles[1], 0, None)))

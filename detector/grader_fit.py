@@ -35,15 +35,18 @@ from detector.grader import (
     default_levels,
     expected_calibration_error,
     fit_grader,
-    fit_probe_basis,
+    fit_probe_map,
     probe_features,
 )
 from detector.metrics import DetectionAccumulator
 from detector.model_card import ModelCard
 
-# Linear probe on the embedding: principal axes of the fitting photos' z-scored embeddings, this many; 0: none.
-# Chosen by nested 5-fold CV on the selection part (bench/grader_variants.py --probe), see the model card.
-PROBE_DIMS = 0
+# Linear probe on the embedding (issue 11): one supervised direction, ridge (this alpha) from the z-scored embeddings
+# of the train photos to log(1 + labelled count), added to the grade head only; None: no probe. Chosen by nested
+# 5-fold CV on the selection part (bench/grader_variants.py --probe) over PCA probes (selection or train) and ridge
+# probes; the train photos' embeddings are ones the network was trained on, which that CV on unseen photos judges.
+PROBE_ALPHA: float | None = 0.01
+PROBE_IN_COUNT_HEAD = False
 SELECTION_PROTOCOL = "selection part (fit data; grader figures are 5-fold out-of-fold within it)"
 REPORT_PROTOCOL = "report part (held out: no choice saw it)"
 
@@ -153,11 +156,16 @@ def feature_matrix(
     )
 
 
-def probe_basis(records: Sequence[PhotoRecord], dims: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The probe's directions fitted on these photos, or None (no probe asked, or photos without embedding)."""
-    if dims <= 0 or any(r.evidence.embedding is None for r in records):
+def train_probe(
+    train_records: Sequence[PhotoRecord] | None, graded: Sequence[PhotoRecord], alpha: float | None = PROBE_ALPHA
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The probe's direction fitted on the train photos, or None (no probe asked, or photos without embedding)."""
+    if alpha is None or not train_records:
         return None
-    return fit_probe_basis(stack([r.evidence.embedding for r in records]), dims, standardise=True)
+    if any(r.evidence.embedding is None for r in [*train_records, *graded]):
+        return None
+    target = np.log1p(np.array([r.labelled for r in train_records], np.float64))
+    return fit_probe_map(stack([r.evidence.embedding for r in train_records]), target, alpha)
 
 
 def with_probe(
@@ -218,7 +226,7 @@ def bootstrap_interval(probs: np.ndarray, y: np.ndarray, draws: int = 1000, seed
 
 
 def cross_validated_all(
-    records: Sequence[PhotoRecord], op: float, folds: int = 5, probe_dims: int = PROBE_DIMS
+    records: Sequence[PhotoRecord], op: float, folds: int = 5, probe: tuple[np.ndarray, np.ndarray] | None = None
 ) -> dict[str, Any]:
     """Both parts together, k-fold: bands and grader refitted on k-1 folds, judged on the held fold.
 
@@ -237,9 +245,16 @@ def cross_validated_all(
         cal = calibration.calibrate_counts({op: served[train]}, labelled[train], y[train])
         band_hit[held] = calibration.grades_from_counts(served[held], cal.grade_bands) == y[held]
         levels = default_levels(op)
-        probe = probe_basis([graded[i] for i in train], probe_dims)
         x = with_probe(feature_matrix(levels, graded, op), graded, probe)
-        fit = fit_grader(x[train], y[train], labelled[train], operating_conf=op, levels=levels, probe=probe)
+        fit = fit_grader(
+            x[train],
+            y[train],
+            labelled[train],
+            operating_conf=op,
+            levels=levels,
+            probe=probe,
+            count_probe=PROBE_IN_COUNT_HEAD,
+        )
         probs[held] = fit.grader.predict_proba(x[held])
         est[held] = np.expm1(np.clip(fit.grader.predict_log_count(x[held]), 0, None))
     return {
@@ -373,12 +388,13 @@ def refit(
     *,
     cross_validate: bool = True,
     train_records: Sequence[PhotoRecord] | None = None,
-    probe_dims: int = PROBE_DIMS,
+    probe_alpha: float | None = PROBE_ALPHA,
 ) -> RefitResult:
     """Bands and grader on the selection part, every figure on both parts with its protocol.
 
-    With `train_records` (serving calls on the photos the model trained on) that carry embeddings, the embedding
-    OOD statistics are fitted on them, with the refusal limit chosen on the selection part."""
+    With `train_records` (serving calls on the photos the model trained on) that carry embeddings, the grader's
+    linear probe is fitted on them (`PROBE_ALPHA`), and so are the embedding OOD statistics, whose refusal limit
+    is chosen on the selection part. Without them the grader reads the detector's evidence alone."""
     parts = split_records(records)
     sel, rep = parts["selection"], parts["report"]
     if len(sel) < 20 or len(rep) < 1:
@@ -391,7 +407,7 @@ def refit(
     # Levels and size bins are the fixed defaults: bins at the fitting photos' own score and size quantiles
     # did worse in 5-fold CV on the selection part (bench/grader_variants.py --grid data).
     levels, size_edges = default_levels(op), list(SIZE_EDGES)
-    probe = probe_basis(sel, probe_dims)
+    probe = train_probe(train_records, [*sel, *rep], probe_alpha)
     fit: FitReport = fit_grader(
         with_probe(feature_matrix(levels, sel, op, size_edges), sel, probe),
         sel_y,
@@ -400,8 +416,16 @@ def refit(
         levels=levels,
         size_edges=size_edges,
         fitted_on={"part": "selection", "photos": len(sel), "model_version": card.version}
-        | ({} if probe is None else {"probe": f"{probe_dims} principal axes of z-scored embeddings (selection)"}),
+        | (
+            {}
+            if probe is None
+            else {
+                "probe": f"ridge (alpha {probe_alpha}) from z-scored embeddings to log(1 + count), "
+                f"{len(train_records or [])} train photos; grade head only"
+            }
+        ),
         probe=probe,
+        count_probe=PROBE_IN_COUNT_HEAD,
     )
     grader = fit.grader
     report_grader = grader_figures(grader, rep)
@@ -435,7 +459,7 @@ def refit(
         )
         summary["embedding OOD (limit chosen on selection)"] = ood_figures(ood, {"selection": sel, "report": rep})
     if cross_validate:
-        summary["all valid (5-fold CV)"] = cross_validated_all(records, op, probe_dims=probe_dims)
+        summary["all valid (5-fold CV)"] = cross_validated_all(records, op, probe=probe)
     grader = replace(grader, metrics={**grader.metrics, **{f"report_{k}": v for k, v in report_grader.items()}})
     if out is not None:
         reliability_plot(

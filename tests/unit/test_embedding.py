@@ -196,3 +196,19 @@ def test_a_far_embedding_is_refused_by_the_pipeline_like_a_gate_refusal() -> Non
     assert refused.quality.retake_codes == ["not_skin_photo"]
     assert refused.quality.hints == [RETAKE_CODES["not_skin_photo"]]
     assert refused.quality.measures["embedding_distance"] > refused.quality.measures["embedding_limit"] == 5.0
+
+
+def test_a_train_fitted_probe_in_the_grade_head_only_leaves_the_count_head_alone() -> None:
+    from detector.grader import fit_probe_map
+
+    x, grades, counts = synthetic_set(120)
+    rng = np.random.default_rng(4)
+    embeddings = rng.normal(size=(len(grades), 6)) + np.log1p(counts)[:, None] * np.array([1.0, 0, 0, 0, 0, 0.3])
+    probe = fit_probe_map(embeddings, np.log1p(counts), 0.1)
+    assert probe[1].shape == (1, 6) and np.array_equal(probe[1], fit_probe_map(embeddings, np.log1p(counts), 0.1)[1])
+    xp = np.hstack([x, np.vstack([probe_features(e, *probe) for e in embeddings])])
+    common = {"operating_conf": OP, "levels": LEVELS, "l2_grid": (0.1,), "probe": probe}
+    grade_only = fit_grader(xp, grades, counts, count_probe=False, **common).grader  # type: ignore[arg-type]
+    assert grade_only.count_weights[-1] == 0.0 and grade_only.weights[-1] != 0.0
+    plain = fit_grader(x, grades, counts, operating_conf=OP, levels=LEVELS, l2_grid=(0.1,)).grader
+    assert np.allclose(grade_only.count_weights[:-1], plain.count_weights)
