@@ -177,7 +177,8 @@ def probe_variants(
         for alpha in (0.1, 1.0, 10.0):
             variants[f"ridge-train log-count a={alpha:g}"] = train_ridge_map(temb, tcount, alpha)
             variants[f"ridge-train grade a={alpha:g}"] = train_ridge_map(temb, tgrade, alpha)
-        for alpha in (0.001, 0.003, 0.01, 0.03, 0.1):  # the probe in the grade head only (count head on the detector's evidence)
+        # the probe in the grade head only (the count head on the detector's evidence)
+        for alpha in (0.001, 0.003, 0.01, 0.03, 0.1):
             variants[f"grade-only ridge-train log-count a={alpha:g}"] = train_ridge_map(temb, tcount, alpha)
     print(f"{'variant (nested 5-fold CV on selection, seeds ' + str(list(seeds)) + ')':45s}   acc    nll    ece   mae")
     for name, spec in variants.items():
