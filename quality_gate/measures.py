@@ -353,6 +353,12 @@ def _masked_quantile(values: np.ndarray, mask: np.ndarray, q: float, step: float
     return quantile_level(histogram(codes, mask), q) * step
 
 
+def _mean_square(image: np.ndarray, m8: np.ndarray) -> float:
+    """Mean of the squares under a uint8 mask, summed over channels (mean^2 + variance: no squared copy)."""
+    mean, std = cv2.meanStdDev(image, mask=m8)
+    return float((mean**2 + std**2).sum())
+
+
 _FINE_KERNEL = (5, 5)  # 1 px Gaussian: what a lens keeps and a 2x downscale does not average away
 _LUMA_WEIGHTS = np.array([[0.299, 0.587, 0.114]], np.float32)  # Rec. 601, as cv2.COLOR_RGB2GRAY
 
@@ -375,9 +381,8 @@ def fine_texture(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float, float
     image = rgb.astype(np.float32)
     detail = cv2.subtract(image, cv2.GaussianBlur(image, _FINE_KERNEL, 1.0))
     m8 = mask.astype(np.uint8)
-    total = float(sum(cv2.mean(cv2.multiply(detail, detail), mask=m8)[:3]))
-    shared = cv2.transform(detail, np.ones((1, 3), np.float32))  # R + G + B detail
-    grey = float(cv2.mean(cv2.multiply(shared, shared), mask=m8)[0]) / 3.0
+    total = _mean_square(detail, m8)
+    grey = _mean_square(cv2.transform(detail, np.ones((1, 3), np.float32)), m8) / 3.0  # R + G + B detail
     colour = max(total - grey, 0.0) / total if total > 1e-6 else 0.0
     luma_detail = cv2.transform(detail, _LUMA_WEIGHTS)
     gx = cv2.Sobel(luma_detail, cv2.CV_32F, 1, 0, ksize=3)
