@@ -136,7 +136,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Run a Celery worker on the configured broker."""
-    from pipelines.celery_worker import run_worker
+    from pipelines.tasks.worker import run_worker
 
     _migrate()
     run_worker(queues=queues.split(","), concurrency=concurrency)
@@ -145,7 +145,7 @@ def worker(
 @app.command()
 def beat() -> None:
     """Run the Celery beat scheduler (retraining checks, lease expiry)."""
-    from pipelines.celery_worker import run_beat
+    from pipelines.tasks.worker import run_beat
 
     _migrate()
     run_beat()
@@ -222,8 +222,8 @@ def check_quality(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
     """Run the quality gate on photos."""
-    from pipelines.analysis import ANALYSIS_LONG_SIDE, thresholds_from
-    from pipelines.photos import PhotoError, decode_photo, decode_stored
+    from pipelines.cases.analysis import ANALYSIS_LONG_SIDE, thresholds_from
+    from pipelines.cases.photos import PhotoError, decode_photo, decode_stored
     from quality_gate import assess
 
     settings = get_settings()
@@ -274,8 +274,8 @@ def predict(
 ) -> None:
     """Analyse photos with the quality gate and the detector."""
     from detector.onnx_runtime import Detector
-    from pipelines.analysis import analyze_jpeg, outcome_to_dict, policy_from, thresholds_from
-    from pipelines.photos import PhotoError, decode_photo
+    from pipelines.cases.analysis import analyze_jpeg, outcome_to_dict, policy_from, thresholds_from
+    from pipelines.cases.photos import PhotoError, decode_photo
 
     settings = get_settings()
     detector = Detector.load(model or settings.model_dir, settings.model_cache_dir, threads=settings.detector_threads)

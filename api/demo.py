@@ -58,7 +58,7 @@ def demo(
     """Analyses, rejections, review queue, reviews from known labels, a tiny retrain, the gate, serving, rollback."""
     from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
     from infra.db.engine import session_scope
-    from pipelines.datasets import import_folder
+    from pipelines.mlops.datasets import import_folder
 
     settings = get_settings()
     keys_file = settings.var_path / "dev-keys.json"

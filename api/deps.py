@@ -14,18 +14,18 @@ from infra.db.engine import session_factory
 from infra.db.models import ApiKey
 from infra.db.repositories import api_keys as keys_repo
 from infra.settings import Settings
-from pipelines.runtime import Runtime
+from pipelines.resources import Resources
 
 
-def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+def get_resources(request: Request) -> Resources:
+    return request.app.state.resources
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings_dep(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    return resources.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

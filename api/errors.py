@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError as DBOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.photos import PhotoError
+from pipelines.cases.photos import PhotoError
 
 log = logging.getLogger(__name__)
 

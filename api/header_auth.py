@@ -49,7 +49,7 @@ class HeaderAuth:
         state = scope["app"].state
         raw = _header(scope, b"x-api-key")
         try:
-            principal = await run_in_threadpool(_lookup, state.runtime.settings.sqlalchemy_url, raw) if raw else None
+            principal = await run_in_threadpool(_lookup, state.resources.settings.sqlalchemy_url, raw) if raw else None
         except OperationalError as exc:
             log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "OperationalError")
             response = error_response(

@@ -28,14 +28,14 @@ from api.security_headers import SecurityHeaders
 from api.training_runs.router import router as training_runs_router
 from infra.db.migrate import upgrade
 from infra.settings import Settings, get_settings
-from pipelines.runtime import Runtime, serving_runtime
+from pipelines.resources import Resources, serving_resources
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = runtime or serving_runtime(settings)
+    resources = resources or serving_resources(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_url=None,
     )
     install_redaction()
-    app.state.runtime = runtime
+    app.state.resources = resources
     app.state.metrics = Metrics()
     app.state.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
     app.state.anonymous_rate_limiter = build_rate_limiter(

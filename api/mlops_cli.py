@@ -17,7 +17,7 @@ models_app = typer.Typer(help="Model versions and aliases (poc -> mvp -> release
 
 
 def _registry():  # type: ignore[no-untyped-def]
-    from pipelines.model_registry import Registry
+    from pipelines.mlops.registry import Registry
 
     return Registry.from_settings(get_settings())
 
@@ -36,7 +36,7 @@ def retrain(
     from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
     from infra.db.repositories import training_runs
-    from pipelines.runtime import get_runtime
+    from pipelines.resources import get_resources
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
@@ -46,16 +46,16 @@ def retrain(
     with session_scope(settings.sqlalchemy_url) as session:
         run_id = training_runs.create(session=session, requested_by="cli", params=params).id
     if queue:
-        from pipelines.celery_app import enqueue_task
+        from pipelines.tasks.app import enqueue_task
 
         enqueue_task("training.retrain", run_id)
         typer.echo(run_id)
         return
-    from pipelines.retraining import run_training
+    from pipelines.mlops.retraining import run_training
 
     with Progress(TextColumn("retraining"), BarColumn(), TimeElapsedColumn(), console=err) as progress:
         progress.add_task("train", total=None)
-        version = run_training(run_id, settings=settings, store=get_runtime().store)
+        version = run_training(run_id, settings=settings, store=get_resources().store)
     err.print(f"[green]registered version {version} (alias poc) from training run {run_id}[/green]")
     typer.echo(version)
 
@@ -78,7 +78,7 @@ def models_promote(
 ) -> None:
     """Move an alias to a version if it beats the current holder on the frozen benchmark."""
     from infra.db.engine import session_scope
-    from pipelines.promotion import PromotionRefused, promote
+    from pipelines.mlops.promotion import PromotionRefused, promote
 
     settings = get_settings()
     try:
@@ -107,7 +107,7 @@ def models_rollback(
 ) -> None:
     """Move an alias back to its previous holder."""
     from infra.db.engine import session_scope
-    from pipelines.promotion import rollback
+    from pipelines.mlops.promotion import rollback
 
     try:
         with session_scope(get_settings().sqlalchemy_url) as session:
@@ -126,7 +126,7 @@ def models_benchmark(
     part: Annotated[str, typer.Option(help="report | selection | all (detector.datasets.splits)")] = "report",
 ) -> None:
     """Freeze a real labelled folder (by default valid's report part) as the promotion gate's benchmark."""
-    from pipelines.benchmark import build_benchmark
+    from pipelines.mlops.benchmark import build_benchmark
 
     if part not in {"report", "selection", "all"}:
         raise typer.BadParameter("part must be report, selection or all", param_hint="--part")
@@ -152,7 +152,7 @@ def models_bootstrap() -> None:
 def bootstrap() -> str:
     from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
-    from pipelines.retraining import bootstrap_release
+    from pipelines.mlops.retraining import bootstrap_release
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
@@ -168,7 +168,7 @@ def dataset_register(
     """Import a labelled dataset into var/datasets and register it, so training runs can name it by id."""
     from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
-    from pipelines.datasets import import_folder
+    from pipelines.mlops.datasets import import_folder
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)

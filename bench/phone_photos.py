@@ -47,8 +47,8 @@ def photos_at(images: list[Path], size: tuple[int, int]) -> list[bytes]:
 def latency(images: list[Path], repeats: int, threads: int) -> dict[str, list[float]]:
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.analysis import analyze_jpeg, policy_from, thresholds_from
-    from pipelines.photos import decode_photo
+    from pipelines.cases.analysis import analyze_jpeg, policy_from, thresholds_from
+    from pipelines.cases.photos import decode_photo
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
@@ -119,7 +119,7 @@ def detector_rate(photos: list[bytes], slots: int, threads: int, seconds: float)
     """Photos per second of `Detector.predict` alone, `slots` threads back to back (decoded beforehand)."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.photos import load_stored
+    from pipelines.cases.photos import load_stored
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)

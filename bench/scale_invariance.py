@@ -31,8 +31,8 @@ from detector.datasets.splits import select_part
 from detector.evaluation import EVAL_CONF, load_labelled_images, read_rgb
 from detector.metrics import DetectionAccumulator, count_mae
 from detector.onnx_runtime import Detector
-from pipelines.analysis import load_pixels
-from pipelines.photos import decode_photo
+from pipelines.cases.analysis import load_pixels
+from pipelines.cases.photos import decode_photo
 
 Variant = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 

@@ -6,7 +6,7 @@
 onnxruntime runs with one intra-op thread (SKINTROUBLE_DETECTOR_THREADS=1); a uvicorn worker still runs several
 analyses at once on its thread pool, so "per core" is measured, not assumed: analyses divided by the CPU seconds
 the serving processes consumed (user + system, from /proc), i.e. analyses per second for each fully busy core.
-`direct` times `pipelines.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
+`direct` times `pipelines.cases.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
 `apiN` starts `skintrouble serve --workers N` on embedded defaults in a temp folder and posts the photos with 2N
 (or --concurrency) client threads back to back for --seconds (or --requests in all) over loopback (upload,
 decode, gate, detector, SQLite write, JSON). The client's own CPU is not counted. Photos are synthetic skin with
@@ -61,8 +61,8 @@ def bench_direct(jpegs: list[bytes], seconds: float, requests: int) -> tuple[int
     """(analyses, wall seconds, CPU seconds, median ms) for one thread in this process."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.analysis import analyze_jpeg, policy_from, thresholds_from
-    from pipelines.photos import decode_photo
+    from pipelines.cases.analysis import analyze_jpeg, policy_from, thresholds_from
+    from pipelines.cases.photos import decode_photo
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=1)

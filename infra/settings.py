@@ -20,7 +20,7 @@ ROLES: tuple[str, ...] = ("app", "dermatologist", "ml-engineer")
 
 
 class Settings(BaseSettings):
-    """Runtime configuration. Paths default to `var/` under the current directory (the repo root)."""
+    """Configuration. Paths default to `var/` under the current directory (the repo root)."""
 
     model_config = SettingsConfigDict(env_prefix="SKINTROUBLE_", env_file=".env", extra="ignore")
 

@@ -63,7 +63,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         monkeypatch.delenv(f"SKINTROUBLE_{name}", raising=False)
     monkeypatch.setenv("SKINTROUBLE_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SKINTROUBLE_ENVIRONMENT", "test")
-    # the registry-following runtime is exercised by the MLOps tests; elsewhere the shipped model is served
+    # following the registry is exercised by the MLOps tests; elsewhere the shipped model is served
     monkeypatch.setenv("SKINTROUBLE_FOLLOW_REGISTRY", "false")
     # ONNX exports are shared across tests and runs: exporting costs seconds, the cache key is the weights' digest
     monkeypatch.setenv("SKINTROUBLE_MODEL_CACHE", str(REPO_ROOT / "var" / "cache" / "models"))

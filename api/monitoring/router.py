@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 from api.deps import MlEngineer, UowDep
 from infra.db.engine import session_scope
 from infra.db.repositories import cases as cases_repo
-from pipelines import monitoring
+from pipelines.mlops import monitoring
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 

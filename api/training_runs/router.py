@@ -11,8 +11,8 @@ from api.models.schemas import TrainingRunIn, TrainingRunPublic
 from infra.db.models import TrainingRun
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import training_runs
-from pipelines import datasets
-from pipelines.celery_app import enqueue_task
+from pipelines.mlops import datasets
+from pipelines.tasks.app import enqueue_task
 
 router = APIRouter(prefix="/v1/training-runs", tags=["training"])
 _ERRORS = {401: {"description": "No key"}, 403: {"description": "Wrong role"}}

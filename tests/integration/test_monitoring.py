@@ -77,7 +77,7 @@ def test_beat_starts_a_retraining_once_enough_labels_arrived(
     monkeypatch.setenv("SKINTROUBLE_RETRAIN_MIN_NEW_LABELS", "2")
     get_settings.cache_clear()
     current = get_settings()
-    monkeypatch.setattr(training, "get_runtime", lambda: type("R", (), {"settings": current})())
+    monkeypatch.setattr(training, "get_resources", lambda: type("R", (), {"settings": current})())
     sent: list[tuple[str, tuple[object, ...]]] = []
     monkeypatch.setattr(training, "enqueue_task", lambda name, *args: sent.append((name, args)))
     upgrade(current.sqlalchemy_url)

@@ -21,7 +21,7 @@ from infra.db.engine import session_scope
 from infra.db.models import AuditEvent
 from infra.db.repositories import api_keys
 from infra.settings import REPO_ROOT, Settings, get_settings
-from pipelines.model_registry import Registry
+from pipelines.mlops.registry import Registry
 from tests.conftest import encode, skin_photo
 
 KEY = "st_Zk3v9Qx7LmN2pR8sT4uW6yA1bC5dE0fG"

@@ -369,7 +369,7 @@ def test_a_papule_is_labelled_exported_with_its_taxonomy_and_mapped_for_training
 
     # training maps the taxonomy onto the model's one class and leaves the scar out
     from detector.datasets.snapshot import read_labels
-    from pipelines.retraining import build_retraining_snapshot
+    from pipelines.mlops.retraining import build_retraining_snapshot
 
     with session_scope(settings.sqlalchemy_url) as session:
         snapshot = build_retraining_snapshot(
@@ -452,7 +452,7 @@ def test_suspects_are_ranked_and_routed_to_another_reviewer(
 def test_the_beat_task_routes_only_the_most_suspect_labels(
     settings: Settings, client: TestClient, derms: list[dict[str, str]]
 ) -> None:
-    from pipelines.second_look import route_most_suspect
+    from pipelines.review.second_look import route_most_suspect
 
     confident = [{"label": "lesion", "confidence": 0.95, "box": [40.0, 50.0, 60.0, 70.0]}]
     sloppy = seed_case(settings, priority=2.0, findings=confident)
@@ -479,7 +479,7 @@ def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below
     """The model found nothing (no uncertainty either), yet its objectness map holds sub-threshold peaks."""
     from detector.model_card import ModelCard
     from detector.onnx_runtime import Detector
-    from pipelines.missed_lesions import MissedLesionPolicy, sweep
+    from pipelines.review.missed_lesions import MissedLesionPolicy, sweep
 
     class Session:
         def run(self, _names: object, feed: dict[str, Any]) -> list[Any]:

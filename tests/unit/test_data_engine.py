@@ -11,8 +11,8 @@ from PIL import Image
 from detector.heatmap import heatmap_png, objectness_map, score_mass
 from detector.model_card import ModelCard
 from detector.onnx_runtime import Detector
-from pipelines.missed_lesions import MissedLesionPolicy, should_route
-from pipelines.suspects import LabelledCase, hamming, label_suspicion, perceptual_hash, rank_suspects
+from pipelines.review.missed_lesions import MissedLesionPolicy, should_route
+from pipelines.review.suspects import LabelledCase, hamming, label_suspicion, perceptual_hash, rank_suspects
 from tests.conftest import skin_photo
 
 # (cx, cy, score) per anchor, in network pixels of a 640 x 640 input

@@ -25,7 +25,7 @@ from detector.grader import (
 )
 from detector.grading import grade_from_count
 from detector.model_card import ModelCard
-from pipelines.review_routing import RoutingPolicy, decide
+from pipelines.cases.routing import RoutingPolicy, decide
 from quality_gate import QualityReport
 
 OP = 0.05
@@ -283,8 +283,8 @@ def test_refit_fits_on_the_selection_part_reports_on_the_report_part_and_stores_
 
 def test_record_outcome_stores_the_grader_detail_on_the_case() -> None:
     from infra.db.models import Case
-    from pipelines.analysis import AnalysisOutcome, record_outcome
-    from pipelines.review_routing import ReviewDecision
+    from pipelines.cases.analysis import AnalysisOutcome, record_outcome
+    from pipelines.cases.routing import ReviewDecision
 
     quality = QualityReport(accepted=True, retake_codes=[], hints=[], measures={}, margin=0.8)
     graded, plain = Case(id="g"), Case(id="p")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image
 
-from pipelines.photos import PhotoError, decode_photo, sniff_format
+from pipelines.cases.photos import PhotoError, decode_photo, sniff_format
 from tests.conftest import encode, skin_photo
 
 MAX_PIXELS = 60_000_000

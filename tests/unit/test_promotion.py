@@ -16,8 +16,8 @@ from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
 from infra.db.models import AliasEvent
 from infra.settings import Settings, get_settings
-from pipelines import benchmark, promotion
-from pipelines.retraining import without_benchmark
+from pipelines.mlops import benchmark, promotion
+from pipelines.mlops.retraining import without_benchmark
 
 
 class MemoryRegistry:

@@ -6,7 +6,7 @@ import pytest
 
 from detector.findings import Detection, Finding
 from detector.grading import grade_from_count
-from pipelines.review_routing import RoutingPolicy, decide, stable_fraction
+from pipelines.cases.routing import RoutingPolicy, decide, stable_fraction
 from quality_gate import QualityReport
 
 BANDS = (5, 20, 50)

@@ -30,10 +30,10 @@ from infra.db.repositories import training_runs
 from infra.db.repositories.labels import reviewed_samples
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines import benchmark, erasure
-from pipelines.datasets import CASE_PREFIX, register_snapshot, resolve_for_training
-from pipelines.model_registry import Registry, git_commit, log_model_run
-from pipelines.promotion import move_alias
+from pipelines.mlops import benchmark, erasure
+from pipelines.mlops.datasets import CASE_PREFIX, register_snapshot, resolve_for_training
+from pipelines.mlops.promotion import move_alias
+from pipelines.mlops.registry import Registry, git_commit, log_model_run
 
 log = logging.getLogger(__name__)
 CLASS_NAMES = ["lesion"]

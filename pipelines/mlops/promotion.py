@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from infra.db.models import AliasEvent
 from infra.db.repositories import alias_events
 from infra.settings import Settings
-from pipelines import benchmark
-from pipelines.model_registry import Registry
+from pipelines.mlops import benchmark
+from pipelines.mlops.registry import Registry
 
 PROMOTABLE = ("poc", "mvp", "release")
 

@@ -23,8 +23,8 @@ from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines.review_routing import stable_fraction
-from pipelines.suspects import decode_for_hash
+from pipelines.cases.routing import stable_fraction
+from pipelines.review.suspects import decode_for_hash
 
 log = logging.getLogger(__name__)
 REASON = "missed_lesions"

@@ -167,7 +167,7 @@ class Registry:
         Keyed by the artifact location, not the version number: two registries (say a test's and the
         developer's) both have a version 1, but never the same artifacts.
         """
-        from pipelines.release_follower import cache_folder
+        from pipelines.mlops.release_follower import cache_folder
 
         mv = self.client.get_model_version(self.model_name, version)
         target = cache_folder(cache_dir, self.tracking_uri, mv.source)
@@ -212,7 +212,7 @@ def log_model_run(
 
 
 def _download_main(argv: list[str]) -> int:
-    """`python -m pipelines.model_registry '{"tracking_uri", "model_name", "version"}' CACHE_DIR`: the child
+    """`python -m pipelines.mlops.registry '{"tracking_uri", "model_name", "version"}' CACHE_DIR`: the child
     process `release_follower.fetch` runs, so serving processes never import MLflow themselves."""
     args = json.loads(argv[0])
     registry = Registry(tracking_uri=args["tracking_uri"], model_name=args["model_name"])

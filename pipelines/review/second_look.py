@@ -1,6 +1,6 @@
 """Second looks: find suspect labels in the database and send finished cases back for another reviewer.
 
-The scoring is `pipelines.suspects` (pure); this module reads the rows, keeps the photos' perceptual hashes, and
+The scoring is `pipelines.review.suspects` (pure); this module reads the rows, keeps the photos' perceptual hashes, and
 re-opens queue rows with the reason `suspect_label`. Callers commit. Used by the review API (list, route one) and
 by the beat task that routes the most suspect cases on its own.
 """
@@ -19,7 +19,7 @@ from infra.db.repositories import review as review_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines import suspects
+from pipelines.review import suspects
 
 SUSPECT_PRIORITY = 4.0  # above every grade (0-3.99): second looks are few and come first
 

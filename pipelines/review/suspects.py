@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from detector.grading import DEFAULT_BANDS, grade_from_count
-from pipelines.agreement import LabelledBox, match_boxes
+from pipelines.review.agreement import LabelledBox, match_boxes
 
 SUSPECT_REASON = "suspect_label"
 MATCH_IOU = 0.3  # lenient: a reviewer who tightened a box still "kept" the model's lesion

@@ -1,6 +1,6 @@
 """The analysis itself: pixels -> quality gate -> detector -> review routing, and writing the result onto a case.
 
-`pipelines.case_lifecycle` calls it for the API (sync and async) and the Celery task; the CLI calls
+`pipelines.cases.lifecycle` calls it for the API (sync and async) and the Celery task; the CLI calls
 `analyze_jpeg` directly. Nothing here commits.
 """
 
@@ -20,8 +20,8 @@ from detector.scale import locate_skin
 from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings
-from pipelines.photos import Pixels, decode_stored
-from pipelines.review_routing import ReviewDecision, RoutingPolicy, decide
+from pipelines.cases.photos import Pixels, decode_stored
+from pipelines.cases.routing import ReviewDecision, RoutingPolicy, decide
 from quality_gate import QualityReport, Thresholds, assess
 
 
