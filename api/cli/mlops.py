@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.cli.common import err
 from infra.settings import get_settings
 
-err = Console(stderr=True)
 models_app = typer.Typer(help="Model versions and aliases (poc -> mvp -> release).", no_args_is_help=True)
 
 
