@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import Principal, principal_from_key
 from api.errors import ApiError, error_response
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys as keys_repo
+from infra.db.unit_of_work import session_scope
 
 log = logging.getLogger(__name__)
 PROTECTED_PREFIX = "/v1/"

@@ -17,9 +17,8 @@ from api.datasets.router import router as datasets_router
 from api.errors import install_error_handlers
 from api.header_auth import HeaderAuth
 from api.logging_config import install_redaction
-from api.metrics import Metrics
+from api.metrics import DriftCollector, Metrics
 from api.models.router import router as models_router
-from api.monitoring.router import DriftCollector
 from api.monitoring.router import router as monitoring_router
 from api.rate_limit import build_rate_limiter
 from api.review.page import router as review_page_router

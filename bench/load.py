@@ -70,9 +70,9 @@ def local_api(threads: int | None) -> Iterator[tuple[str, str, int]]:
         if threads:
             env["SKINTROUBLE_DETECTOR_THREADS"] = str(threads)
         os.environ.update({k: env[k] for k in ("SKINTROUBLE_VAR_DIR", "SKINTROUBLE_MODEL_CACHE")})
-        from infra.db.engine import session_scope
         from infra.db.migrate import upgrade
         from infra.db.repositories import api_keys
+        from infra.db.unit_of_work import session_scope
         from infra.settings import get_settings
 
         get_settings.cache_clear()

@@ -114,9 +114,9 @@ def bench_api(
     jpegs: list[bytes], seconds: float, requests: int, workers: int, concurrency: int
 ) -> tuple[int, float, float, float]:
     """(analyses, wall seconds, server CPU seconds, median ms per request) against `skintrouble serve --workers N`."""
-    from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
     from infra.db.repositories import api_keys
+    from infra.db.unit_of_work import session_scope
 
     with tempfile.TemporaryDirectory(prefix="sizing-") as tmp:
         env = {

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api import case_access, idempotency
 from api.analyses import service
-from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
+from api.analyses.schemas import AnalysisAcceptedPublic, AnalysisPublic
 from api.deps import AppUser, CaseReader, ResourcesDep, UowDep
 from api.errors import ApiError, error_body
 
@@ -30,7 +30,7 @@ _ERRORS = {
 @router.post(
     "",
     response_model=AnalysisPublic,
-    responses={202: {"model": AnalysisAccepted}, **_ERRORS},
+    responses={202: {"model": AnalysisAcceptedPublic}, **_ERRORS},
     summary="Analyse a skin photo",
 )
 async def create_analysis(
@@ -71,7 +71,7 @@ def _case_response(case, accepted: bool = False) -> Response:  # type: ignore[no
         err = service.rejection_error(case)
         return JSONResponse(error_body(err.code, err.message, **err.extra), status_code=422)
     if case.status == "pending" or accepted:
-        body = AnalysisAccepted(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
+        body = AnalysisAcceptedPublic(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
         return JSONResponse(
             body.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": body.location}
         )

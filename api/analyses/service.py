@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,9 +12,11 @@ from api import case_access
 from api.analyses.schemas import AnalysisPublic
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
+from api.public import as_utc
 from detector.findings import Finding
 from detector.overlay import draw_findings, encode_png
 from infra.db.models import Case
+from infra.db.repositories import audit
 from infra.db.repositories import cases as cases_repo
 from pipelines.cases import lifecycle
 from pipelines.cases.inference_pool import Busy
@@ -26,11 +27,6 @@ from pipelines.resources import Resources
 from pipelines.tasks.app import enqueue_task
 
 log = logging.getLogger(__name__)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def to_public(case: Case) -> AnalysisPublic:
@@ -106,9 +102,7 @@ def create(
 
     def save() -> None:
         cases_repo.add(session=uow.session, case=case)
-        lifecycle.record(
-            session=uow.session, resources=resources, case=case, outcome=outcome, after_commit=uow.after_commit
-        )
+        lifecycle.record(uow=uow, resources=resources, case=case, outcome=outcome)
 
     return _save_or_replay(uow=uow, resources=resources, case=case, principal=principal, save=save)
 
@@ -146,7 +140,7 @@ def _save_or_replay(
         save()
         uow.commit()
     except IntegrityError:
-        uow.session.rollback()
+        uow.rollback()
         resources.store.delete_prefix(f"cases/{case.id}")
         first = find_replay(uow=uow, principal=principal, idempotency_key=case.idempotency_key)
         if first is None:
@@ -159,7 +153,7 @@ def _discard(*, uow: UnitOfWork, resources: Resources, case_id: str) -> None:
     stored = cases_repo.get(session=uow.session, case_id=case_id)
     if stored is not None:
         uow.session.delete(stored)
-        uow.session.commit()
+        uow.commit()
     resources.store.delete_prefix(f"cases/{case_id}")
 
 
@@ -190,9 +184,7 @@ def delete(*, uow: UnitOfWork, resources: Resources, principal: Principal, case:
     case_id = case.id
     erasure.revoke_for_case(session=uow.session, settings=resources.settings, case_id=case_id)  # snapshots with it
     cases_repo.delete_case(session=uow.session, case=case)
-    cases_repo.record_audit(
-        session=uow.session, action="analysis.deleted", actor_id=principal.key_id, role=principal.role, target=case_id
-    )
+    audit.record(session=uow.session, action="analysis.deleted", actor=principal.actor, target=case_id)
     uow.after_commit(lambda: resources.store.delete_prefix(f"cases/{case_id}"))
     uow.after_commit(erasure.request_purge)  # their copies and MLflow artefacts, on the training machine
     uow.commit()

@@ -57,7 +57,7 @@ def demo(
 ) -> None:
     """Analyses, rejections, review queue, reviews from known labels, a tiny retrain, the gate, serving, rollback."""
     from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
-    from infra.db.engine import session_scope
+    from infra.db.unit_of_work import session_scope
     from pipelines.mlops.datasets import import_folder
 
     settings = get_settings()

@@ -13,8 +13,8 @@ keys_app = typer.Typer(help="API keys (stored hashed; a new key is shown once)."
 
 
 def create_key(role: str, name: str, same_person_as: str | None = None) -> str:
-    from infra.db.engine import session_scope
     from infra.db.repositories import api_keys
+    from infra.db.unit_of_work import session_scope
 
     with session_scope(get_settings().sqlalchemy_url) as session:
         person = None
@@ -52,8 +52,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (prefix, role, name); the keys themselves are never shown again."""
-    from infra.db.engine import session_scope
     from infra.db.repositories import api_keys
+    from infra.db.unit_of_work import session_scope
 
     migrate_database()
     with session_scope(get_settings().sqlalchemy_url) as session:
@@ -65,8 +65,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix as `keys list` shows it")]) -> None:
     """Revoke one key at once (rotation: `keys create` the new one, deploy it, then revoke the old)."""
-    from infra.db.engine import session_scope
     from infra.db.repositories import api_keys
+    from infra.db.unit_of_work import session_scope
 
     migrate_database()
     try:

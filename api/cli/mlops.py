@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.cli.common import err
+from api.cli.common import err, migrate_database
 from infra.settings import get_settings
 
 models_app = typer.Typer(help="Model versions and aliases (poc -> mvp -> release).", no_args_is_help=True)
@@ -32,22 +32,24 @@ def retrain(
     queue: Annotated[bool, typer.Option(help="send to the training queue instead of running here")] = False,
 ) -> None:
     """Fine-tune on reviewed labels (+ a registered snapshot); registers a new version with alias poc."""
-    from infra.db.engine import session_scope
-    from infra.db.migrate import upgrade
-    from infra.db.repositories import training_runs
+    from infra.db.repositories.audit import Actor
+    from infra.db.unit_of_work import unit_of_work
+    from pipelines.errors import Refused
+    from pipelines.mlops.retraining import request_run
     from pipelines.resources import get_resources
 
     settings = get_settings()
-    upgrade(settings.sqlalchemy_url)
+    migrate_database()
     params = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "from": start_from}
     if dataset:
         params["dataset"] = dataset
-    with session_scope(settings.sqlalchemy_url) as session:
-        run_id = training_runs.create(session=session, requested_by="cli", params=params).id
+    try:
+        with unit_of_work(settings.sqlalchemy_url) as uow:
+            run_id = request_run(uow=uow, actor=Actor.operator(), params=params, enqueue=queue).id
+    except Refused as refused:
+        err.print(f"[red]{refused.code}: {refused.message}[/red]")
+        raise typer.Exit(1) from refused
     if queue:
-        from pipelines.tasks.app import enqueue_task
-
-        enqueue_task("training.retrain", run_id)
         typer.echo(run_id)
         return
     from pipelines.mlops.retraining import run_training
@@ -76,7 +78,8 @@ def models_promote(
     force: Annotated[bool, typer.Option(help="override a refusing gate (recorded)")] = False,
 ) -> None:
     """Move an alias to a version if it beats the current holder on the frozen benchmark."""
-    from infra.db.engine import session_scope
+    from infra.db.repositories.audit import Actor
+    from infra.db.unit_of_work import session_scope
     from pipelines.mlops.promotion import PromotionRefused, promote
 
     settings = get_settings()
@@ -88,7 +91,7 @@ def models_promote(
                 settings=settings,
                 version=version,
                 alias=alias,
-                actor="cli",
+                actor=Actor.operator(),
                 reason=reason,
                 force=force,
             )
@@ -105,12 +108,13 @@ def models_rollback(
     reason: Annotated[str, typer.Option(help="why")] = "rolled back from the CLI",
 ) -> None:
     """Move an alias back to its previous holder."""
-    from infra.db.engine import session_scope
+    from infra.db.repositories.audit import Actor
+    from infra.db.unit_of_work import session_scope
     from pipelines.mlops.promotion import rollback
 
     try:
         with session_scope(get_settings().sqlalchemy_url) as session:
-            event = rollback(session=session, registry=_registry(), alias=alias, actor="cli", reason=reason)
+            event = rollback(session=session, registry=_registry(), alias=alias, actor=Actor.operator(), reason=reason)
             typer.echo(json.dumps({"alias": event.alias, "version": event.version}))
     except LookupError as exc:
         err.print(f"[red]{exc}[/red]")
@@ -149,8 +153,8 @@ def models_bootstrap() -> None:
 
 
 def bootstrap() -> str:
-    from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
+    from infra.db.unit_of_work import session_scope
     from pipelines.mlops.retraining import bootstrap_release
 
     settings = get_settings()
@@ -165,8 +169,8 @@ def dataset_register(
     name: Annotated[str | None, typer.Option(help="Snapshot name (default: source folder name)")] = None,
 ) -> None:
     """Import a labelled dataset into var/datasets and register it, so training runs can name it by id."""
-    from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
+    from infra.db.unit_of_work import session_scope
     from pipelines.mlops.datasets import import_folder
 
     settings = get_settings()

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.public import PublicModel, UtcDatetime
+
 
 class VersionPublic(BaseModel):
     version: str
@@ -16,14 +18,14 @@ class VersionPublic(BaseModel):
     created_at: int
 
 
-class AliasEventPublic(BaseModel):
+class AliasEventPublic(PublicModel):
     alias: str
     version: str
     previous_version: str | None
     actor: str
     reason: str
     figures: dict[str, Any]
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class ModelsPublic(BaseModel):
@@ -60,7 +62,7 @@ class TrainingRunIn(BaseModel):
     model_config = {"populate_by_name": True, "extra": "forbid"}
 
 
-class TrainingRunPublic(BaseModel):
+class TrainingRunPublic(PublicModel):
     id: str
     status: str
     progress: float
@@ -70,7 +72,7 @@ class TrainingRunPublic(BaseModel):
     model_version: str | None
     dataset_digest: str | None
     error: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DatasetPublic(BaseModel):

@@ -6,27 +6,17 @@ end, through the UnitOfWork: the alias has just moved in MLflow and its history 
 
 from __future__ import annotations
 
-from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
 from api.models.schemas import AliasEventPublic, ModelsPublic, PromoteIn, RollbackIn, VersionPublic
 from infra.db.models import AliasEvent
-from infra.db.repositories import cases as cases_repo
 from pipelines.mlops import promotion
 from pipelines.mlops.registry import Registry
 from pipelines.resources import Resources
 
 
 def to_public(event: AliasEvent) -> AliasEventPublic:
-    return AliasEventPublic(
-        alias=event.alias,
-        version=event.version,
-        previous_version=event.previous_version,
-        actor=event.actor,
-        reason=event.reason,
-        figures=event.figures,
-        created_at=as_utc(event.created_at),
-    )
+    return AliasEventPublic.model_validate(event)
 
 
 def registry_for(resources: Resources) -> Registry:
@@ -70,7 +60,7 @@ def promote(
             settings=resources.settings,
             version=version,
             alias=body.alias,
-            actor=principal.name or principal.key_id,
+            actor=principal.actor,
             reason=body.reason,
             force=body.force,
         )
@@ -78,14 +68,6 @@ def promote(
         raise ApiError(409, "promotion_refused", str(refused), extra={"figures": refused.figures}) from refused
     except FileNotFoundError as exc:
         raise ApiError(409, "no_benchmark", str(exc)) from exc
-    cases_repo.record_audit(
-        session=uow.session,
-        action="model.promoted",
-        actor_id=principal.key_id,
-        role=principal.role,
-        target=f"{body.alias}:{version}",
-        details={"reason": body.reason, "force": body.force},
-    )
     uow.commit()
     return to_public(event)
 
@@ -97,18 +79,10 @@ def rollback(*, body: RollbackIn, principal: Principal, uow: UnitOfWork, resourc
             session=uow.session,
             registry=registry,
             alias=body.alias,
-            actor=principal.name or principal.key_id,
+            actor=principal.actor,
             reason=body.reason,
         )
     except LookupError as exc:
         raise ApiError(409, "nothing_to_roll_back", str(exc)) from exc
-    cases_repo.record_audit(
-        session=uow.session,
-        action="model.rolled_back",
-        actor_id=principal.key_id,
-        role=principal.role,
-        target=f"{body.alias}:{event.version}",
-        details={"reason": body.reason},
-    )
     uow.commit()
     return to_public(event)

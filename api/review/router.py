@@ -11,12 +11,12 @@ from api.review import service
 from api.review.schemas import (
     LabelPublic,
     LabelsIn,
-    ReviewCase,
+    ReviewCasePublic,
     ReviewerPublic,
-    ReviewStats,
-    SuspectRouted,
-    Suspects,
-    Taxonomy,
+    ReviewStatsPublic,
+    SuspectRoutedPublic,
+    SuspectsPublic,
+    TaxonomyPublic,
 )
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
@@ -37,17 +37,17 @@ def whoami(principal: Dermatologist) -> ReviewerPublic:
 
 @router.post(
     "/claim",
-    response_model=ReviewCase,
+    response_model=ReviewCasePublic,
     responses={204: {"description": "Nothing left to review"}, **_ERRORS},
     summary="Lease the next case to review",
 )
-def claim_case(principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> ReviewCase | Response:
+def claim_case(principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> ReviewCasePublic | Response:
     case = service.claim(uow=uow, resources=resources, principal=principal)
     return Response(status_code=204) if case is None else case
 
 
-@router.get("/cases/{case_id}", response_model=ReviewCase, responses=_ERRORS)
-def get_case(case_id: str, principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> ReviewCase:
+@router.get("/cases/{case_id}", response_model=ReviewCasePublic, responses=_ERRORS)
+def get_case(case_id: str, principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> ReviewCasePublic:
     return service.get_case(uow=uow, resources=resources, principal=principal, case_id=case_id)
 
 
@@ -96,33 +96,35 @@ def skip_case(case_id: str, principal: Dermatologist, uow: UowDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/taxonomy", response_model=Taxonomy, responses=_ERRORS, summary="The lesion types reviewers label with")
-def get_taxonomy(principal: ReviewReader, uow: UowDep, resources: ResourcesDep) -> Taxonomy:
+@router.get(
+    "/taxonomy", response_model=TaxonomyPublic, responses=_ERRORS, summary="The lesion types reviewers label with"
+)
+def get_taxonomy(principal: ReviewReader, uow: UowDep, resources: ResourcesDep) -> TaxonomyPublic:
     return service.taxonomy(uow=uow, resources=resources)
 
 
-@router.get("/stats", response_model=ReviewStats, responses=_ERRORS)
-def review_stats(principal: ReviewReader, uow: UowDep, resources: ResourcesDep) -> ReviewStats:
+@router.get("/stats", response_model=ReviewStatsPublic, responses=_ERRORS)
+def review_stats(principal: ReviewReader, uow: UowDep, resources: ResourcesDep) -> ReviewStatsPublic:
     return service.stats(uow=uow, resources=resources)
 
 
-@router.get("/suspects", response_model=Suspects, responses=_ERRORS, summary="Labels ranked for a second look")
+@router.get("/suspects", response_model=SuspectsPublic, responses=_ERRORS, summary="Labels ranked for a second look")
 def get_suspects(
     principal: ReviewReader,
     uow: UowDep,
     resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Suspects:
+) -> SuspectsPublic:
     return service.list_suspects(uow=uow, resources=resources, limit=limit)
 
 
 @router.post(
     "/suspects/{case_id}/route",
-    response_model=SuspectRouted,
+    response_model=SuspectRoutedPublic,
     responses={**_ERRORS, 409: {"description": "Not finished yet (`review_not_finished`) or `already_routed`"}},
     summary="Send a suspect case to another reviewer (reason suspect_label)",
 )
-def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> SuspectRouted:
+def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> SuspectRoutedPublic:
     return service.route_suspect(uow=uow, principal=principal, case_id=case_id)
 
 

@@ -7,23 +7,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import case_access
-from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
+from api.public import as_utc
 from api.review.schemas import (
     LabelPublic,
     LabelsIn,
     LabelTypePublic,
-    ReviewCase,
-    ReviewStats,
+    ReviewCasePublic,
+    ReviewStatsPublic,
     SuspectPublic,
-    SuspectRouted,
-    Suspects,
-    Taxonomy,
+    SuspectRoutedPublic,
+    SuspectsPublic,
+    TaxonomyPublic,
 )
 from detector.heatmap import heatmap_png, objectness_map
 from detector.model_card import ModelCard
 from infra.db.models import Case, Label, ReviewItem
+from infra.db.repositories import audit
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import review as review_repo
@@ -49,9 +50,9 @@ def class_names(resources: Resources) -> list[str]:
     return list(ModelCard.load(resources.settings.model_dir).class_names)
 
 
-def taxonomy(*, uow: UnitOfWork, resources: Resources) -> Taxonomy:
+def taxonomy(*, uow: UnitOfWork, resources: Resources) -> TaxonomyPublic:
     """The product's lesion taxonomy (what reviewers label with) beside the served model's classes."""
-    return Taxonomy(
+    return TaxonomyPublic(
         labels=[
             LabelTypePublic(name=t.name, display=t.display, category=t.category, model_class=t.model_class)  # type: ignore[arg-type]
             for t in taxonomy_repo.active(session=uow.session)
@@ -68,20 +69,21 @@ def _taxonomy_info(uow: UnitOfWork) -> dict[str, dict[str, Any]]:
 
 
 def _audit(uow: UnitOfWork, principal: Principal, action: str, case_id: str, **details: Any) -> None:
-    cases_repo.record_audit(
+    audit.record(
         session=uow.session,
         action=action,
-        actor_id=principal.key_id,
-        role=principal.role,
+        actor=principal.actor,
         target=case_id,
         details={**details, "person": principal.person_id},
     )
 
 
-def _case_view(*, case: Case, item: ReviewItem, classes: list[str], lease_expires_at: datetime | None) -> ReviewCase:
+def _case_view(
+    *, case: Case, item: ReviewItem, classes: list[str], lease_expires_at: datetime | None
+) -> ReviewCasePublic:
     findings = case.findings or []
     extra = sorted({str(f["label"]) for f in findings} - set(classes))
-    return ReviewCase(
+    return ReviewCasePublic(
         id=case.id,
         reason=item.reason,
         priority=item.priority,
@@ -108,7 +110,7 @@ def _item_and_case(uow: UnitOfWork, case_id: str) -> tuple[ReviewItem, Case]:
     return item, case
 
 
-def claim(*, uow: UnitOfWork, resources: Resources, principal: Principal) -> ReviewCase | None:
+def claim(*, uow: UnitOfWork, resources: Resources, principal: Principal) -> ReviewCasePublic | None:
     """Lease the next case for this reviewer; None when nothing is left for them."""
     moment = now()
     expires = moment + timedelta(seconds=resources.settings.review_lease_seconds)
@@ -123,7 +125,7 @@ def claim(*, uow: UnitOfWork, resources: Resources, principal: Principal) -> Rev
     return _case_view(case=case, item=item, classes=class_names(resources), lease_expires_at=expires)
 
 
-def get_case(*, uow: UnitOfWork, resources: Resources, principal: Principal, case_id: str) -> ReviewCase:
+def get_case(*, uow: UnitOfWork, resources: Resources, principal: Principal, case_id: str) -> ReviewCasePublic:
     item, case = _item_and_case(uow, case_id)
     lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.person_id, now=now())
     view = _case_view(
@@ -260,7 +262,7 @@ def model_review(case: Case) -> agreement.Review:
     )
 
 
-def stats(*, uow: UnitOfWork, resources: Resources) -> ReviewStats:
+def stats(*, uow: UnitOfWork, resources: Resources) -> ReviewStatsPublic:
     """Queue sizes, label count, inter-reviewer agreement and per-person reliability (vs consensus and model).
 
     Cases with two or more reviewers (double reviews, second looks at suspects) feed the agreement and the
@@ -276,7 +278,7 @@ def stats(*, uow: UnitOfWork, resources: Resources) -> ReviewStats:
         min_agreement=settings.review_min_agreement,
         min_cases=settings.review_flag_min_cases,
     )
-    return ReviewStats(
+    return ReviewStatsPublic(
         queue=review_repo.queue_sizes(session=uow.session, now=now()),
         labels=labels_repo.count(session=uow.session),
         agreement=report,
@@ -286,11 +288,10 @@ def stats(*, uow: UnitOfWork, resources: Resources) -> ReviewStats:
 def export(*, uow: UnitOfWork, resources: Resources, principal: Principal, fmt: str) -> tuple[bytes, str, str]:
     """The reviewed labels as (body, media type, file name); every export is audited (who, format, which cases)."""
     samples = labels_repo.reviewed_samples(uow.session)
-    cases_repo.record_audit(
+    audit.record(
         session=uow.session,
         action="review.exported",
-        actor_id=principal.key_id,
-        role=principal.role,
+        actor=principal.actor,
         target=None,
         details={"format": fmt, "cases": sorted(s.case_id for s in samples), "person": principal.person_id},
     )
@@ -315,19 +316,21 @@ def _bands(resources: Resources) -> tuple[int, int, int]:
     return ModelCard.load(resources.settings.model_dir).grade_bands
 
 
-def list_suspects(*, uow: UnitOfWork, resources: Resources, limit: int) -> Suspects:
+def list_suspects(*, uow: UnitOfWork, resources: Resources, limit: int) -> SuspectsPublic:
     """Finished labels ranked for a second look (cases already sent for one are left out)."""
     found = second_look.find(
         session=uow.session, store=resources.store, settings=resources.settings, bands=_bands(resources)
     )
     uow.commit()  # keep the photo hashes computed on the way
-    return Suspects(suspects=[SuspectPublic(**s.to_dict()) for s in found.suspects[:limit]], checked=found.checked)
+    return SuspectsPublic(
+        suspects=[SuspectPublic(**s.to_dict()) for s in found.suspects[:limit]], checked=found.checked
+    )
 
 
 _NOT_ROUTABLE = {"not_found": (404, "review_case_not_found")}
 
 
-def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> SuspectRouted:
+def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> SuspectRoutedPublic:
     """Send a finished case back to the queue for another reviewer's look, with the reason `suspect_label`."""
     try:
         item = second_look.route(session=uow.session, case_id=case_id)
@@ -336,7 +339,7 @@ def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Sus
         raise ApiError(status, code, str(exc)) from exc
     _audit(uow, principal, "review.suspect_routed", case_id, reviews_required=item.reviews_required)
     uow.commit()
-    return SuspectRouted(
+    return SuspectRoutedPublic(
         case_id=case_id,
         reason=item.reason,
         reviews_required=item.reviews_required,

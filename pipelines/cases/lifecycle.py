@@ -10,19 +10,16 @@ task, deleting a rejected photo) is handed to its `after_commit`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
 
 from infra.db.models import Case, new_id
 from infra.db.repositories import cases as cases_repo
+from infra.db.unit_of_work import UnitOfWork, unit_of_work
 from pipelines.cases.analysis import AnalysisOutcome, analyze_jpeg, policy_from, record_outcome, thresholds_from
 from pipelines.cases.photos import Photo, decode_photo
 from pipelines.resources import Resources
 
 log = logging.getLogger(__name__)
-AfterCommit = Callable[[Callable[[], None]], None]
 
 
 def photo_key(case_id: str) -> str:
@@ -101,23 +98,19 @@ def accept_for_later(resources: Resources, upload: Upload, *, wait: float | None
     return case
 
 
-def record(
-    *, session: Session, resources: Resources, case: Case, outcome: AnalysisOutcome, after_commit: AfterCommit
-) -> None:
+def record(*, uow: UnitOfWork, resources: Resources, case: Case, outcome: AnalysisOutcome) -> None:
     """Write the outcome onto the case (queueing it for review when routing says so); a rejected photo is
     deleted once the commit has made the rejection durable."""
-    record_outcome(session=session, case=case, outcome=outcome)
+    record_outcome(session=uow.session, case=case, outcome=outcome)
     if outcome.rejected and case.photo_key is not None:
         stored, case.photo_key = case.photo_key, None
-        after_commit(lambda: resources.store.delete(stored))
+        uow.after_commit(lambda: resources.store.delete(stored))
 
 
 def complete_pending_case(case_id: str, resources: Resources) -> str:
     """The worker's side: analyse a pending case; idempotent (a finished or deleted case is left alone)."""
-    from infra.db.engine import session_scope
-
-    after: list[Callable[[], None]] = []
-    with session_scope(resources.settings.sqlalchemy_url, after_commit=after) as session:
+    with unit_of_work(resources.settings.sqlalchemy_url) as uow:
+        session = uow.session
         # the row lock makes a redelivery that races the first delivery wait, then find the case done
         case = cases_repo.get_for_update(session=session, case_id=case_id)
         if case is None:
@@ -129,6 +122,6 @@ def complete_pending_case(case_id: str, resources: Resources) -> str:
             raise RuntimeError(f"pending case {case_id} has no stored photo")
         with resources.pool.slot(None):
             outcome = analyse(resources, case=case, jpeg=resources.store.get(case.photo_key))
-        record(session=session, resources=resources, case=case, outcome=outcome, after_commit=after.append)
+        record(uow=uow, resources=resources, case=case, outcome=outcome)
         log.info("case %s analysed: %s", case.id, case.status)  # bench/chaos_soak.py counts analyses by this line
         return case.status

@@ -11,17 +11,13 @@ from sqlalchemy.orm import Session
 from detector.datasets.snapshot import Snapshot, SnapshotError, load_snapshot
 from infra.db.models import DatasetSnapshot
 from infra.db.repositories import snapshots as snapshots_repo
+from pipelines.errors import Refused
 
 CASE_PREFIX = "case_"  # image ids of reviewed cases inside retraining snapshots
 
 
-class DatasetRefused(Exception):
-    """A snapshot id that may not be trained on; `code` is stable (the API maps it to 422)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class DatasetRefused(Refused):
+    """A snapshot id that may not be trained on (`dataset_not_found`, `dataset_revoked`)."""
 
 
 def case_ids_of(snapshot: Snapshot) -> list[str]:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from infra.db.models import AliasEvent
-from infra.db.repositories import alias_events
+from infra.db.repositories import alias_events, audit
+from infra.db.repositories.audit import Actor
 from infra.settings import Settings
 from pipelines.mlops import benchmark
 from pipelines.mlops.registry import Registry
@@ -73,19 +74,25 @@ def move_alias(
     registry: Registry,
     alias: str,
     version: str,
-    actor: str,
+    actor: Actor,
     reason: str,
     figures: dict[str, Any],
+    action: str = "model.alias_moved",
 ) -> AliasEvent:
-    """Move the alias in MLflow and record the move (the caller's transaction commits it)."""
+    """Move the alias in MLflow and record the move in its history and the audit trail (the caller's
+    transaction commits both), whichever face asked: API, CLI or a training run."""
     previous = registry.alias(alias)
     registry.set_alias(alias, version)
+    details: dict[str, Any] = {"reason": reason, "previous_version": previous}
+    if figures.get("forced"):
+        details["force"] = True
+    audit.record(session=session, action=action, actor=actor, target=f"{alias}:{version}", details=details)
     return alias_events.add(
         session=session,
         alias=alias,
         version=version,
         previous_version=previous,
-        actor=actor,
+        actor=actor.name,
         reason=reason,
         figures=figures,
     )
@@ -98,7 +105,7 @@ def promote(
     settings: Settings,
     version: str,
     alias: str,
-    actor: str,
+    actor: Actor,
     reason: str,
     force: bool = False,
 ) -> AliasEvent:
@@ -124,6 +131,7 @@ def promote(
         actor=actor,
         reason=reason,
         figures=verdict_figures,
+        action="model.promoted",
     )
 
 
@@ -141,7 +149,7 @@ def holders(events: list[AliasEvent]) -> list[str]:
     return stack
 
 
-def rollback(*, session: Session, registry: Registry, alias: str, actor: str, reason: str) -> AliasEvent:
+def rollback(*, session: Session, registry: Registry, alias: str, actor: Actor, reason: str) -> AliasEvent:
     """Move the alias back to the version that held it before the current holder."""
     stack = holders(alias_events.of_alias(session=session, alias=alias))
     current = registry.alias(alias)
@@ -155,6 +163,7 @@ def rollback(*, session: Session, registry: Registry, alias: str, actor: str, re
         actor=actor,
         reason=reason,
         figures={"rollback_of": current},
+        action="model.rolled_back",
     )
 
 

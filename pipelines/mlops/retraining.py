@@ -22,16 +22,18 @@ from detector.datasets import LabelledBox, Sample, build_snapshot
 from detector.datasets.snapshot import Snapshot, samples_from_snapshot
 from detector.export import ensure_onnx
 from detector.model_card import ModelCard
-from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
+from infra.db.repositories import audit, training_runs
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
-from infra.db.repositories import training_runs
+from infra.db.repositories.audit import Actor
 from infra.db.repositories.labels import reviewed_samples
+from infra.db.unit_of_work import UnitOfWork, session_scope
 from infra.settings import Settings
 from infra.storage import PhotoStore
+from pipelines.errors import Refused
 from pipelines.mlops import benchmark, erasure
-from pipelines.mlops.datasets import CASE_PREFIX, register_snapshot, resolve_for_training
+from pipelines.mlops.datasets import CASE_PREFIX, check_available, register_snapshot, resolve_for_training
 from pipelines.mlops.promotion import move_alias
 from pipelines.mlops.registry import Registry, git_commit, log_model_run
 
@@ -57,7 +59,7 @@ def bootstrap_release(*, session: Session, registry: Registry, settings: Setting
         registry=registry,
         alias="release",
         version=version,
-        actor="bootstrap",
+        actor=Actor(id=None, role="system", name="bootstrap"),
         reason="shipped model registered as the first release",
         figures=card.metrics,
     )
@@ -69,6 +71,37 @@ def model_class_index(label: str, to_model: dict[str, str | None]) -> int | None
     taken as a model class name); None for labels that train nothing (non-acne marks such as scars)."""
     model_class = to_model.get(label, label)
     return CLASS_NAMES.index(model_class) if model_class in CLASS_NAMES else None
+
+
+class QueueUnavailable(Refused):
+    """The run was recorded but the training queue did not take it; the run is marked failed."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("queue_unavailable", "The training queue is unavailable.", run_id=run_id)
+
+
+def request_run(*, uow: UnitOfWork, actor: Actor, params: dict[str, Any], enqueue: bool = True) -> TrainingRun:
+    """Start a retraining run for whichever face asks (API, CLI, beat): check its snapshot, record the run and
+    who asked in one commit, then send it to the training queue (`enqueue`) or leave it for the caller to run.
+
+    Raises `DatasetRefused` before anything is written, `QueueUnavailable` (the run marked failed) when the
+    queue cannot take it, so no run stays `queued` with no message behind it.
+    """
+    if params.get("dataset") is not None:
+        check_available(session=uow.session, snapshot_id=params["dataset"])
+    row = training_runs.create(session=uow.session, requested_by=actor.id or actor.name, params=params)
+    audit.record(session=uow.session, action="training.started", actor=actor, target=row.id, details=params)
+    uow.commit()
+    if enqueue:
+        from pipelines.tasks.app import enqueue_task
+
+        try:
+            enqueue_task("training.retrain", row.id)
+        except Exception as exc:
+            row.status, row.error = "failed", "could not be queued"
+            uow.commit()
+            raise QueueUnavailable(row.id) from exc
+    return row
 
 
 def labels_since_last_run(session: Session) -> int:
@@ -232,7 +265,7 @@ def run_training(run_id: str, *, settings: Settings, store: PhotoStore) -> str:
             registry=registry,
             alias="poc",
             version=version,
-            actor=f"training-run:{run_id}",
+            actor=Actor(id=f"training-run:{run_id}", role="system", name=f"training-run:{run_id}"),
             reason="new candidate from retraining",
             figures={},
         )

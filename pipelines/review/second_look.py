@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from infra.db.models import Case, ReviewItem
+from infra.db.repositories import audit
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import photo_hashes as hashes_repo
@@ -105,11 +106,10 @@ def route_most_suspect(
     routed = []
     for suspect in chosen[: settings.suspect_auto_route_limit]:
         item = route(session=session, case_id=suspect.case_id)
-        cases_repo.record_audit(
+        audit.record(
             session=session,
             action="review.suspect_routed",
-            actor_id=None,
-            role="system",
+            actor=audit.SYSTEM,
             target=suspect.case_id,
             details={
                 "score": round(suspect.score, 4),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from infra.db.engine import session_scope
-from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import audit
 from infra.db.repositories import review as review_repo
+from infra.db.unit_of_work import session_scope
 from pipelines.resources import get_resources
 from pipelines.review import second_look
 from pipelines.review.missed_lesions import MissedLesionPolicy, sweep
@@ -19,11 +19,10 @@ def expire_leases() -> int:
     with session_scope(get_resources().settings.sqlalchemy_url) as session:
         expired = review_repo.expire_leases(session=session, now=datetime.now(UTC))
         for case_id, reviewer_id in expired:
-            cases_repo.record_audit(
+            audit.record(
                 session=session,
                 action="review.lease_expired",
-                actor_id=reviewer_id,
-                role="dermatologist",
+                actor=audit.Actor(id=reviewer_id, role="dermatologist", name=reviewer_id),
                 target=case_id,
             )
     return len(expired)

@@ -14,11 +14,11 @@ from api.main import create_app
 from api.training_runs import router as training_router
 from detector.datasets import Sample, build_snapshot
 from detector.synthetic import write_yolo_dataset
-from infra.db.engine import session_scope
 from infra.db.models import Case, Label
 from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
 from infra.db.repositories import snapshots as snapshots_repo
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from infra.storage import open_store
 from pipelines.mlops import erasure

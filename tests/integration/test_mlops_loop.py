@@ -22,9 +22,10 @@ from PIL import Image
 
 from detector.model_card import ModelCard
 from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
-from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
 from infra.db.repositories.api_keys import create_key
+from infra.db.repositories.audit import Actor
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings, get_settings
 from pipelines.mlops.datasets import import_folder
 from pipelines.mlops.promotion import move_alias
@@ -41,7 +42,7 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
     for name in (card.weights, card.grader):  # every file the card names (the grader is optional)
         if name:
             shutil.copy2(source / name, dest / name)
-    replace(card, **card_changes).save(dest)  # type: ignore[arg-type]
+    replace(card, **card_changes).save(dest)
     return dest
 
 
@@ -99,7 +100,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
                 registry=registry,
                 alias="release",
                 version=v1,
-                actor="test",
+                actor=Actor(id="test", role="ml-engineer", name="test"),
                 reason="start",
                 figures={},
             )

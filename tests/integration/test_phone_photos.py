@@ -9,8 +9,8 @@ import time
 import cv2
 import pytest
 
-from infra.db.engine import session_scope
 from infra.db.repositories import cases as cases_repo
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from pipelines.cases.lifecycle import complete_pending_case
 from tests.conftest import encode, skin_photo

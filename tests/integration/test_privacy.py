@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from api.logging_config import RedactingFilter, install_redaction, redact
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.models import AuditEvent
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings, get_settings
 from pipelines.mlops.registry import Registry
 from tests.conftest import encode, skin_photo

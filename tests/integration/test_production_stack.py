@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.db.engine import get_engine, session_scope
+from infra.db.engine import get_engine
 from infra.db.migrate import upgrade
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings, get_settings
 from tests.conftest import encode, free_port, own_postgres_database, skin_photo
 

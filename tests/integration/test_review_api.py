@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
 from infra.db.models import AuditEvent, Case, Label, ReviewItem, ReviewLease
 from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
 from infra.db.repositories.labels import reviewed_samples
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from infra.storage import open_store
 from tests.conftest import encode, skin_photo

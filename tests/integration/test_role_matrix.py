@@ -8,8 +8,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.db.engine import session_scope
 from infra.db.repositories.api_keys import create_key
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 
 ROLES = ("app", "dermatologist", "ml-engineer")
