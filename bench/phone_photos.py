@@ -47,12 +47,13 @@ def photos_at(images: list[Path], size: tuple[int, int]) -> list[bytes]:
 def latency(images: list[Path], repeats: int, threads: int) -> dict[str, list[float]]:
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.cases.analysis import analyze_jpeg, policy_from, thresholds_from
+    from pipelines.cases.analysis import analyze_jpeg, thresholds_from
     from pipelines.cases.photos import decode_photo
+    from pipelines.cases.routing import RoutingPolicy
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
-    thresholds, policy = thresholds_from(settings), policy_from(settings)
+    thresholds, policy = thresholds_from(settings), RoutingPolicy.from_settings(settings)
 
     def one(data: bytes) -> float:
         start = time.perf_counter()

@@ -61,12 +61,13 @@ def bench_direct(jpegs: list[bytes], seconds: float, requests: int) -> tuple[int
     """(analyses, wall seconds, CPU seconds, median ms) for one thread in this process."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.cases.analysis import analyze_jpeg, policy_from, thresholds_from
+    from pipelines.cases.analysis import analyze_jpeg, thresholds_from
     from pipelines.cases.photos import decode_photo
+    from pipelines.cases.routing import RoutingPolicy
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=1)
-    thresholds, policy = thresholds_from(settings), policy_from(settings)
+    thresholds, policy = thresholds_from(settings), RoutingPolicy.from_settings(settings)
 
     def one(data: bytes) -> None:
         photo = decode_photo(data, max_pixels=settings.max_image_pixels)

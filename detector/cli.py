@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO_ROOT / "var" / "cache" / "models"
+DEFAULT_CACHE = Path("var") / "cache" / "models"  # like every default path, under the working folder (the repo root)
 
 console = Console(stderr=True)
 dataset_app = typer.Typer(help="Import labelled photos into immutable snapshots; inspect them.", no_args_is_help=True)

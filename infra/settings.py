@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     suspect_auto_route_limit: int = 10  # at most this many per run (hourly)
     missed_lesion_max_count: int = 2  # "the model found few lesions": at most this many
     missed_lesion_min_mass: float = 3.0  # objectness mass below the operating threshold that says "look again"
+    missed_lesion_min_uncertainty: float = 0.2  # or flip/scale disagreement at least this
     missed_lesion_sample_rate: float = 0.5  # share of the qualifying photos sent to review
 
     # retraining

@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from infra.settings import REPO_ROOT, Settings, get_settings
+from pipelines.cases.routing import RoutingPolicy
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_BASE = os.environ.get("SKINTROUBLE_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -129,3 +131,8 @@ def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of our own, created for this test and dropped after."""
     with own_postgres_database("skintrouble_test") as url:
         yield url
+
+
+def routing_policy(**changes: float) -> RoutingPolicy:
+    """The default routing policy (from `Settings`, its one home) with some thresholds changed."""
+    return replace(RoutingPolicy.from_settings(Settings()), **changes)

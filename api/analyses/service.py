@@ -14,6 +14,7 @@ from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
 from api.public import as_utc
 from detector.findings import Finding
+from detector.grading import GRADE_LABELS
 from detector.overlay import draw_findings, encode_png
 from infra.db.models import Case
 from infra.db.repositories import audit
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 
 def to_public(case: Case) -> AnalysisPublic:
-    grade_labels = ("mild", "moderate", "severe", "very_severe")
     return AnalysisPublic.model_validate(
         {
             "id": case.id,
@@ -43,7 +43,7 @@ def to_public(case: Case) -> AnalysisPublic:
             "lesion_count": case.lesion_count,
             "severity": None
             if case.grade is None
-            else {"grade": case.grade, "label": grade_labels[case.grade], **(case.severity_detail or {})},
+            else {"grade": case.grade, "label": GRADE_LABELS[case.grade], **(case.severity_detail or {})},
             "uncertainty": case.uncertainty,
             "model_version": case.model_version,
             "review": {"queued": case.review_queued, "reason": case.review_reason},

@@ -68,8 +68,9 @@ def predict(
 ) -> None:
     """Analyse photos with the quality gate and the detector."""
     from detector.onnx_runtime import Detector
-    from pipelines.cases.analysis import analyze_jpeg, outcome_to_dict, policy_from, thresholds_from
+    from pipelines.cases.analysis import analyze_jpeg, outcome_to_dict, thresholds_from
     from pipelines.cases.photos import PhotoError, decode_photo
+    from pipelines.cases.routing import RoutingPolicy
 
     settings = get_settings()
     detector = Detector.load(model or settings.model_dir, settings.model_cache_dir, threads=settings.detector_threads)
@@ -87,7 +88,7 @@ def predict(
             case_id=str(path),
             detector=detector,
             thresholds=thresholds_from(settings),
-            policy=policy_from(settings),
+            policy=RoutingPolicy.from_settings(settings),
             skip_quality_gate=skip_quality_gate,
             conf=conf,
         )

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.public import PublicModel, UtcDatetime
+from pipelines.mlops.registry import Alias
 
 
 class VersionPublic(BaseModel):
@@ -36,13 +37,13 @@ class ModelsPublic(BaseModel):
 
 
 class PromoteIn(BaseModel):
-    alias: Literal["poc", "mvp", "release"]
+    alias: Alias
     reason: str = Field(min_length=1, max_length=2000)
     force: bool = False
 
 
 class RollbackIn(BaseModel):
-    alias: Literal["poc", "mvp", "release"] = "release"
+    alias: Alias = "release"
     reason: str = Field(min_length=1, max_length=2000)
 
 

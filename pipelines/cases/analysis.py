@@ -41,20 +41,6 @@ def thresholds_from(settings: Settings) -> Thresholds:
     return dataclasses.replace(Thresholds(), **settings.quality_thresholds)
 
 
-def policy_from(settings: Settings) -> RoutingPolicy:
-    return RoutingPolicy(
-        conf_low=settings.review_conf_low,
-        conf_high=settings.review_conf_high,
-        uncertain_share=settings.review_uncertain_share,
-        uncertainty_threshold=settings.review_uncertainty_threshold,
-        quality_margin=settings.review_quality_margin,
-        grade_boundary=settings.review_grade_boundary,
-        grade_probability_min=settings.review_grade_probability_min,
-        audit_rate=settings.review_audit_rate,
-        double_rate=settings.review_double_rate,
-    )
-
-
 # Stored photos are decoded at the smallest JPEG scale whose long side reaches this: 1.6x the skin extent
 # models train at, so the skin of a close-up is never enlarged from a reduced copy, and a 12 MP photo decodes at
 # 1/4 (1008 x 756: a few MB per analysis slot). `load_pixels` decodes more when the skin is small in the frame.

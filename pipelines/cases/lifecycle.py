@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from infra.db.models import Case, new_id
 from infra.db.repositories import cases as cases_repo
 from infra.db.unit_of_work import UnitOfWork, unit_of_work
-from pipelines.cases.analysis import AnalysisOutcome, analyze_jpeg, policy_from, record_outcome, thresholds_from
+from pipelines.cases.analysis import AnalysisOutcome, analyze_jpeg, record_outcome, thresholds_from
 from pipelines.cases.photos import Photo, decode_photo
+from pipelines.cases.routing import RoutingPolicy
 from pipelines.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def analyse(resources: Resources, *, case: Case, jpeg: bytes) -> AnalysisOutcome
         case_id=case.id,
         detector=resources.models.get(),
         thresholds=thresholds_from(settings),
-        policy=policy_from(settings),
+        policy=RoutingPolicy.from_settings(settings),
     )
 
 

@@ -17,9 +17,7 @@ from infra.db.repositories import alias_events, audit
 from infra.db.repositories.audit import Actor
 from infra.settings import Settings
 from pipelines.mlops import benchmark
-from pipelines.mlops.registry import Registry
-
-PROMOTABLE = ("poc", "mvp", "release")
+from pipelines.mlops.registry import ALIASES, Registry
 
 
 class PromotionRefused(Exception):
@@ -110,7 +108,7 @@ def promote(
     force: bool = False,
 ) -> AliasEvent:
     """Move `alias` to `version` if the gate passes (poc needs no gate); the verdict is stored on the version."""
-    if alias not in PROMOTABLE:
+    if alias not in ALIASES:
         raise ValueError(f"unknown alias {alias!r}")
     registry.version(version)  # raises if the version does not exist
     if alias == "poc":

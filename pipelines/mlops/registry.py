@@ -13,14 +13,15 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from detector.model_card import ModelCard
 from infra.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-ALIASES: tuple[str, ...] = ("poc", "mvp", "release")
+Alias = Literal["poc", "mvp", "release"]  # PoC -> MVP -> release; the API schemas validate with it
+ALIASES: tuple[str, ...] = get_args(Alias)
 NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # no such model / no such alias
 EXPERIMENT = "skintrouble-detector"
 

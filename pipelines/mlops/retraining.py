@@ -6,7 +6,6 @@ in production, the embedded worker in development).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from detector.datasets import LabelledBox, Sample, build_snapshot
-from detector.datasets.snapshot import Snapshot, samples_from_snapshot
+from detector.datasets.snapshot import Snapshot, samples_from_snapshot, sha256_of
 from detector.export import ensure_onnx
 from detector.model_card import ModelCard
 from infra.db.models import TrainingRun
@@ -108,14 +107,10 @@ def labels_since_last_run(session: Session) -> int:
     return training_runs.labels_since(session=session, since=training_runs.last_started_at(session=session))
 
 
-def _image_sha(image: Path | bytes) -> str:
-    return hashlib.sha256(image if isinstance(image, bytes) else Path(image).read_bytes()).hexdigest()
-
-
 def without_benchmark(samples: list[Sample], settings: Settings) -> tuple[list[Sample], int]:
     """Drop samples whose bytes are a benchmark image: the gate is only honest on photos never trained on."""
     frozen = benchmark.image_hashes(benchmark.benchmark_dir(settings))
-    kept = [s for s in samples if _image_sha(s.image) not in frozen]
+    kept = [s for s in samples if sha256_of(s.image) not in frozen]
     return kept, len(samples) - len(kept)
 
 

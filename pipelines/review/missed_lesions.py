@@ -32,16 +32,19 @@ REASON = "missed_lesions"
 
 @dataclass(frozen=True)
 class MissedLesionPolicy:
-    max_count: int = 2
-    min_mass: float = 3.0
-    min_uncertainty: float = 0.2
-    sample_rate: float = 0.5
+    """The sweep's thresholds; defaults and meaning live in `Settings` (`missed_lesion_*`)."""
+
+    max_count: int
+    min_mass: float
+    min_uncertainty: float
+    sample_rate: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MissedLesionPolicy:
         return cls(
             max_count=settings.missed_lesion_max_count,
             min_mass=settings.missed_lesion_min_mass,
+            min_uncertainty=settings.missed_lesion_min_uncertainty,
             sample_rate=settings.missed_lesion_sample_rate,
         )
 

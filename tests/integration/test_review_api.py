@@ -504,7 +504,7 @@ def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below
             store.put(case.photo_key, encode(skin_photo(W, H, seed=n)))
             ids.append(case.id)
     card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=0.25, tta_flip=False)
-    policy = MissedLesionPolicy(max_count=2, min_mass=1.0, sample_rate=1.0)
+    policy = MissedLesionPolicy(max_count=2, min_mass=1.0, min_uncertainty=0.2, sample_rate=1.0)
     since = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(settings.sqlalchemy_url) as session:
         queued = sweep(session=session, store=store, detector=Detector(card, Session()), policy=policy, since=since)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from detector.metrics import box_iou
 from pipelines.review.agreement import (
     Review,
     agreement_report,
@@ -12,7 +13,6 @@ from pipelines.review.agreement import (
     consensus_boxes,
     consensus_grade,
     disagree,
-    iou,
     match_boxes,
 )
 
@@ -22,9 +22,8 @@ B = ("lesion", (50.0, 50.0, 60.0, 60.0))
 
 
 def test_iou_by_hand() -> None:
-    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
-    assert iou((0, 0, 10, 10), (0, 0, 10, 20)) == pytest.approx(0.5)
-    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    ious = box_iou([(0, 0, 10, 10)], [(5, 0, 15, 10), (0, 0, 10, 20), (20, 20, 30, 30)])
+    assert ious.ravel().tolist() == pytest.approx([50 / 150, 0.5, 0.0])
 
 
 def test_match_is_one_to_one_label_aware_and_inclusive_at_threshold() -> None:

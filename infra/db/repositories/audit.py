@@ -29,6 +29,8 @@ class Actor:
 SYSTEM = Actor(id=None, role="system", name="system")
 
 
-def record(*, session: Session, action: str, actor: Actor, target: str | None, details: dict[str, Any] | None = None) -> None:
+def record(
+    *, session: Session, action: str, actor: Actor, target: str | None, details: dict[str, Any] | None = None
+) -> None:
     """Add an entry to the caller's transaction: it is saved with the action it describes, or not at all."""
     session.add(AuditEvent(action=action, actor_id=actor.id, role=actor.role, target=target, details=details or {}))
