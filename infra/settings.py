@@ -7,9 +7,10 @@ Every variable is prefixed `SKINTROUBLE_`; the three production switches also ac
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +126,10 @@ class Settings(BaseSettings):
         return self
 
     # derived values: computed on use, never at import
+    def section(self, prefix: str, names: Iterable[str]) -> dict[str, Any]:
+        """`{name: <prefix + name>}`: how a policy dataclass takes its thresholds from here, their one home."""
+        return {name: getattr(self, prefix + name) for name in names}
+
     @property
     def var_path(self) -> Path:
         return self.var_dir.resolve()

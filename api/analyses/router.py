@@ -13,6 +13,7 @@ from api.analyses import service
 from api.analyses.schemas import AnalysisAcceptedPublic, AnalysisPublic
 from api.deps import AppUser, CaseReader, ResourcesDep, UowDep
 from api.errors import ApiError, error_body
+from pipelines.cases import lifecycle
 
 router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
 
@@ -49,15 +50,9 @@ async def create_analysis(
         session=uow.session, api_key_id=principal.key_id, idempotency_key=idempotency_key, fingerprint=fingerprint
     )
     if replay is None:
+        upload = lifecycle.Upload(data, principal.key_id, idempotency_key, fingerprint)
         case = await run_in_threadpool(
-            service.create,
-            uow=uow,
-            resources=resources,
-            principal=principal,
-            data=data,
-            mode=mode,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
+            service.create, uow=uow, resources=resources, principal=principal, upload=upload, mode=mode
         )
         idempotency.check_same_request(case, fingerprint)
     else:

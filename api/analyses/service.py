@@ -78,14 +78,11 @@ def create(
     uow: UnitOfWork,
     resources: Resources,
     principal: Principal,
-    data: bytes,
+    upload: lifecycle.Upload,
     mode: str,
-    idempotency_key: str | None,
-    fingerprint: str | None = None,
 ) -> Case:
     """Run the case lifecycle (`pipelines.cases.lifecycle`) and commit; map `Busy` to 503 `busy`."""
     settings = resources.settings
-    upload = lifecycle.Upload(data, principal.key_id, idempotency_key, fingerprint)
     try:
         if mode == "async":
             case = lifecycle.accept_for_later(resources, upload, wait=settings.intake_wait_seconds)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli.common import err
 from infra.settings import get_settings
+
+if TYPE_CHECKING:
+    from pipelines.cases.photos import Photo
 
 
 def check_quality(
@@ -18,19 +22,12 @@ def check_quality(
 ) -> None:
     """Run the quality gate on photos."""
     from pipelines.cases.analysis import ANALYSIS_LONG_SIDE, thresholds_from
-    from pipelines.cases.photos import PhotoError, decode_photo, decode_stored
+    from pipelines.cases.photos import decode_stored
     from quality_gate import assess
 
     settings = get_settings()
     thresholds = thresholds_from(settings)
-    failed = False
-    for path in images:
-        try:
-            photo = decode_photo(path.read_bytes(), max_pixels=settings.max_image_pixels)
-        except (PhotoError, OSError) as exc:
-            failed = True
-            _print_error(path, exc, as_json)
-            continue
+    for path, photo in _uploads(images, as_json):
         pixels = decode_stored(photo.jpeg, min_long_side=ANALYSIS_LONG_SIDE)  # what the API judges, too
         report = assess(pixels.rgb, thresholds, photo_size=(photo.width, photo.height))
         line = {
@@ -44,6 +41,22 @@ def check_quality(
         else:
             verdict = "accepted" if report.accepted else "retake: " + ", ".join(report.retake_codes)
             typer.echo(f"{path}: {verdict}")
+
+
+def _uploads(images: list[Path], as_json: bool) -> Iterator[tuple[Path, Photo]]:
+    """Each photo as the API would accept it; one it refuses is reported, and the command exits 1 at the end."""
+    from pipelines.cases.photos import PhotoError, decode_photo
+
+    max_pixels = get_settings().max_image_pixels
+    failed = False
+    for path in images:
+        try:
+            photo = decode_photo(path.read_bytes(), max_pixels=max_pixels)
+        except (PhotoError, OSError) as exc:
+            failed = True
+            _print_error(path, exc, as_json)
+            continue
+        yield path, photo
     if failed:
         raise typer.Exit(1)
 
@@ -69,19 +82,11 @@ def predict(
     """Analyse photos with the quality gate and the detector."""
     from detector.onnx_runtime import Detector
     from pipelines.cases.analysis import analyze_jpeg, outcome_to_dict, thresholds_from
-    from pipelines.cases.photos import PhotoError, decode_photo
     from pipelines.cases.routing import RoutingPolicy
 
     settings = get_settings()
     detector = Detector.load(model or settings.model_dir, settings.model_cache_dir, threads=settings.detector_threads)
-    failed = False
-    for path in images:
-        try:
-            photo = decode_photo(path.read_bytes(), max_pixels=settings.max_image_pixels)
-        except (PhotoError, OSError) as exc:
-            failed = True
-            _print_error(path, exc, as_json)
-            continue
+    for path, photo in _uploads(images, as_json):
         outcome = analyze_jpeg(
             photo.jpeg,
             photo_size=(photo.width, photo.height),
@@ -102,8 +107,6 @@ def predict(
         else:
             sev = line["severity"]
             typer.echo(f"{path}: {line['lesion_count']} lesions, grade {sev['grade']} ({sev['label']})")
-    if failed:
-        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ Pure logic on the analysis outcome (settings give the thresholds): the Celery ta
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from detector.findings import Detection
 from detector.grading import distance_to_boundary
@@ -30,17 +30,7 @@ class RoutingPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingPolicy:
-        return cls(
-            conf_low=settings.review_conf_low,
-            conf_high=settings.review_conf_high,
-            uncertain_share=settings.review_uncertain_share,
-            uncertainty_threshold=settings.review_uncertainty_threshold,
-            quality_margin=settings.review_quality_margin,
-            grade_boundary=settings.review_grade_boundary,
-            grade_probability_min=settings.review_grade_probability_min,
-            audit_rate=settings.review_audit_rate,
-            double_rate=settings.review_double_rate,
-        )
+        return cls(**settings.section("review_", (f.name for f in fields(cls))))
 
 
 @dataclass(frozen=True)

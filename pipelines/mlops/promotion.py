@@ -7,7 +7,7 @@ on, cached per version as MLflow tags, and every alias move is recorded in our o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -36,14 +36,7 @@ class GateVerdict:
     benchmark: str = ""  # the cache key: which benchmark content these figures come from
 
     def figures(self) -> dict[str, Any]:
-        return {
-            "benchmark": self.benchmark,
-            "passed": self.passed,
-            "reason": self.reason,
-            "candidate": self.candidate,
-            "holder": self.holder,
-            "holder_version": self.holder_version,
-        }
+        return asdict(self)
 
 
 def judge(*, registry: Registry, candidate: str, alias: str, settings: Settings) -> GateVerdict:
@@ -67,11 +60,11 @@ def judge(*, registry: Registry, candidate: str, alias: str, settings: Settings)
 
 
 def move_alias(
-    *,
     session: Session,
     registry: Registry,
     alias: str,
     version: str,
+    *,
     actor: Actor,
     reason: str,
     figures: dict[str, Any],
@@ -122,14 +115,7 @@ def promote(
         if not verdict.passed:
             verdict_figures["forced"] = True
     return move_alias(
-        session=session,
-        registry=registry,
-        alias=alias,
-        version=version,
-        actor=actor,
-        reason=reason,
-        figures=verdict_figures,
-        action="model.promoted",
+        session, registry, alias, version, actor=actor, reason=reason, figures=verdict_figures, action="model.promoted"
     )
 
 
@@ -154,10 +140,10 @@ def rollback(*, session: Session, registry: Registry, alias: str, actor: Actor, 
     if len(stack) < 2 or stack[-1] != current:
         raise LookupError(f"no earlier holder of {alias!r} to roll back to")
     return move_alias(
-        session=session,
-        registry=registry,
-        alias=alias,
-        version=stack[-2],
+        session,
+        registry,
+        alias,
+        stack[-2],
         actor=actor,
         reason=reason,
         figures={"rollback_of": current},

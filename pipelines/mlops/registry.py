@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -71,13 +71,8 @@ class VersionInfo:
     created_at: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "run_id": self.run_id,
-            "aliases": self.aliases,
-            "tags": self.tags,
-            "created_at": self.created_at,
-        }
+        """What the API and `models list` show: everything but the artefact source."""
+        return {k: v for k, v in asdict(self).items() if k != "source"}
 
 
 class Registry:

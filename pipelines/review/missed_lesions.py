@@ -11,7 +11,7 @@ there may be more. Idempotent: a queued case keeps its row; a case is only ever 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import select
@@ -41,12 +41,7 @@ class MissedLesionPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MissedLesionPolicy:
-        return cls(
-            max_count=settings.missed_lesion_max_count,
-            min_mass=settings.missed_lesion_min_mass,
-            min_uncertainty=settings.missed_lesion_min_uncertainty,
-            sample_rate=settings.missed_lesion_sample_rate,
-        )
+        return cls(**settings.section("missed_lesion_", (f.name for f in fields(cls))))
 
 
 def sampled(case_id: str, policy: MissedLesionPolicy) -> bool:
