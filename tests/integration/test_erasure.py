@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.training_runs import router as training_router
 from detector.datasets import Sample, build_snapshot
 from detector.synthetic import write_yolo_dataset
 from infra.db.models import Case, Label
@@ -53,7 +52,7 @@ def reviewed_case(settings: Settings, app_key_id: str, seed: int) -> str:
 def test_deleting_a_case_revokes_and_purges_its_snapshots_and_artefacts(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(training_router, "enqueue_task", lambda *_: None)
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda *_: None)
     purges: list[str] = []
     monkeypatch.setattr(erasure, "request_purge", lambda: purges.append("sent"))
     with TestClient(create_app(settings)) as client:

@@ -281,7 +281,6 @@ def test_models_cli_bootstrap_list_promote_rollback(mlops_settings: Settings) ->
 def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """POST /v1/training-runs: the row exists before the task is sent; a dead queue answers 503, row failed."""
     from api.main import create_app
-    from api.training_runs import router as training_router
     from pipelines.tasks.app import celery_app
 
     assert celery_app.amqp.router.route({}, "training.retrain")["queue"].name == "training"
@@ -292,7 +291,7 @@ def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: py
             row = session.get(TrainingRun, run_id)
             seen.append((name, row.status if row else None))
 
-    monkeypatch.setattr(training_router, "enqueue_task", send)
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", send)
     with TestClient(create_app(settings)) as client:
         with session_scope(settings.sqlalchemy_url) as session:
             _, key = create_key(session=session, role="ml-engineer", name="ml")
@@ -308,7 +307,7 @@ def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: py
         def dead(name: str, run_id: str) -> None:
             raise ConnectionError("broker down")
 
-        monkeypatch.setattr(training_router, "enqueue_task", dead)
+        monkeypatch.setattr("pipelines.tasks.app.enqueue_task", dead)
         refused = client.post("/v1/training-runs", json=body, headers=ml)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
     with session_scope(settings.sqlalchemy_url) as session:
@@ -322,10 +321,9 @@ def test_training_data_is_a_registered_snapshot_id_never_a_path(
     """A path in the request is refused the same way whether the folder exists or not (no existence oracle);
     only ids of snapshots the system built or imported are accepted, and a revoked one is refused."""
     from api.main import create_app
-    from api.training_runs import router as training_router
     from infra.db.repositories import snapshots as snapshots_repo
 
-    monkeypatch.setattr(training_router, "enqueue_task", lambda *_: None)
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda *_: None)
     with TestClient(create_app(settings)) as client:
         with session_scope(settings.sqlalchemy_url) as session:
             _, key = create_key(session=session, role="ml-engineer", name="ml")

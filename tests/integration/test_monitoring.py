@@ -79,7 +79,7 @@ def test_beat_starts_a_retraining_once_enough_labels_arrived(
     current = get_settings()
     monkeypatch.setattr(training, "get_resources", lambda: type("R", (), {"settings": current})())
     sent: list[tuple[str, tuple[object, ...]]] = []
-    monkeypatch.setattr(training, "enqueue_task", lambda name, *args: sent.append((name, args)))
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda name, *args: sent.append((name, args)))
     upgrade(current.sqlalchemy_url)
     with session_scope(current.sqlalchemy_url) as session:
         case = Case(status="done", width=10, height=10)
