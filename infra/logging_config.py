@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from asgi_correlation_id import correlation_id
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 # st_ + url-safe token (api_keys.create_key); anything looking like one is masked, keeping only the prefix
@@ -134,7 +135,11 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(t
 
 
 def json_formatter() -> RedactingJsonFormatter:
-    return RedactingJsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"})
+    return RedactingJsonFormatter(
+        JSON_FIELDS,
+        rename_fields={"asctime": "time", "levelname": "level"},
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's ANSI-coloured copy of the message
+    )
 
 
 def log_config(level: str | int = "INFO") -> dict[str, Any]:
