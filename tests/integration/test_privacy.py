@@ -148,6 +148,30 @@ def test_request_log_lines_are_json_with_the_response_request_id(settings: Setti
     assert all(line["message"] == "handling with st_[REDACTED]" and line["level"] == "WARNING" for line in probes)
 
 
+def test_an_unhandled_error_names_its_request_in_the_answer_and_the_log(settings: Settings) -> None:
+    """The 500 is written outside every middleware, so the handler adds the id itself."""
+    app = create_app(settings)
+
+    @app.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root = logging.getLogger()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        root.addHandler(handler)
+        try:
+            response = client.get("/broken", headers={REQUEST_ID_HEADER: "edge-500-request"})
+        finally:
+            root.removeHandler(handler)
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    assert response.headers[REQUEST_ID_HEADER] == "edge-500-request"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (error,) = [line for line in lines if line["message"] == "unhandled error: RuntimeError"]
+    assert error["request_id"] == "edge-500-request" and "RuntimeError: bug" in error["exc_info"]
+
+
 def test_json_lines_redact_extras_and_tracebacks_too() -> None:
     """The JSON formatter adds what the record factory never saw: `extra=` fields and its own traceback."""
     install_redaction()
