@@ -17,9 +17,8 @@ from api.body_limit import MULTIPART_SLACK, install_body_limit
 from api.datasets.router import router as datasets_router
 from api.errors import install_error_handlers
 from api.header_auth import HeaderAuth
-from api.metrics import Metrics
+from api.metrics import DriftCollector, Metrics
 from api.models.router import router as models_router
-from api.monitoring.router import DriftCollector
 from api.monitoring.router import router as monitoring_router
 from api.rate_limit import build_rate_limiter
 from api.review.page import router as review_page_router
@@ -29,14 +28,14 @@ from api.training_runs.router import router as training_runs_router
 from infra.db.migrate import upgrade
 from infra.logging_config import REQUEST_ID_HEADER, install_redaction, valid_request_id_or_new
 from infra.settings import Settings, get_settings
-from pipelines.runtime import Runtime, serving_runtime
+from pipelines.resources import Resources, serving_resources
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = runtime or serving_runtime(settings)
+    resources = resources or serving_resources(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,7 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_url=None,
     )
     install_redaction()
-    app.state.runtime = runtime
+    app.state.resources = resources
     app.state.metrics = Metrics()
     app.state.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
     app.state.anonymous_rate_limiter = build_rate_limiter(

@@ -39,7 +39,7 @@ def main() -> None:
     with local_api(threads=args.threads) as (base, key, _pid):
         from detector.onnx_runtime import Detector
         from infra.settings import get_settings
-        from pipelines.photos import decode_photo
+        from pipelines.cases.photos import decode_photo
 
         settings = get_settings()
         detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=args.threads)

@@ -21,6 +21,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -93,11 +94,22 @@ def peak_memory(base: str, key: str, pid: int, photos: list[bytes], concurrent: 
     return idle, max(peak, hwm), dict(statuses)
 
 
+def run_threads(target: Callable[[int], None], n: int) -> float:
+    """Run `target(0..n-1)` on n threads until they return; the wall seconds it took."""
+    start = time.perf_counter()
+    workers = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def detector_rate(photos: list[bytes], slots: int, threads: int, seconds: float) -> float:
     """Photos per second of `Detector.predict` alone, `slots` threads back to back (decoded beforehand)."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.photos import load_stored
+    from pipelines.cases.photos import load_stored
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
@@ -113,13 +125,7 @@ def detector_rate(photos: list[bytes], slots: int, threads: int, seconds: float)
             done[slot] += 1
             i += slots
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(s,)) for s in range(slots)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    return sum(done) / (time.perf_counter() - start)
+    return sum(done) / run_threads(run, slots)
 
 
 def api_rate(base: str, key: str, photos: list[bytes], clients: int, seconds: float) -> tuple[float, dict]:
@@ -136,13 +142,7 @@ def api_rate(base: str, key: str, photos: list[bytes], clients: int, seconds: fl
                 statuses[str(response.status_code)] += 1
                 i += clients
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    return statuses["200"] / (time.perf_counter() - start), dict(statuses)
+    return statuses["200"] / run_threads(run, clients), dict(statuses)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -6,7 +6,7 @@
 onnxruntime runs with one intra-op thread (SKINTROUBLE_DETECTOR_THREADS=1); a uvicorn worker still runs several
 analyses at once on its thread pool, so "per core" is measured, not assumed: analyses divided by the CPU seconds
 the serving processes consumed (user + system, from /proc), i.e. analyses per second for each fully busy core.
-`direct` times `pipelines.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
+`direct` times `pipelines.cases.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
 `apiN` starts the API with N uvicorn workers (bench/common.local_api) on embedded defaults in a temp folder and posts the photos with 2N
 (or --concurrency) client threads back to back for --seconds (or --requests in all) over loopback (upload,
 decode, gate, detector, SQLite write, JSON). The client's own CPU is not counted. Photos are synthetic skin with

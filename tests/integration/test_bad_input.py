@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from api.body_limit import MULTIPART_SLACK
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from tests.conftest import encode, skin_photo
 from tests.unit.test_photos import png_bomb

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from api.body_limit import MULTIPART_SLACK, install_body_limit
 from api.errors import install_error_handlers
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings, get_settings
 
 UNKNOWN_CASE = "/v1/analyses/0123456789abcdef"  # an authenticated, rate-limited request that does no work (404)

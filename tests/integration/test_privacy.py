@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.models import AuditEvent
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.logging_config import (
     REQUEST_ID_HEADER,
     ContextFilter,
@@ -29,7 +29,7 @@ from infra.logging_config import (
     redact,
 )
 from infra.settings import REPO_ROOT, Settings, get_settings
-from pipelines.model_registry import Registry
+from pipelines.mlops.registry import Registry
 from tests.conftest import encode, skin_photo
 
 KEY = "st_Zk3v9Qx7LmN2pR8sT4uW6yA1bC5dE0fG"

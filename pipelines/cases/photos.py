@@ -18,15 +18,11 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipelines.errors import Refused
 
-class PhotoError(Exception):
-    """An upload we refuse; `status` is the HTTP status the API answers with."""
 
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class PhotoError(Refused):
+    """An upload we refuse (empty, not an image, too many pixels, unreadable)."""
 
 
 @dataclass(frozen=True)
@@ -114,12 +110,10 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
     re-encoded as a JPEG without metadata.
     """
     if not data:
-        raise PhotoError("empty_body", "The upload is empty.", 400)
+        raise PhotoError("empty_body", "The upload is empty.")
     fmt = sniff_format(data)
     if fmt is None:
-        raise PhotoError(
-            "unsupported_media_type", "The upload is not a JPEG, PNG, HEIC, WebP, GIF, BMP or TIFF image.", 415
-        )
+        raise PhotoError("unsupported_media_type", "The upload is not a JPEG, PNG, HEIC, WebP, GIF, BMP or TIFF image.")
     if fmt == "HEIF":
         _register_heif()
     try:
@@ -129,7 +123,7 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
             width, height = img.size
             if width * height > max_pixels:
                 raise PhotoError(
-                    "image_too_large", f"The photo has {width}x{height} pixels; the limit is {max_pixels:,}.", 413
+                    "image_too_large", f"The photo has {width}x{height} pixels; the limit is {max_pixels:,}."
                 )
             if fmt == "JPEG" and img.mode == "RGB" and _orientation(img) == 1:
                 stripped = strip_jpeg_metadata(data)
@@ -140,11 +134,11 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PhotoError("image_too_large", "The photo declares too many pixels.", 413) from exc
+        raise PhotoError("image_too_large", "The photo declares too many pixels.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        raise PhotoError("unreadable_image", "The photo could not be decoded (truncated or corrupt).", 400) from exc
+        raise PhotoError("unreadable_image", "The photo could not be decoded (truncated or corrupt).") from exc
     if min(img.size) < 1:
-        raise PhotoError("unreadable_image", "The photo has no pixels.", 400)
+        raise PhotoError("unreadable_image", "The photo has no pixels.")
     try:
         oriented = ImageOps.exif_transpose(img) or img
     except Exception:  # a broken EXIF block must not lose the photo: keep it unrotated

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pipelines.celery_app import celery_app
-from pipelines.tasks import load_all
+from pipelines.tasks.app import celery_app
 
 
 def run_worker(*, queues: list[str], concurrency: int = 1, loglevel: str = "INFO") -> None:
-    load_all()
     celery_app.worker_main(
         [
             "worker",
@@ -24,6 +22,5 @@ def run_worker(*, queues: list[str], concurrency: int = 1, loglevel: str = "INFO
 def run_beat(loglevel: str = "INFO") -> None:
     from infra.settings import get_settings
 
-    load_all()
     schedule = get_settings().var_path / "celerybeat-schedule"
     celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from detector.metrics import box_iou
+
 Coords = tuple[float, float, float, float]
 LabelledBox = tuple[str, Coords]
 IOU_THRESHOLD = 0.5
@@ -39,23 +41,16 @@ class Review:
     boxes: tuple[LabelledBox, ...]
 
 
-def iou(a: Coords, b: Coords) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match_boxes(
     a: Sequence[LabelledBox], b: Sequence[LabelledBox], iou_threshold: float = IOU_THRESHOLD
 ) -> list[tuple[int, int]]:
     """Index pairs (i in a, j in b) of matched boxes: same label, IoU >= threshold, one-to-one, best IoU first."""
+    ious = box_iou([box for _, box in a], [box for _, box in b])
     candidates = sorted(
         (
-            (iou(box_a, box_b), i, j)
-            for i, (label_a, box_a) in enumerate(a)
-            for j, (label_b, box_b) in enumerate(b)
+            (float(ious[i, j]), i, j)
+            for i, (label_a, _) in enumerate(a)
+            for j, (label_b, _) in enumerate(b)
             if label_a == label_b
         ),
         key=lambda c: (-c[0], c[1], c[2]),

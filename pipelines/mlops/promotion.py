@@ -7,18 +7,17 @@ on, cached per version as MLflow tags, and every alias move is recorded in our o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from infra.db.models import AliasEvent
-from infra.db.repositories import alias_events
+from infra.db.repositories import alias_events, audit
+from infra.db.repositories.audit import Actor
 from infra.settings import Settings
-from pipelines import benchmark
-from pipelines.model_registry import Registry
-
-PROMOTABLE = ("poc", "mvp", "release")
+from pipelines.mlops import benchmark
+from pipelines.mlops.registry import ALIASES, Registry
 
 
 class PromotionRefused(Exception):
@@ -37,14 +36,7 @@ class GateVerdict:
     benchmark: str = ""  # the cache key: which benchmark content these figures come from
 
     def figures(self) -> dict[str, Any]:
-        return {
-            "benchmark": self.benchmark,
-            "passed": self.passed,
-            "reason": self.reason,
-            "candidate": self.candidate,
-            "holder": self.holder,
-            "holder_version": self.holder_version,
-        }
+        return asdict(self)
 
 
 def judge(*, registry: Registry, candidate: str, alias: str, settings: Settings) -> GateVerdict:
@@ -68,24 +60,30 @@ def judge(*, registry: Registry, candidate: str, alias: str, settings: Settings)
 
 
 def move_alias(
-    *,
     session: Session,
     registry: Registry,
     alias: str,
     version: str,
-    actor: str,
+    *,
+    actor: Actor,
     reason: str,
     figures: dict[str, Any],
+    action: str = "model.alias_moved",
 ) -> AliasEvent:
-    """Move the alias in MLflow and record the move (the caller's transaction commits it)."""
+    """Move the alias in MLflow and record the move in its history and the audit trail (the caller's
+    transaction commits both), whichever face asked: API, CLI or a training run."""
     previous = registry.alias(alias)
     registry.set_alias(alias, version)
+    details: dict[str, Any] = {"reason": reason, "previous_version": previous}
+    if figures.get("forced"):
+        details["force"] = True
+    audit.record(session=session, action=action, actor=actor, target=f"{alias}:{version}", details=details)
     return alias_events.add(
         session=session,
         alias=alias,
         version=version,
         previous_version=previous,
-        actor=actor,
+        actor=actor.name,
         reason=reason,
         figures=figures,
     )
@@ -98,12 +96,12 @@ def promote(
     settings: Settings,
     version: str,
     alias: str,
-    actor: str,
+    actor: Actor,
     reason: str,
     force: bool = False,
 ) -> AliasEvent:
     """Move `alias` to `version` if the gate passes (poc needs no gate); the verdict is stored on the version."""
-    if alias not in PROMOTABLE:
+    if alias not in ALIASES:
         raise ValueError(f"unknown alias {alias!r}")
     registry.version(version)  # raises if the version does not exist
     if alias == "poc":
@@ -117,13 +115,7 @@ def promote(
         if not verdict.passed:
             verdict_figures["forced"] = True
     return move_alias(
-        session=session,
-        registry=registry,
-        alias=alias,
-        version=version,
-        actor=actor,
-        reason=reason,
-        figures=verdict_figures,
+        session, registry, alias, version, actor=actor, reason=reason, figures=verdict_figures, action="model.promoted"
     )
 
 
@@ -141,20 +133,21 @@ def holders(events: list[AliasEvent]) -> list[str]:
     return stack
 
 
-def rollback(*, session: Session, registry: Registry, alias: str, actor: str, reason: str) -> AliasEvent:
+def rollback(*, session: Session, registry: Registry, alias: str, actor: Actor, reason: str) -> AliasEvent:
     """Move the alias back to the version that held it before the current holder."""
     stack = holders(alias_events.of_alias(session=session, alias=alias))
     current = registry.alias(alias)
     if len(stack) < 2 or stack[-1] != current:
         raise LookupError(f"no earlier holder of {alias!r} to roll back to")
     return move_alias(
-        session=session,
-        registry=registry,
-        alias=alias,
-        version=stack[-2],
+        session,
+        registry,
+        alias,
+        stack[-2],
         actor=actor,
         reason=reason,
         figures={"rollback_of": current},
+        action="model.rolled_back",
     )
 
 

@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.cli.common import err, migrate_database
 from infra.settings import get_settings
 
-err = Console(stderr=True)
 models_app = typer.Typer(help="Model versions and aliases (poc -> mvp -> release).", no_args_is_help=True)
 
 
 def _registry():  # type: ignore[no-untyped-def]
-    from pipelines.model_registry import Registry
+    from pipelines.mlops.registry import Registry
 
     return Registry.from_settings(get_settings())
 
@@ -33,29 +32,31 @@ def retrain(
     queue: Annotated[bool, typer.Option(help="send to the training queue instead of running here")] = False,
 ) -> None:
     """Fine-tune on reviewed labels (+ a registered snapshot); registers a new version with alias poc."""
-    from infra.db.engine import session_scope
-    from infra.db.migrate import upgrade
-    from infra.db.repositories import training_runs
-    from pipelines.runtime import get_runtime
+    from infra.db.repositories.audit import Actor
+    from infra.db.unit_of_work import unit_of_work
+    from pipelines.errors import Refused
+    from pipelines.mlops.retraining import request_run
+    from pipelines.resources import get_resources
 
     settings = get_settings()
-    upgrade(settings.sqlalchemy_url)
+    migrate_database()
     params = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "from": start_from}
     if dataset:
         params["dataset"] = dataset
-    with session_scope(settings.sqlalchemy_url) as session:
-        run_id = training_runs.create(session=session, requested_by="cli", params=params).id
+    try:
+        with unit_of_work(settings.sqlalchemy_url) as uow:
+            run_id = request_run(uow=uow, actor=Actor.operator(), params=params, enqueue=queue).id
+    except Refused as refused:
+        err.print(f"[red]{refused.code}: {refused.message}[/red]")
+        raise typer.Exit(1) from refused
     if queue:
-        from pipelines.celery_app import enqueue_task
-
-        enqueue_task("training.retrain", run_id)
         typer.echo(run_id)
         return
-    from pipelines.retraining import run_training
+    from pipelines.mlops.retraining import run_training
 
     with Progress(TextColumn("retraining"), BarColumn(), TimeElapsedColumn(), console=err) as progress:
         progress.add_task("train", total=None)
-        version = run_training(run_id, settings=settings, store=get_runtime().store)
+        version = run_training(run_id, settings=settings, store=get_resources().store)
     err.print(f"[green]registered version {version} (alias poc) from training run {run_id}[/green]")
     typer.echo(version)
 
@@ -77,8 +78,9 @@ def models_promote(
     force: Annotated[bool, typer.Option(help="override a refusing gate (recorded)")] = False,
 ) -> None:
     """Move an alias to a version if it beats the current holder on the frozen benchmark."""
-    from infra.db.engine import session_scope
-    from pipelines.promotion import PromotionRefused, promote
+    from infra.db.repositories.audit import Actor
+    from infra.db.unit_of_work import session_scope
+    from pipelines.mlops.promotion import PromotionRefused, promote
 
     settings = get_settings()
     try:
@@ -89,7 +91,7 @@ def models_promote(
                 settings=settings,
                 version=version,
                 alias=alias,
-                actor="cli",
+                actor=Actor.operator(),
                 reason=reason,
                 force=force,
             )
@@ -106,12 +108,13 @@ def models_rollback(
     reason: Annotated[str, typer.Option(help="why")] = "rolled back from the CLI",
 ) -> None:
     """Move an alias back to its previous holder."""
-    from infra.db.engine import session_scope
-    from pipelines.promotion import rollback
+    from infra.db.repositories.audit import Actor
+    from infra.db.unit_of_work import session_scope
+    from pipelines.mlops.promotion import rollback
 
     try:
         with session_scope(get_settings().sqlalchemy_url) as session:
-            event = rollback(session=session, registry=_registry(), alias=alias, actor="cli", reason=reason)
+            event = rollback(session=session, registry=_registry(), alias=alias, actor=Actor.operator(), reason=reason)
             typer.echo(json.dumps({"alias": event.alias, "version": event.version}))
     except LookupError as exc:
         err.print(f"[red]{exc}[/red]")
@@ -126,7 +129,7 @@ def models_benchmark(
     part: Annotated[str, typer.Option(help="report | selection | all (detector.datasets.splits)")] = "report",
 ) -> None:
     """Freeze a real labelled folder (by default valid's report part) as the promotion gate's benchmark."""
-    from pipelines.benchmark import build_benchmark
+    from pipelines.mlops.benchmark import build_benchmark
 
     if part not in {"report", "selection", "all"}:
         raise typer.BadParameter("part must be report, selection or all", param_hint="--part")
@@ -150,9 +153,9 @@ def models_bootstrap() -> None:
 
 
 def bootstrap() -> str:
-    from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
-    from pipelines.retraining import bootstrap_release
+    from infra.db.unit_of_work import session_scope
+    from pipelines.mlops.retraining import bootstrap_release
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)
@@ -166,9 +169,9 @@ def dataset_register(
     name: Annotated[str | None, typer.Option(help="Snapshot name (default: source folder name)")] = None,
 ) -> None:
     """Import a labelled dataset into var/datasets and register it, so training runs can name it by id."""
-    from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
-    from pipelines.datasets import import_folder
+    from infra.db.unit_of_work import session_scope
+    from pipelines.mlops.datasets import import_folder
 
     settings = get_settings()
     upgrade(settings.sqlalchemy_url)

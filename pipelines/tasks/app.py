@@ -2,7 +2,7 @@
 
 Configuration is a promise (`add_defaults` with a callable): settings are read when the app is first used,
 not when this module is imported. Start a worker with `skintrouble worker` or
-`celery -A pipelines.celery_app worker -Q analysis,review,training`.
+`celery -A pipelines.tasks.app worker -Q analysis,review,training`.
 """
 
 from __future__ import annotations

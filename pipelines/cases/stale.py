@@ -10,8 +10,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from infra.db.engine import session_scope
 from infra.db.repositories import cases as cases_repo
+from infra.db.unit_of_work import session_scope
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The analysis itself: pixels -> quality gate -> detector -> review routing, and writing the result onto a case.
 
-`pipelines.case_lifecycle` calls it for the API (sync and async) and the Celery task; the CLI calls
+`pipelines.cases.lifecycle` calls it for the API (sync and async) and the Celery task; the CLI calls
 `analyze_jpeg` directly. Nothing here commits.
 """
 
@@ -20,8 +20,8 @@ from detector.scale import locate_skin
 from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings
-from pipelines.photos import Pixels, decode_stored
-from pipelines.review_routing import ReviewDecision, RoutingPolicy, decide
+from pipelines.cases.photos import Pixels, decode_stored
+from pipelines.cases.routing import ReviewDecision, RoutingPolicy, decide
 from quality_gate import QualityReport, Thresholds, assess
 
 
@@ -39,20 +39,6 @@ class AnalysisOutcome:
 def thresholds_from(settings: Settings) -> Thresholds:
     """The gate's calibrated defaults, overridden by name from settings."""
     return dataclasses.replace(Thresholds(), **settings.quality_thresholds)
-
-
-def policy_from(settings: Settings) -> RoutingPolicy:
-    return RoutingPolicy(
-        conf_low=settings.review_conf_low,
-        conf_high=settings.review_conf_high,
-        uncertain_share=settings.review_uncertain_share,
-        uncertainty_threshold=settings.review_uncertainty_threshold,
-        quality_margin=settings.review_quality_margin,
-        grade_boundary=settings.review_grade_boundary,
-        grade_probability_min=settings.review_grade_probability_min,
-        audit_rate=settings.review_audit_rate,
-        double_rate=settings.review_double_rate,
-    )
 
 
 # Stored photos are decoded at the smallest JPEG scale whose long side reaches this: 1.6x the skin extent

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from detector.datasets.snapshot import sha256_file
+from detector.datasets.snapshot import sha256_of
 from detector.evaluation import Predictor, evaluate, load_labelled_images
 from detector.findings import Detection
 from infra.settings import Settings
@@ -99,14 +99,14 @@ def _files(folder: Path) -> list[Path]:
 
 def image_hashes(folder: Path) -> set[str]:
     """sha256 of every benchmark image: retraining drops any sample with the same bytes."""
-    return {sha256_file(p) for p in _files(folder) if p.suffix.lower() in IMAGE_SUFFIXES}
+    return {sha256_of(p) for p in _files(folder) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 def benchmark_digest(folder: Path) -> str:
     """Content digest of images and labels (relative names included), short enough for a tag key."""
     h = hashlib.sha256()
     for path in _files(folder):
-        h.update(f"{path.relative_to(folder).as_posix()}\0{sha256_file(path)}\n".encode())
+        h.update(f"{path.relative_to(folder).as_posix()}\0{sha256_of(path)}\n".encode())
     return h.hexdigest()[:16]
 
 

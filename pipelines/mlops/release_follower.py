@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from infra.settings import REPO_ROOT, Settings
-from pipelines.model_registry import NOT_FOUND  # importing it does not import MLflow
+from pipelines.mlops.registry import NOT_FOUND  # importing it does not import MLflow
 
 ALIAS_SQL = text(
     "SELECT v.version, v.source FROM registered_model_aliases a JOIN model_versions v"
@@ -88,7 +88,7 @@ def fetch(settings: Settings, version: str, source: str) -> Path:
         return target
     args = {"tracking_uri": settings.tracking_uri, "model_name": settings.model_name, "version": version}
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.model_registry", json.dumps(args), str(settings.model_cache_dir)],
+        [sys.executable, "-m", "pipelines.mlops.registry", json.dumps(args), str(settings.model_cache_dir)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

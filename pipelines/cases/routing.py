@@ -1,31 +1,36 @@
 """Which cases dermatologists should see, why, and in what order.
 
-Pure logic on the analysis outcome: the Celery task and the synchronous API path both call `decide`.
+Pure logic on the analysis outcome (settings give the thresholds): the Celery task and the synchronous API path both call `decide`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from detector.findings import Detection
 from detector.grading import distance_to_boundary
+from infra.settings import Settings
 from quality_gate import QualityReport
 
 
 @dataclass(frozen=True)
 class RoutingPolicy:
-    conf_low: float = 0.25
-    conf_high: float = 0.45
-    uncertain_share: float = 0.3
-    uncertainty_threshold: float = 0.35
-    quality_margin: float = 0.1
-    grade_boundary: int = 2
-    # With a grader (severity.probabilities set): queue when the most likely grade is below this probability;
-    # 0 keeps the count-distance rule for graded models too.
-    grade_probability_min: float = 0.65
-    audit_rate: float = 0.05
-    double_rate: float = 0.2
+    """The routing thresholds; their defaults and meaning live in `Settings` (`review_*`), the one home."""
+
+    conf_low: float
+    conf_high: float
+    uncertain_share: float
+    uncertainty_threshold: float
+    quality_margin: float
+    grade_boundary: int
+    grade_probability_min: float  # graded models: queue when the top grade probability is below it (0: off)
+    audit_rate: float
+    double_rate: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RoutingPolicy:
+        return cls(**settings.section("review_", (f.name for f in fields(cls))))
 
 
 @dataclass(frozen=True)

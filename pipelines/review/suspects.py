@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from detector.grading import DEFAULT_BANDS, grade_from_count
-from pipelines.agreement import LabelledBox, match_boxes
+from pipelines.review.agreement import Review, match_boxes
 
 SUSPECT_REASON = "suspect_label"
 MATCH_IOU = 0.3  # lenient: a reviewer who tightened a box still "kept" the model's lesion
@@ -31,13 +31,9 @@ DUPLICATE_DISAGREE_SCORE = 2.0
 
 
 @dataclass(frozen=True)
-class LabelledCase:
-    """A reviewer's final label on a case and the model's answer on it (findings with confidences)."""
+class LabelledCase(Review):
+    """A reviewer's final label on a case (a `Review`) and the model's answer on it (findings with confidences)."""
 
-    case_id: str
-    reviewer: str
-    grade: int | None
-    boxes: tuple[LabelledBox, ...]
     findings: tuple[tuple[str, float, tuple[float, float, float, float]], ...]  # (class, confidence, box)
     phash: int | None = None
 

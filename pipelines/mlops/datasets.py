@@ -11,17 +11,13 @@ from sqlalchemy.orm import Session
 from detector.datasets.snapshot import Snapshot, SnapshotError, load_snapshot
 from infra.db.models import DatasetSnapshot
 from infra.db.repositories import snapshots as snapshots_repo
+from pipelines.errors import Refused
 
 CASE_PREFIX = "case_"  # image ids of reviewed cases inside retraining snapshots
 
 
-class DatasetRefused(Exception):
-    """A snapshot id that may not be trained on; `code` is stable (the API maps it to 422)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class DatasetRefused(Refused):
+    """A snapshot id that may not be trained on (`dataset_not_found`, `dataset_revoked`)."""
 
 
 def case_ids_of(snapshot: Snapshot) -> list[str]:
@@ -43,24 +39,21 @@ def register_snapshot(*, session: Session, snapshot: Snapshot, source: str) -> D
 
 def resolve_for_training(*, session: Session, snapshot_id: str) -> Snapshot:
     """The registered, unrevoked snapshot with this id; DatasetRefused otherwise (unknown and missing look alike)."""
-    row = snapshots_repo.get(session=session, snapshot_id=snapshot_id)
-    if row is None:
-        raise DatasetRefused("dataset_not_found", "No registered dataset snapshot with that id.")
-    if row.revoked_at is not None:
-        raise DatasetRefused("dataset_revoked", "That snapshot was revoked (it held erased data); choose another.")
+    row = check_available(session=session, snapshot_id=snapshot_id)
     try:
         return load_snapshot(Path(row.path))
     except SnapshotError as exc:
         raise DatasetRefused("dataset_not_found", "No registered dataset snapshot with that id.") from exc
 
 
-def check_available(*, session: Session, snapshot_id: str) -> None:
-    """What the API checks before queueing a run: registered and not revoked (the worker re-checks at start)."""
+def check_available(*, session: Session, snapshot_id: str) -> DatasetSnapshot:
+    """Registered and not revoked: checked before a run is queued, and again by the worker at its start."""
     row = snapshots_repo.get(session=session, snapshot_id=snapshot_id)
     if row is None:
         raise DatasetRefused("dataset_not_found", "No registered dataset snapshot with that id.")
     if row.revoked_at is not None:
         raise DatasetRefused("dataset_revoked", "That snapshot was revoked (it held erased data); choose another.")
+    return row
 
 
 def import_folder(

@@ -11,16 +11,17 @@ import logging
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from detector.model_card import ModelCard
 from infra.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-ALIASES: tuple[str, ...] = ("poc", "mvp", "release")
+Alias = Literal["poc", "mvp", "release"]  # PoC -> MVP -> release; the API schemas validate with it
+ALIASES: tuple[str, ...] = get_args(Alias)
 NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}  # no such model / no such alias
 EXPERIMENT = "skintrouble-detector"
 
@@ -70,13 +71,8 @@ class VersionInfo:
     created_at: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "run_id": self.run_id,
-            "aliases": self.aliases,
-            "tags": self.tags,
-            "created_at": self.created_at,
-        }
+        """What the API and `models list` show: everything but the artefact source."""
+        return {k: v for k, v in asdict(self).items() if k != "source"}
 
 
 class Registry:
@@ -167,7 +163,7 @@ class Registry:
         Keyed by the artifact location, not the version number: two registries (say a test's and the
         developer's) both have a version 1, but never the same artifacts.
         """
-        from pipelines.release_follower import cache_folder
+        from pipelines.mlops.release_follower import cache_folder
 
         mv = self.client.get_model_version(self.model_name, version)
         target = cache_folder(cache_dir, self.tracking_uri, mv.source)
@@ -212,7 +208,7 @@ def log_model_run(
 
 
 def _download_main(argv: list[str]) -> int:
-    """`python -m pipelines.model_registry '{"tracking_uri", "model_name", "version"}' CACHE_DIR`: the child
+    """`python -m pipelines.mlops.registry '{"tracking_uri", "model_name", "version"}' CACHE_DIR`: the child
     process `release_follower.fetch` runs, so serving processes never import MLflow themselves."""
     args = json.loads(argv[0])
     registry = Registry(tracking_uri=args["tracking_uri"], model_name=args["model_name"])

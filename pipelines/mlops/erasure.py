@@ -29,7 +29,7 @@ from detector.datasets.snapshot import MANIFEST, load_snapshot
 from infra.db.models import DatasetSnapshot
 from infra.db.repositories import snapshots as snapshots_repo
 from infra.settings import Settings
-from pipelines.datasets import CASE_PREFIX, register_snapshot
+from pipelines.mlops.datasets import CASE_PREFIX, register_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def purge_revoked(*, session: Session, settings: Settings, mlflow: bool = True) 
 def _clean_mlflow(settings: Settings, revoked: dict[str, str]) -> int:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    from pipelines.model_registry import Registry
+    from pipelines.mlops.registry import Registry
 
     registry = Registry.from_settings(settings)
     client = registry.client
@@ -140,7 +140,7 @@ def _artefact_paths(client, run_id: str, path: str | None = None) -> list[str]: 
 
 def request_purge() -> None:
     """After a deletion's commit: ask the training machine to purge now (beat retries hourly if this is lost)."""
-    from pipelines.celery_app import enqueue_task
+    from pipelines.tasks.app import enqueue_task
 
     try:
         enqueue_task("training.purge_erased")

@@ -10,19 +10,17 @@ task, deleting a rejected photo) is handed to its `after_commit`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
 
 from infra.db.models import Case, new_id
 from infra.db.repositories import cases as cases_repo
-from pipelines.analysis import AnalysisOutcome, analyze_jpeg, policy_from, record_outcome, thresholds_from
-from pipelines.photos import Photo, decode_photo
-from pipelines.runtime import Runtime
+from infra.db.unit_of_work import UnitOfWork, unit_of_work
+from pipelines.cases.analysis import AnalysisOutcome, analyze_jpeg, record_outcome, thresholds_from
+from pipelines.cases.photos import Photo, decode_photo
+from pipelines.cases.routing import RoutingPolicy
+from pipelines.resources import Resources
 
 log = logging.getLogger(__name__)
-AfterCommit = Callable[[Callable[[], None]], None]
 
 
 def photo_key(case_id: str) -> str:
@@ -33,9 +31,9 @@ def overlay_key(case_id: str) -> str:
     return f"cases/{case_id}/overlay.png"
 
 
-def sanitise(runtime: Runtime, data: bytes) -> Photo:
+def sanitise(resources: Resources, data: bytes) -> Photo:
     """Validate the upload and make the copy we store (raises `PhotoError`)."""
-    return decode_photo(data, max_pixels=runtime.settings.max_image_pixels)
+    return decode_photo(data, max_pixels=resources.settings.max_image_pixels)
 
 
 @dataclass(frozen=True)
@@ -62,62 +60,58 @@ def new_case(upload: Upload, photo: Photo) -> Case:
     )
 
 
-def analyse(runtime: Runtime, *, case: Case, jpeg: bytes) -> AnalysisOutcome:
+def analyse(resources: Resources, *, case: Case, jpeg: bytes) -> AnalysisOutcome:
     """Gate, detect and route the stored bytes of a case (the caller holds an inference slot)."""
-    settings = runtime.settings
+    settings = resources.settings
     return analyze_jpeg(
         jpeg,
         photo_size=(int(case.width or 0), int(case.height or 0)),
         case_id=case.id,
-        detector=runtime.models.get(),
+        detector=resources.models.get(),
         thresholds=thresholds_from(settings),
-        policy=policy_from(settings),
+        policy=RoutingPolicy.from_settings(settings),
     )
 
 
-def analyse_now(runtime: Runtime, upload: Upload, *, wait: float | None) -> tuple[Case, AnalysisOutcome]:
+def analyse_now(resources: Resources, upload: Upload, *, wait: float | None) -> tuple[Case, AnalysisOutcome]:
     """Synchronous analysis inside one inference slot: sanitise, analyse, store the photo if accepted.
 
     The case comes back with its id and photo but not yet in a session; the caller adds it, then `record`s the
     outcome.
     """
-    with runtime.pool.slot(wait):
-        photo = sanitise(runtime, upload.data)
+    with resources.pool.slot(wait):
+        photo = sanitise(resources, upload.data)
         case = new_case(upload, photo)
-        outcome = analyse(runtime, case=case, jpeg=photo.jpeg)
+        outcome = analyse(resources, case=case, jpeg=photo.jpeg)
     if not outcome.rejected:
         case.photo_key = photo_key(case.id)
-        runtime.store.put(case.photo_key, photo.jpeg)
+        resources.store.put(case.photo_key, photo.jpeg)
     return case, outcome
 
 
-def accept_for_later(runtime: Runtime, upload: Upload, *, wait: float | None) -> Case:
+def accept_for_later(resources: Resources, upload: Upload, *, wait: float | None) -> Case:
     """Asynchronous intake: sanitise and store the photo, return a pending case (unsaved) for the worker."""
-    with runtime.pool.slot(wait):
-        photo = sanitise(runtime, upload.data)
+    with resources.pool.slot(wait):
+        photo = sanitise(resources, upload.data)
     case = new_case(upload, photo)
     case.photo_key = photo_key(case.id)
-    runtime.store.put(case.photo_key, photo.jpeg)
+    resources.store.put(case.photo_key, photo.jpeg)
     return case
 
 
-def record(
-    *, session: Session, runtime: Runtime, case: Case, outcome: AnalysisOutcome, after_commit: AfterCommit
-) -> None:
+def record(*, uow: UnitOfWork, resources: Resources, case: Case, outcome: AnalysisOutcome) -> None:
     """Write the outcome onto the case (queueing it for review when routing says so); a rejected photo is
     deleted once the commit has made the rejection durable."""
-    record_outcome(session=session, case=case, outcome=outcome)
+    record_outcome(session=uow.session, case=case, outcome=outcome)
     if outcome.rejected and case.photo_key is not None:
         stored, case.photo_key = case.photo_key, None
-        after_commit(lambda: runtime.store.delete(stored))
+        uow.after_commit(lambda: resources.store.delete(stored))
 
 
-def complete_pending_case(case_id: str, runtime: Runtime) -> str:
+def complete_pending_case(case_id: str, resources: Resources) -> str:
     """The worker's side: analyse a pending case; idempotent (a finished or deleted case is left alone)."""
-    from infra.db.engine import session_scope
-
-    after: list[Callable[[], None]] = []
-    with session_scope(runtime.settings.sqlalchemy_url, after_commit=after) as session:
+    with unit_of_work(resources.settings.sqlalchemy_url) as uow:
+        session = uow.session
         # the row lock makes a redelivery that races the first delivery wait, then find the case done
         case = cases_repo.get_for_update(session=session, case_id=case_id)
         if case is None:
@@ -127,8 +121,8 @@ def complete_pending_case(case_id: str, runtime: Runtime) -> str:
             return case.status
         if case.photo_key is None:
             raise RuntimeError(f"pending case {case_id} has no stored photo")
-        with runtime.pool.slot(None):
-            outcome = analyse(runtime, case=case, jpeg=runtime.store.get(case.photo_key))
-        record(session=session, runtime=runtime, case=case, outcome=outcome, after_commit=after.append)
+        with resources.pool.slot(None):
+            outcome = analyse(resources, case=case, jpeg=resources.store.get(case.photo_key))
+        record(uow=uow, resources=resources, case=case, outcome=outcome)
         log.info("case %s analysed: %s", case.id, case.status)  # bench/chaos_soak.py counts analyses by this line
         return case.status

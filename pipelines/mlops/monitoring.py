@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detector.grading import GRADE_LABELS
 from infra.db.models import Case
 
 CONFIDENCE_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-GRADES = ("mild", "moderate", "severe", "very_severe")
 
 
 def _day(moment: datetime) -> str:
@@ -47,7 +47,7 @@ def summarise(cases: Iterable[Case], bucket: Callable[[datetime], str] = _day) -
             continue
         day["reviewed"] += int(bool(case.review_queued))
         if case.grade is not None:
-            day["grades"][GRADES[case.grade]] += 1
+            day["grades"][GRADE_LABELS[case.grade]] += 1
         for finding in case.findings or []:
             conf = float(finding.get("confidence", 0.0))
             index = next(i for i, edge in enumerate(CONFIDENCE_BUCKETS) if conf <= edge or edge == 1.0)
@@ -65,7 +65,7 @@ def summarise(cases: Iterable[Case], bucket: Callable[[datetime], str] = _day) -
                 "rejection_rate": round(d["rejected"] / d["analyses"], 4) if d["analyses"] else 0.0,
                 "rejections_by_code": {code: round(n / d["analyses"], 4) for code, n in d["retake_codes"].items()},
                 "review_rate": round(d["reviewed"] / accepted, 4) if accepted else 0.0,
-                "grade_mix": {g: round(d["grades"][g] / accepted, 4) if accepted else 0.0 for g in GRADES},
+                "grade_mix": {g: round(d["grades"][g] / accepted, 4) if accepted else 0.0 for g in GRADE_LABELS},
                 "confidence_histogram": dict(
                     zip([f"<={e}" for e in CONFIDENCE_BUCKETS], d["confidence_histogram"], strict=True)
                 ),

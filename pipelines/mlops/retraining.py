@@ -6,7 +6,6 @@ in production, the embedded worker in development).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -19,21 +18,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from detector.datasets import LabelledBox, Sample, build_snapshot
-from detector.datasets.snapshot import Snapshot, samples_from_snapshot
+from detector.datasets.snapshot import Snapshot, samples_from_snapshot, sha256_of
 from detector.export import ensure_onnx
 from detector.model_card import ModelCard
-from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
+from infra.db.repositories import audit, training_runs
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
-from infra.db.repositories import training_runs
+from infra.db.repositories.audit import Actor
 from infra.db.repositories.labels import reviewed_samples
+from infra.db.unit_of_work import UnitOfWork, session_scope
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines import benchmark, erasure
-from pipelines.datasets import CASE_PREFIX, register_snapshot, resolve_for_training
-from pipelines.model_registry import Registry, git_commit, log_model_run
-from pipelines.promotion import move_alias
+from pipelines.errors import Refused
+from pipelines.mlops import benchmark, erasure
+from pipelines.mlops.datasets import CASE_PREFIX, check_available, register_snapshot, resolve_for_training
+from pipelines.mlops.promotion import move_alias
+from pipelines.mlops.registry import Registry, git_commit, log_model_run
 
 log = logging.getLogger(__name__)
 CLASS_NAMES = ["lesion"]
@@ -57,7 +58,7 @@ def bootstrap_release(*, session: Session, registry: Registry, settings: Setting
         registry=registry,
         alias="release",
         version=version,
-        actor="bootstrap",
+        actor=Actor(id=None, role="system", name="bootstrap"),
         reason="shipped model registered as the first release",
         figures=card.metrics,
     )
@@ -71,18 +72,45 @@ def model_class_index(label: str, to_model: dict[str, str | None]) -> int | None
     return CLASS_NAMES.index(model_class) if model_class in CLASS_NAMES else None
 
 
+class QueueUnavailable(Refused):
+    """The run was recorded but the training queue did not take it; the run is marked failed."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("queue_unavailable", "The training queue is unavailable.", run_id=run_id)
+
+
+def request_run(*, uow: UnitOfWork, actor: Actor, params: dict[str, Any], enqueue: bool = True) -> TrainingRun:
+    """Start a retraining run for whichever face asks (API, CLI, beat): check its snapshot, record the run and
+    who asked in one commit, then send it to the training queue (`enqueue`) or leave it for the caller to run.
+
+    Raises `DatasetRefused` before anything is written, `QueueUnavailable` (the run marked failed) when the
+    queue cannot take it, so no run stays `queued` with no message behind it.
+    """
+    if params.get("dataset") is not None:
+        check_available(session=uow.session, snapshot_id=params["dataset"])
+    row = training_runs.create(session=uow.session, requested_by=actor.id or actor.name, params=params)
+    audit.record(session=uow.session, action="training.started", actor=actor, target=row.id, details=params)
+    uow.commit()
+    if enqueue:
+        from pipelines.tasks.app import enqueue_task
+
+        try:
+            enqueue_task("training.retrain", row.id)
+        except Exception as exc:
+            row.status, row.error = "failed", "could not be queued"
+            uow.commit()
+            raise QueueUnavailable(row.id) from exc
+    return row
+
+
 def labels_since_last_run(session: Session) -> int:
     return training_runs.labels_since(session=session, since=training_runs.last_started_at(session=session))
-
-
-def _image_sha(image: Path | bytes) -> str:
-    return hashlib.sha256(image if isinstance(image, bytes) else Path(image).read_bytes()).hexdigest()
 
 
 def without_benchmark(samples: list[Sample], settings: Settings) -> tuple[list[Sample], int]:
     """Drop samples whose bytes are a benchmark image: the gate is only honest on photos never trained on."""
     frozen = benchmark.image_hashes(benchmark.benchmark_dir(settings))
-    kept = [s for s in samples if _image_sha(s.image) not in frozen]
+    kept = [s for s in samples if sha256_of(s.image) not in frozen]
     return kept, len(samples) - len(kept)
 
 
@@ -232,7 +260,7 @@ def run_training(run_id: str, *, settings: Settings, store: PhotoStore) -> str:
             registry=registry,
             alias="poc",
             version=version,
-            actor=f"training-run:{run_id}",
+            actor=Actor(id=f"training-run:{run_id}", role="system", name=f"training-run:{run_id}"),
             reason="new candidate from retraining",
             figures={},
         )

@@ -11,7 +11,7 @@ there may be more. Idempotent: a queued case keeps its row; a case is only ever 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import select
@@ -23,8 +23,8 @@ from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines.review_routing import stable_fraction
-from pipelines.suspects import decode_for_hash
+from pipelines.cases.routing import stable_fraction
+from pipelines.review.suspects import decode_for_hash
 
 log = logging.getLogger(__name__)
 REASON = "missed_lesions"
@@ -32,18 +32,16 @@ REASON = "missed_lesions"
 
 @dataclass(frozen=True)
 class MissedLesionPolicy:
-    max_count: int = 2
-    min_mass: float = 3.0
-    min_uncertainty: float = 0.2
-    sample_rate: float = 0.5
+    """The sweep's thresholds; defaults and meaning live in `Settings` (`missed_lesion_*`)."""
+
+    max_count: int
+    min_mass: float
+    min_uncertainty: float
+    sample_rate: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MissedLesionPolicy:
-        return cls(
-            max_count=settings.missed_lesion_max_count,
-            min_mass=settings.missed_lesion_min_mass,
-            sample_rate=settings.missed_lesion_sample_rate,
-        )
+        return cls(**settings.section("missed_lesion_", (f.name for f in fields(cls))))
 
 
 def sampled(case_id: str, policy: MissedLesionPolicy) -> bool:

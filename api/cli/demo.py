@@ -57,8 +57,8 @@ def demo(
 ) -> None:
     """Analyses, rejections, review queue, reviews from known labels, a tiny retrain, the gate, serving, rollback."""
     from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
-    from infra.db.engine import session_scope
-    from pipelines.datasets import import_folder
+    from infra.db.unit_of_work import session_scope
+    from pipelines.mlops.datasets import import_folder
 
     settings = get_settings()
     keys_file = settings.var_path / "dev-keys.json"

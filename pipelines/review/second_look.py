@@ -1,6 +1,6 @@
 """Second looks: find suspect labels in the database and send finished cases back for another reviewer.
 
-The scoring is `pipelines.suspects` (pure); this module reads the rows, keeps the photos' perceptual hashes, and
+The scoring is `pipelines.review.suspects` (pure); this module reads the rows, keeps the photos' perceptual hashes, and
 re-opens queue rows with the reason `suspect_label`. Callers commit. Used by the review API (list, route one) and
 by the beat task that routes the most suspect cases on its own.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from infra.db.models import Case, ReviewItem
+from infra.db.repositories import audit
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import photo_hashes as hashes_repo
@@ -19,7 +20,7 @@ from infra.db.repositories import review as review_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
 from infra.settings import Settings
 from infra.storage import PhotoStore
-from pipelines import suspects
+from pipelines.review import suspects
 
 SUSPECT_PRIORITY = 4.0  # above every grade (0-3.99): second looks are few and come first
 
@@ -105,11 +106,10 @@ def route_most_suspect(
     routed = []
     for suspect in chosen[: settings.suspect_auto_route_limit]:
         item = route(session=session, case_id=suspect.case_id)
-        cases_repo.record_audit(
+        audit.record(
             session=session,
             action="review.suspect_routed",
-            actor_id=None,
-            role="system",
+            actor=audit.SYSTEM,
             target=suspect.case_id,
             details={
                 "score": round(suspect.score, 4),
