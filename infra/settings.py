@@ -10,14 +10,14 @@ import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Role = Literal["app", "dermatologist", "ml-engineer"]
-ROLES: tuple[str, ...] = ("app", "dermatologist", "ml-engineer")
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 class Settings(BaseSettings):
@@ -109,7 +109,6 @@ class Settings(BaseSettings):
 
     # celery
     celery_always_eager: bool = False
-    task_max_retries: int = 5
     # Redis redelivers an unacked message (worker killed mid-task) only after this many seconds
     broker_visibility_timeout: int = 4 * 3600
     # beat safety net: pending cases older than this are sent to the workers again

@@ -118,10 +118,9 @@ def claim(*, uow: UnitOfWork, resources: Resources, principal: Principal) -> Rev
     if item is None:
         uow.commit()  # releases SQLite's write lock taken by the claim
         return None
-    case_id = item.case_id
-    _audit(uow, principal, "review.claimed", case_id, lease_expires_at=expires.isoformat())
-    uow.commit()
-    item, case = _item_and_case(uow, case_id)
+    _audit(uow, principal, "review.claimed", item.case_id, lease_expires_at=expires.isoformat())
+    item, case = _item_and_case(uow, item.case_id)
+    uow.commit()  # once, at the end: the lease and its audit entry are saved together
     return _case_view(case=case, item=item, classes=class_names(resources), lease_expires_at=expires)
 
 

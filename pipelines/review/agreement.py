@@ -21,7 +21,7 @@ import numpy as np
 from detector.metrics import box_iou
 
 Coords = tuple[float, float, float, float]
-LabelledBox = tuple[str, Coords]
+ReviewBox = tuple[str, Coords]  # (lesion type, xyxy box) as a reviewer drew it
 IOU_THRESHOLD = 0.5
 MIN_BOX_F1 = 0.5
 GRADES = (0, 1, 2, 3)
@@ -38,11 +38,11 @@ class Review:
     case_id: str
     reviewer: str
     grade: int | None
-    boxes: tuple[LabelledBox, ...]
+    boxes: tuple[ReviewBox, ...]
 
 
 def match_boxes(
-    a: Sequence[LabelledBox], b: Sequence[LabelledBox], iou_threshold: float = IOU_THRESHOLD
+    a: Sequence[ReviewBox], b: Sequence[ReviewBox], iou_threshold: float = IOU_THRESHOLD
 ) -> list[tuple[int, int]]:
     """Index pairs (i in a, j in b) of matched boxes: same label, IoU >= threshold, one-to-one, best IoU first."""
     ious = box_iou([box for _, box in a], [box for _, box in b])
@@ -84,11 +84,11 @@ class BoxCounts:
         return 1.0 if self.total == 0 else 2 * self.matched / self.total
 
 
-def box_counts(a: Sequence[LabelledBox], b: Sequence[LabelledBox], iou_threshold: float = IOU_THRESHOLD) -> BoxCounts:
+def box_counts(a: Sequence[ReviewBox], b: Sequence[ReviewBox], iou_threshold: float = IOU_THRESHOLD) -> BoxCounts:
     return BoxCounts(len(match_boxes(a, b, iou_threshold)), len(a) + len(b))
 
 
-def box_f1(a: Sequence[LabelledBox], b: Sequence[LabelledBox], iou_threshold: float = IOU_THRESHOLD) -> float:
+def box_f1(a: Sequence[ReviewBox], b: Sequence[ReviewBox], iou_threshold: float = IOU_THRESHOLD) -> float:
     return box_counts(a, b, iou_threshold).f1
 
 
@@ -162,7 +162,7 @@ def bootstrap_f1_interval(
 
 
 def box_counts_by_type(
-    a: Sequence[LabelledBox], b: Sequence[LabelledBox], iou_threshold: float = IOU_THRESHOLD
+    a: Sequence[ReviewBox], b: Sequence[ReviewBox], iou_threshold: float = IOU_THRESHOLD
 ) -> dict[str, BoxCounts]:
     """Box agreement per lesion type: each type's boxes matched only against the other side's boxes of that type."""
     labels = {label for label, _ in a} | {label for label, _ in b}
@@ -181,9 +181,7 @@ def consensus_grade(grades: Sequence[int | None]) -> int | None:
     return grade if votes * 2 > len(given) else None
 
 
-def consensus_boxes(
-    box_sets: Sequence[Sequence[LabelledBox]], iou_threshold: float = IOU_THRESHOLD
-) -> list[LabelledBox]:
+def consensus_boxes(box_sets: Sequence[Sequence[ReviewBox]], iou_threshold: float = IOU_THRESHOLD) -> list[ReviewBox]:
     """Boxes that a strict majority of reviewers drew (matched greedily onto clusters), averaged.
 
     Each reviewer's boxes are matched one-to-one against the current cluster means, so a reviewer adds at
@@ -356,7 +354,7 @@ def agreement_report(
     }
 
 
-def _mapped(boxes: Sequence[LabelledBox], to_model: Callable[[str], str | None] | None) -> list[LabelledBox]:
+def _mapped(boxes: Sequence[ReviewBox], to_model: Callable[[str], str | None] | None) -> list[ReviewBox]:
     if to_model is None:
         return list(boxes)
     return [(mapped, coords) for label, coords in boxes if (mapped := to_model(label)) is not None]

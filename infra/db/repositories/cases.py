@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from infra.db.models import Case, DeletedCase
@@ -37,11 +37,6 @@ def delete_case(*, session: Session, case: Case) -> None:
 
 def deleted_ids(*, session: Session) -> set[str]:
     return set(session.scalars(select(DeletedCase.case_id)))
-
-
-def count_by_status(*, session: Session) -> dict[str, int]:
-    rows = session.execute(select(Case.status, func.count()).group_by(Case.status))
-    return {status: n for status, n in rows}
 
 
 def list_since(*, session: Session, since: datetime) -> list[Case]:
