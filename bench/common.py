@@ -49,12 +49,13 @@ def in_process_analysis(threads: int | None) -> Callable[[bytes], None]:
     """One upload analysed in this process as the API does it (sanitise + decode, gate, detector, routing)."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.analysis import analyze_jpeg, policy_from, thresholds_from
-    from pipelines.photos import decode_photo
+    from pipelines.cases.analysis import analyze_jpeg, thresholds_from
+    from pipelines.cases.photos import decode_photo
+    from pipelines.cases.routing import RoutingPolicy
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
-    thresholds, policy = thresholds_from(settings), policy_from(settings)
+    thresholds, policy = thresholds_from(settings), RoutingPolicy.from_settings(settings)
 
     def analyse(data: bytes) -> None:
         photo = decode_photo(data, max_pixels=settings.max_image_pixels)
@@ -84,9 +85,9 @@ def local_api(
 ) -> Iterator[tuple[str, str, int]]:
     """(base url, app key, server pid) of uvicorn on a free loopback port, in its own process group (pid == pgid,
     so its workers' CPU can be summed and all of them stopped at once); its log is shown if it fails to start."""
-    from infra.db.engine import session_scope
     from infra.db.migrate import upgrade
     from infra.db.repositories import api_keys
+    from infra.db.unit_of_work import session_scope
 
     with tempfile.TemporaryDirectory(prefix="skintrouble-bench-") as tmp:
         server_env = {
