@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError as DBOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.logging_config import REQUEST_ID_HEADER
 from pipelines.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -171,4 +173,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error: %s", type(exc).__name__)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        # answered outside every middleware (Starlette's ServerErrorMiddleware): name the request here, the one
+        # answer a caller most needs to quote
+        request_id = correlation_id.get()
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        return error_response(500, "internal_error", "Something went wrong on our side.", headers=headers)

@@ -30,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import local_api, rss_mb  # bench/load.py: the API process on a free loopback port
+from common import in_process_analysis, local_api, rss_mb  # the API process on a free loopback port
 
 SIZES = {"640x640": (640, 640), "1920x1440": (1920, 1440), "4032x3024": (4032, 3024)}
 
@@ -46,27 +46,11 @@ def photos_at(images: list[Path], size: tuple[int, int]) -> list[bytes]:
 
 
 def latency(images: list[Path], repeats: int, threads: int) -> dict[str, list[float]]:
-    from detector.onnx_runtime import Detector
-    from infra.settings import get_settings
-    from pipelines.cases.analysis import analyze_jpeg, thresholds_from
-    from pipelines.cases.photos import decode_photo
-    from pipelines.cases.routing import RoutingPolicy
-
-    settings = get_settings()
-    detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
-    thresholds, policy = thresholds_from(settings), RoutingPolicy.from_settings(settings)
+    analyse = in_process_analysis(threads)
 
     def one(data: bytes) -> float:
         start = time.perf_counter()
-        photo = decode_photo(data, max_pixels=settings.max_image_pixels)
-        analyze_jpeg(
-            photo.jpeg,
-            photo_size=(photo.width, photo.height),
-            case_id="bench",
-            detector=detector,
-            thresholds=thresholds,
-            policy=policy,
-        )
+        analyse(data)
         return time.perf_counter() - start
 
     sets = {name: photos_at(images, size) for name, size in SIZES.items()}
@@ -106,15 +90,8 @@ def peak_memory(base: str, key: str, pid: int, photos: list[bytes], concurrent: 
         thread.join()
     stop.set()
     sampler.join()
-    hwm = _vm_hwm(pid)
+    hwm = rss_mb(pid, "VmHWM")
     return idle, max(peak, hwm), dict(statuses)
-
-
-def _vm_hwm(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_threads(target: Callable[[int], None], n: int) -> float:
@@ -204,7 +181,7 @@ def main() -> None:
         return
     big = photos_at(images, SIZES["4032x3024"])
     small = photos_at(images, SIZES["640x640"])
-    with local_api(None) as (base_url, key, pid):
+    with local_api() as (base_url, key, pid):
         with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=300) as client:
             client.post("/v1/analyses", files={"image": ("w.jpg", small[0], "image/jpeg")})  # warm-up
         if "memory" not in skip:

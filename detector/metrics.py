@@ -2,7 +2,9 @@
 
 The serving path (ONNX, tiling, flip TTA) is what users get, so it is judged by our own code rather
 than by the trainer's validator. AP follows COCO: greedy matching by descending score, each ground
-truth matched at most once, 101-point interpolated precision envelope.
+truth matched at most once, 101-point interpolated precision envelope. It equals COCOeval's bbox AP (area
+"all", no crowd boxes) once COCO's per-image cap `maxDets` (default 100) is raised to the model card's
+`max_det`, the cap the serving path already applies; tests/unit/test_metrics.py checks this with pycocotools.
 """
 
 from __future__ import annotations

@@ -53,8 +53,12 @@ def serve(
     """Run the HTTP API."""
     import uvicorn
 
+    from infra.logging_config import log_config
+
     migrate_database()
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=host, port=port, workers=workers, log_config=log_config("INFO")
+    )
 
 
 @app.command()

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from detector.datasets.formats import image_size
 from detector.datasets.samples import SPLITS, LabelledBox, Sample, Split
 
 MANIFEST = "manifest.json"
@@ -100,8 +101,8 @@ def _safe_stem(name: str) -> str:
 def _image_bytes_and_suffix(image: Path | bytes, name: str) -> tuple[bytes, str, tuple[int, int]]:
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     with Image.open(io.BytesIO(data)) as im:
-        size = im.size
         fmt = (im.format or "").lower()
+    size = image_size(data)  # as displayed: the frame the boxes are in
     suffix = Path(name).suffix.lower() if not isinstance(image, bytes) else ""
     if not suffix:
         suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}.get(fmt, ".jpg")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.signals import before_task_publish, setup_logging
 from kombu import Queue
 
+from infra.logging_config import carry_request_id, configure_logging
 from infra.settings import get_settings
 from pipelines.tasks import TASK_MODULES
 
@@ -73,6 +75,13 @@ def build_config() -> dict[str, Any]:
 
 celery_app = Celery("skintrouble", include=list(TASK_MODULES))
 celery_app.add_defaults(build_config)
+# workers and beat log JSON lines with the task id; tasks sent during a request carry its request id
+before_task_publish.connect(carry_request_id, weak=False)
+
+
+@setup_logging.connect(weak=False)
+def _json_logging(loglevel: str | int | None = None, **_: Any) -> None:
+    configure_logging(loglevel or "INFO")
 
 
 def enqueue_task(name: str, *args: Any, **options: Any) -> None:
