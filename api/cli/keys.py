@@ -13,7 +13,9 @@ keys_app = typer.Typer(help="API keys (stored hashed; a new key is shown once)."
 
 
 def create_key(role: str, name: str, same_person_as: str | None = None) -> str:
-    from infra.db.repositories import api_keys
+    """A new key, stored hashed; who made it, for whom, is in the audit trail."""
+    from infra.db.repositories import api_keys, audit
+    from infra.db.repositories.audit import Actor
     from infra.db.unit_of_work import session_scope
 
     with session_scope(get_settings().sqlalchemy_url) as session:
@@ -22,7 +24,9 @@ def create_key(role: str, name: str, same_person_as: str | None = None) -> str:
             person, old_role = api_keys.person_of(session=session, prefix=same_person_as.rstrip("…"))
             if old_role != role:
                 raise LookupError(f"the key {same_person_as} has the role {old_role}, not {role}")
-        _, raw = api_keys.create_key(session=session, role=role, name=name, person_id=person)
+        key, raw = api_keys.create_key(session=session, role=role, name=name, person_id=person)
+        details = {"role": role, "name": name, "person": key.person_id or key.id}
+        audit.record(session=session, action="key.created", actor=Actor.operator(), target=key.id, details=details)
     return raw
 
 
@@ -65,7 +69,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix as `keys list` shows it")]) -> None:
     """Revoke one key at once (rotation: `keys create` the new one, deploy it, then revoke the old)."""
-    from infra.db.repositories import api_keys
+    from infra.db.repositories import api_keys, audit
+    from infra.db.repositories.audit import Actor
     from infra.db.unit_of_work import session_scope
 
     migrate_database()
@@ -73,6 +78,7 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix as 
         with session_scope(get_settings().sqlalchemy_url) as session:
             key = api_keys.revoke_by_prefix(session=session, prefix=prefix.rstrip("…"))
             role, name = key.role, key.name
+            audit.record(session=session, action="key.revoked", actor=Actor.operator(), target=key.id)
     except LookupError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

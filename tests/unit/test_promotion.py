@@ -223,9 +223,9 @@ def test_retraining_data_never_contains_a_benchmark_photo(gate: tuple[Settings, 
 # ---- one service behind both faces: the CLI and the API leave the same audit entries -----------------------------
 
 
-def audit_rows(settings: Settings) -> list[tuple[str, str | None, str | None, str | None]]:
+def audit_rows(settings: Settings, prefix: str) -> list[tuple[str, str | None, str | None, str | None]]:
     with session_scope(settings.sqlalchemy_url) as session:
-        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.id))
         return [(e.action, e.role, e.target, (e.details or {}).get("reason")) for e in rows]
 
 
@@ -255,7 +255,7 @@ def test_cli_and_api_promotions_and_rollbacks_are_audited_alike(
     assert runner.invoke(cli, ["models", "promote", "3", "--alias", "mvp", "--reason", "cli again"]).exit_code == 0
     assert runner.invoke(cli, ["models", "rollback", "--alias", "mvp", "--reason", "cli back"]).exit_code == 0
 
-    assert audit_rows(settings) == [
+    assert audit_rows(settings, "model.") == [
         ("model.promoted", "operator", "mvp:1", "cli says"),
         ("model.promoted", "ml-engineer", "mvp:2", "api says"),
         ("model.rolled_back", "ml-engineer", "mvp:1", "api back"),
@@ -265,6 +265,7 @@ def test_cli_and_api_promotions_and_rollbacks_are_audited_alike(
     with session_scope(settings.sqlalchemy_url) as session:  # the CLI's operator is named, not "cli"
         actors = {e.actor_id for e in session.scalars(select(AuditEvent)) if e.role == "operator"}
     assert actors == {f"cli:{getpass.getuser()}"}
+    assert [(a, role) for a, role, _, _ in audit_rows(settings, "key.")] == [("key.created", "operator")]
 
 
 def test_cli_and_api_training_requests_share_checks_audit_and_queue(
@@ -302,7 +303,7 @@ def test_cli_and_api_training_requests_share_checks_audit_and_queue(
         assert (failed["status"], failed["error"]) == ("failed", "could not be queued")
 
     assert sent == [started.json()["id"], queued.output.strip().splitlines()[-1]]
-    rows = [(action, role) for action, role, _, _ in audit_rows(settings)]
+    rows = [(action, role) for action, role, _, _ in audit_rows(settings, "training.")]
     assert rows == [
         ("training.started", "ml-engineer"),
         ("training.started", "operator"),
