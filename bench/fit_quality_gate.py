@@ -12,9 +12,14 @@ Protocol (what each choice sees):
   strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit
   families (seeds 0..24) and background crops of train photos against skin rows (good, close-ups, blurred,
   side-lit), over the distance to `ood_stats.json` and the colour statistics.
+- `ood_stats.json` also holds ceilings fitted on the same `train` rows: fine detail (2.5x the fitted maximum),
+  colour detail (1.5x), and a joint one for sharp *and* oriented fine texture (both above the fitted 99.5th
+  percentile; coherence among the sharper half): colour noise and strokes.
 - Decision thresholds (each model's logit, the distance limit) are chosen on the *selection* part of `valid`
   only: the lowest threshold under which at most `--budget` of the good selection photos (as is, JPEG, five
-  skin-tone shifts) would be refused by that code. The *report* part and the held-back non-skin images are
+  skin-tone shifts) would be refused by that code (`--code-budget CODE=SHARE` for one code; `--search-budgets`
+  tries every combination for the four exposure/blur codes on selection and keeps the best within
+  `--max-false-rejects`; `--fair-bands` takes the largest of three ITA bands' own quantiles). The *report* part and the held-back non-skin images are
   not read here; `bench/calibrate_quality_gate.py` reports on them.
 """
 
@@ -108,7 +113,7 @@ def choose_thresholds(
     rows: list[dict], models: dict, stats: dict, budget: float, ood_budget: float, budgets: dict[str, float]
 ) -> None:
     """Per code, the lowest threshold refusing at most its budget (`budgets[code]`, else `budget`) of the good
-    valid-selection photos in each skin-tone band (ITA of the photo's skin)."""
+    valid-selection photos (of each skin-tone band with `--fair-bands`)."""
     good = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and is_good(r)]
     bands = [tone_band(r) for r in good] if FAIR_BANDS else ["all"] * len(good)
     for code, model in models["codes"].items():
@@ -116,12 +121,13 @@ def choose_thresholds(
         scores = np.array([verdict.logit(r["measures"], model) for r in good])
         model["threshold"] = float(max(fair_quantile(scores, bands, share), -2.0))
         model["chosen_on"] = (
-            f"valid selection: {len(good)} good photos and tone/JPEG copies, <= {share:.2%} refused per tone band"
+            f"valid selection: {len(good)} good photos and tone/JPEG copies, <= {share:.2%} refused"
+            + (" per tone band" if FAIR_BANDS else "")
         )
     distances = np.array([ood.distance(ood.feature_vector(r["measures"]), stats) for r in good])
     stats["threshold"] = float(max(fair_quantile(distances, bands, ood_budget), stats["reference_distance"]))
-    stats["chosen_on"] = (
-        f"valid selection: {len(good)} good photos and copies, <= {ood_budget:.2%} refused per tone band"
+    stats["chosen_on"] = f"valid selection: {len(good)} good photos and copies, <= {ood_budget:.2%} refused" + (
+        " per tone band" if FAIR_BANDS else ""
     )
 
 
