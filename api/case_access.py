@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import Principal, UnitOfWork
 from infra.db.models import Case, ReviewItem
-from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import audit
 
 AUDITED_ROLES = frozenset({"dermatologist"})
 
@@ -28,11 +28,10 @@ def record_read(*, uow: UnitOfWork, principal: Principal, case_id: str, what: st
     """Audit a read of case data by a reviewer and commit it (reads by the case's own app are not logged)."""
     if principal.role not in AUDITED_ROLES:
         return
-    cases_repo.record_audit(
+    audit.record(
         session=uow.session,
         action="case.read",
-        actor_id=principal.key_id,
-        role=principal.role,
+        actor=principal.actor,
         target=case_id,
         details={"what": what, "person": principal.person_id},
     )

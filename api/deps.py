@@ -3,63 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from infra.db.engine import session_factory
 from infra.db.models import ApiKey
 from infra.db.repositories import api_keys as keys_repo
+from infra.db.repositories.audit import Actor
+from infra.db.unit_of_work import UnitOfWork, unit_of_work
 from infra.settings import Settings
-from pipelines.runtime import Runtime
+from pipelines.resources import Resources
 
 
-def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+def get_resources(request: Request) -> Resources:
+    return request.app.state.resources
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings_dep(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    return resources.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-@dataclass
-class UnitOfWork:
-    """The request's session. Routes call `commit()` once at the end; jobs registered with `after_commit`
-    are sent only after that commit succeeded and are dropped if the request fails."""
-
-    session: Session
-    _after: list[Callable[[], None]] = field(default_factory=list)
-    committed: bool = False
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self._after.append(callback)
-
-    def commit(self) -> None:
-        self.session.commit()
-        self.committed = True
-        callbacks, self._after = self._after, []
-        for callback in callbacks:
-            callback()
-
-
 def get_uow(settings: SettingsDep) -> Iterator[UnitOfWork]:
-    session = session_factory(settings.sqlalchemy_url)()
-    uow = UnitOfWork(session=session)
-    try:
+    """The request's unit of work: routes commit once at the end; what they did not commit is rolled back."""
+    with unit_of_work(settings.sqlalchemy_url, commit_on_exit=False) as uow:
         yield uow
-    finally:
-        if not uow.committed:
-            session.rollback()
-        session.close()
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
@@ -75,6 +50,11 @@ class Principal:
     def __post_init__(self) -> None:
         if not self.person_id:
             object.__setattr__(self, "person_id", self.key_id)
+
+    @property
+    def actor(self) -> Actor:
+        """The key's holder as the audit trail and the services name them."""
+        return Actor(id=self.key_id, role=self.role, name=self.name or self.key_id)
 
 
 def principal_from_key(key: ApiKey) -> Principal:

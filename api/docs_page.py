@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.errors import ApiError
 
 ASSETS = "/docs/static"
+FAVICON = f"{ASSETS}/favicon.png"
 _FILES = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
@@ -48,6 +49,10 @@ def csp_for(html: str) -> str:
     )
 
 
+def _about(request: Request) -> dict[str, str]:
+    return {"openapi_url": request.app.openapi_url, "title": f"{request.app.title} - API"}
+
+
 def _page(response: HTMLResponse) -> HTMLResponse:
     html = bytes(response.body).decode()
     return HTMLResponse(html, headers={"Content-Security-Policy": csp_for(html), "Cache-Control": "no-cache"})
@@ -57,11 +62,10 @@ def _page(response: HTMLResponse) -> HTMLResponse:
 def swagger_ui(request: Request) -> HTMLResponse:
     return _page(
         get_swagger_ui_html(
-            openapi_url=request.app.openapi_url,
-            title=f"{request.app.title} - API",
+            **_about(request),
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS}/favicon.png",
+            swagger_favicon_url=FAVICON,
         )
     )
 
@@ -70,10 +74,9 @@ def swagger_ui(request: Request) -> HTMLResponse:
 def redoc(request: Request) -> HTMLResponse:
     return _page(
         get_redoc_html(
-            openapi_url=request.app.openapi_url,
-            title=f"{request.app.title} - API",
+            **_about(request),
             redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
+            redoc_favicon_url=FAVICON,
             with_google_fonts=False,
         )
     )

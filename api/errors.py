@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError as DBOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.photos import PhotoError
+from infra.logging_config import REQUEST_ID_HEADER
+from pipelines.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,24 @@ _STATUS_CODES = {
     429: "rate_limited",
     503: "service_unavailable",
 }
+
+
+# The HTTP status of each domain refusal (`pipelines.errors.Refused`); a code not listed answers 422.
+REFUSAL_STATUS = {
+    "empty_body": 400,
+    "unreadable_image": 400,
+    "image_too_large": 413,
+    "unsupported_media_type": 415,
+    "dataset_not_found": 422,
+    "dataset_revoked": 422,
+    "queue_unavailable": 503,
+}
+# what a client should wait before retrying, for refusals that pass
+_RETRY_AFTER = {"queue_unavailable": "30"}
+
+
+def status_for(refusal: Refused) -> int:
+    return REFUSAL_STATUS.get(refusal.code, 422)
 
 
 class ApiError(Exception):
@@ -124,9 +144,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
 
-    @app.exception_handler(PhotoError)
-    async def _photo_error(_: Request, exc: PhotoError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        retry = _RETRY_AFTER.get(exc.code)
+        headers = {"Retry-After": retry} if retry else None
+        return error_response(status_for(exc), exc.code, exc.message, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -151,4 +173,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error: %s", type(exc).__name__)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        # answered outside every middleware (Starlette's ServerErrorMiddleware): name the request here, the one
+        # answer a caller most needs to quote
+        request_id = correlation_id.get()
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        return error_response(500, "internal_error", "Something went wrong on our side.", headers=headers)

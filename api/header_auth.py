@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import Principal, principal_from_key
 from api.errors import ApiError, error_response
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys as keys_repo
+from infra.db.unit_of_work import session_scope
 
 log = logging.getLogger(__name__)
 PROTECTED_PREFIX = "/v1/"
@@ -49,7 +49,7 @@ class HeaderAuth:
         state = scope["app"].state
         raw = _header(scope, b"x-api-key")
         try:
-            principal = await run_in_threadpool(_lookup, state.runtime.settings.sqlalchemy_url, raw) if raw else None
+            principal = await run_in_threadpool(_lookup, state.resources.settings.sqlalchemy_url, raw) if raw else None
         except OperationalError as exc:
             log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "OperationalError")
             response = error_response(

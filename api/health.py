@@ -9,10 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import RuntimeDep
+from api.deps import ResourcesDep
 from api.metrics_auth import authorize_scrape
 from infra.db.engine import get_engine
-from pipelines.celery_app import celery_app
+from pipelines.tasks.app import celery_app
 
 router = APIRouter(tags=["health"])
 
@@ -35,12 +35,12 @@ def _check_broker() -> str:
 
 
 @router.get("/readyz", summary="Database, broker and model are usable")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(resources: ResourcesDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     for name, probe in (
-        ("database", lambda: _check_database(runtime.settings.sqlalchemy_url)),
+        ("database", lambda: _check_database(resources.settings.sqlalchemy_url)),
         ("broker", _check_broker),
-        ("model", lambda: runtime.models.get().version),
+        ("model", lambda: resources.models.get().version),
     ):
         try:
             checks[name] = await run_in_threadpool(probe)
@@ -56,6 +56,6 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     response_class=Response,
     responses={401: {"description": "Missing or wrong scrape token"}},
 )
-def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    authorize_scrape(request, runtime.settings)
+def metrics(request: Request, resources: ResourcesDep) -> Response:
+    authorize_scrape(request, resources.settings)
     return request.app.state.metrics.render()

@@ -6,20 +6,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import OperationalError
 
 from api import docs_page, health
 from api.analyses.router import router as analyses_router
-from api.body_limit import MULTIPART_SLACK, BodySizeLimit
+from api.body_limit import MULTIPART_SLACK, install_body_limit
 from api.datasets.router import router as datasets_router
 from api.errors import install_error_handlers
 from api.header_auth import HeaderAuth
-from api.logging_config import install_redaction
-from api.metrics import Metrics
+from api.metrics import DriftCollector, Metrics
 from api.models.router import router as models_router
-from api.monitoring.router import DriftCollector
 from api.monitoring.router import router as monitoring_router
 from api.rate_limit import build_rate_limiter
 from api.review.page import router as review_page_router
@@ -27,15 +26,16 @@ from api.review.router import router as review_router
 from api.security_headers import SecurityHeaders
 from api.training_runs.router import router as training_runs_router
 from infra.db.migrate import upgrade
+from infra.logging_config import REQUEST_ID_HEADER, install_redaction, valid_request_id_or_new
 from infra.settings import Settings, get_settings
-from pipelines.runtime import Runtime, serving_runtime
+from pipelines.resources import Resources, serving_resources
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = runtime or serving_runtime(settings)
+    resources = resources or serving_resources(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_url=None,
     )
     install_redaction()
-    app.state.runtime = runtime
+    app.state.resources = resources
     app.state.metrics = Metrics()
     app.state.rate_limiter = build_rate_limiter(settings.rate_limit_per_minute, settings.redis_url)
     app.state.anonymous_rate_limiter = build_rate_limiter(
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     install_error_handlers(app)
     app.middleware("http")(app.state.metrics.middleware)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_SLACK)
+    install_body_limit(app, settings.max_upload_bytes + MULTIPART_SLACK)
     app.add_middleware(HeaderAuth)  # the key, from the headers, before any body is read
     app.add_middleware(SecurityHeaders)  # outermost but CORS: every answer, whoever wrote it
     if settings.cors_origins:
@@ -71,8 +71,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type"],
+            allow_headers=["X-API-Key", "Idempotency-Key", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
         )
+    # outermost: the request id is set before anything else logs, and every answer carries it
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name=REQUEST_ID_HEADER,
+        validator=None,  # replaced, not refused: the transformer swaps a bad or oversize id for a new one
+        transformer=valid_request_id_or_new,
+    )
     app.include_router(health.router)
     app.include_router(docs_page.router)
     app.include_router(analyses_router)

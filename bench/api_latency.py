@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_latency.py --requests 20
 
-Starts the API like bench/load.py (uvicorn, embedded defaults, temp folder, shared ONNX cache) and, in this
+Starts the API like the load test (bench/common.local_api: uvicorn, embedded defaults, temp folder, shared ONNX cache) and, in this
 process, loads the same model with the same thread setting. Requests go one at a time and alternate with a direct
 `Detector.predict` on the same decoded photo, so both see the same background load on a shared machine.
 The API path adds upload, decoding, the quality gate, review routing, storing the photo and the SQLite write.
@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import REPO_ROOT, local_api, make_photos
+from common import REPO_ROOT, local_api, synthetic_jpegs
 
 
 def quantile(values: list[float], q: int) -> float:
@@ -34,12 +34,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads on both sides (default: ORT's)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    jpeg = make_photos(1, width, height)[0]
+    jpeg = synthetic_jpegs(1, width, height, first_seed=9100)[0]
 
-    with local_api(args.threads) as (base, key, _pid):
+    with local_api(threads=args.threads) as (base, key, _pid):
         from detector.onnx_runtime import Detector
         from infra.settings import get_settings
-        from pipelines.photos import decode_photo
+        from pipelines.cases.photos import decode_photo
 
         settings = get_settings()
         detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=args.threads)

@@ -57,7 +57,7 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
             by_kind[row["kind"]][row["part"]].append((row, report))
     table = [["degradation", "expected", "n sel/rep", "selection %", "report %", "report: codes seen"]]
     for kind, parts in by_kind.items():
-        expected = parts["report"][0][0]["label"] if parts["report"] else None
+        expected = next(iter(pairs for pairs in parts.values() if pairs))[0][0]["label"]
         cells = []
         for part in PARTS:
             pairs = parts[part]
@@ -139,8 +139,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--measures", type=Path, default=Path("var/gate/measures.json"))
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
+    )
     args = parser.parse_args()
     rows = [r for r in json.loads(args.measures.read_text()) if r["set"] in ("valid", "nonskin")]
+    if args.selection_only:
+        rows = [r for r in rows if r["part"] == "selection"]
     reports = replay(rows, Thresholds())
     for title, table in (
         ("Degraded valid photos: caught with the expected code (good rows: refused)", degradation_table),

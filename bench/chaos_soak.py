@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import io
 import math
 import os
 import re
@@ -37,30 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO_ROOT, free_port, synthetic_jpegs
 
 DOCUMENTED_503 = {"queue_unavailable", "database_unavailable"}
 ANALYSED = re.compile(r"case ([0-9a-f]{32}) analysed: (\w+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_photos(count: int, size: int) -> list[bytes]:
-    from detector.synthetic import synthetic_skin_photo
-
-    photos = []
-    for seed in range(count):
-        buf = io.BytesIO()
-        Image.fromarray(synthetic_skin_photo(7700 + seed, size, size).rgb).save(buf, format="JPEG", quality=90)
-        photos.append(buf.getvalue())
-    return photos
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -429,7 +410,7 @@ def main() -> int:
     args = parser.parse_args()
 
     soak = Soak(args)
-    photos = make_photos(16, args.photo_size)
+    photos = synthetic_jpegs(16, args.photo_size, args.photo_size, first_seed=7700)
     try:
         key = soak.start()
         seconds = args.minutes * 60

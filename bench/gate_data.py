@@ -9,7 +9,7 @@ Imported by `bench/fit_quality_gate.py` and `bench/calibrate_quality_gate.py`; n
   leaving background and highlights alone: a darker- or lighter-skinned person photographed the same way.
   Groups are named by the Individual Typology Angle (ITA = atan((L* - 50) / b*)), the usual dermatology scale.
 - Non-skin images are generated in code (no download): textures, text, gradients, noise, geometric scenes,
-  fur-like strokes, green/blue scenes, grey scan-like images, plus crops of the non-skin parts of ACNE04
+  fur-like strokes, wood grain and fabric, green/blue scenes, grey scan-like images, plus crops of the non-skin parts of ACNE04
   photos (hair, clothes, walls, background). Each family is drawn from a seed, so fit and report sets are
   disjoint by seed; two families are kept out of the fit entirely.
 """
@@ -290,6 +290,36 @@ def fur(rng: np.random.Generator) -> np.ndarray:
     return _finish(img)
 
 
+def grain(rng: np.random.Generator) -> np.ndarray:
+    """Wood grain, brushed metal, woven or knitted fabric: noise smeared along one direction, in any colour.
+
+    Oriented like fur but made differently (a line-blurred noise field, not drawn strokes): it teaches the
+    not_skin_photo model that strongly oriented fine texture is not skin, while fur stays a kind never fitted.
+    """
+    palette = _colour(rng) if rng.random() < 0.5 else np.array((rng.uniform(120, 220), 90, 50), np.float32)
+    length, angle = int(rng.integers(9, 41)), float(rng.uniform(0, 180))
+    size = length if length % 2 else length + 1
+    kernel = np.zeros((size, size), np.float32)
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    half = (length - 1) / 2
+    centre = (size - 1) / 2
+    cv2.line(
+        kernel,
+        (round(centre - half * c), round(centre - half * s)),
+        (round(centre + half * c), round(centre + half * s)),
+        1.0,
+        1,
+    )
+    streaks = cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel / kernel.sum())
+    streaks /= streaks.std() + 1e-6
+    if rng.random() < 0.5:  # a weave: a second direction at right angles
+        streaks += cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel.T / kernel.sum()) * 3
+        streaks /= streaks.std() + 1e-6
+    img = palette + streaks[..., None] * rng.uniform(3, 30) * rng.uniform(0.7, 1.0, 3)
+    img += _noise(rng, 20)[..., None] * rng.uniform(0, 20)
+    return _finish(img)
+
+
 def foliage(rng: np.random.Generator) -> np.ndarray:
     """Grass, leaves or water: green- or blue-dominant texture."""
     hue = np.array((60, 150, 60) if rng.random() < 0.5 else (50, 100, 190), np.float32)
@@ -318,6 +348,7 @@ NON_SKIN: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
     "noise": noise,
     "scene": scene,
     "fur": fur,
+    "grain": grain,
     "foliage": foliage,
     "scan": scan,
 }

@@ -21,6 +21,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import local_api, rss_mb  # bench/load.py: the API process on a free loopback port
+from common import in_process_analysis, local_api, rss_mb  # the API process on a free loopback port
 
 SIZES = {"640x640": (640, 640), "1920x1440": (1920, 1440), "4032x3024": (4032, 3024)}
 
@@ -45,26 +46,11 @@ def photos_at(images: list[Path], size: tuple[int, int]) -> list[bytes]:
 
 
 def latency(images: list[Path], repeats: int, threads: int) -> dict[str, list[float]]:
-    from detector.onnx_runtime import Detector
-    from infra.settings import get_settings
-    from pipelines.analysis import analyze_jpeg, policy_from, thresholds_from
-    from pipelines.photos import decode_photo
-
-    settings = get_settings()
-    detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
-    thresholds, policy = thresholds_from(settings), policy_from(settings)
+    analyse = in_process_analysis(threads)
 
     def one(data: bytes) -> float:
         start = time.perf_counter()
-        photo = decode_photo(data, max_pixels=settings.max_image_pixels)
-        analyze_jpeg(
-            photo.jpeg,
-            photo_size=(photo.width, photo.height),
-            case_id="bench",
-            detector=detector,
-            thresholds=thresholds,
-            policy=policy,
-        )
+        analyse(data)
         return time.perf_counter() - start
 
     sets = {name: photos_at(images, size) for name, size in SIZES.items()}
@@ -104,22 +90,26 @@ def peak_memory(base: str, key: str, pid: int, photos: list[bytes], concurrent: 
         thread.join()
     stop.set()
     sampler.join()
-    hwm = _vm_hwm(pid)
+    hwm = rss_mb(pid, "VmHWM")
     return idle, max(peak, hwm), dict(statuses)
 
 
-def _vm_hwm(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def run_threads(target: Callable[[int], None], n: int) -> float:
+    """Run `target(0..n-1)` on n threads until they return; the wall seconds it took."""
+    start = time.perf_counter()
+    workers = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    return time.perf_counter() - start
 
 
 def detector_rate(photos: list[bytes], slots: int, threads: int, seconds: float) -> float:
     """Photos per second of `Detector.predict` alone, `slots` threads back to back (decoded beforehand)."""
     from detector.onnx_runtime import Detector
     from infra.settings import get_settings
-    from pipelines.photos import load_stored
+    from pipelines.cases.photos import load_stored
 
     settings = get_settings()
     detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=threads)
@@ -135,13 +125,7 @@ def detector_rate(photos: list[bytes], slots: int, threads: int, seconds: float)
             done[slot] += 1
             i += slots
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(s,)) for s in range(slots)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    return sum(done) / (time.perf_counter() - start)
+    return sum(done) / run_threads(run, slots)
 
 
 def api_rate(base: str, key: str, photos: list[bytes], clients: int, seconds: float) -> tuple[float, dict]:
@@ -158,13 +142,7 @@ def api_rate(base: str, key: str, photos: list[bytes], clients: int, seconds: fl
                 statuses[str(response.status_code)] += 1
                 i += clients
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join()
-    return statuses["200"] / (time.perf_counter() - start), dict(statuses)
+    return statuses["200"] / run_threads(run, clients), dict(statuses)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -203,7 +181,7 @@ def main() -> None:
         return
     big = photos_at(images, SIZES["4032x3024"])
     small = photos_at(images, SIZES["640x640"])
-    with local_api(None) as (base_url, key, pid):
+    with local_api() as (base_url, key, pid):
         with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=300) as client:
             client.post("/v1/analyses", files={"image": ("w.jpg", small[0], "image/jpeg")})  # warm-up
         if "memory" not in skip:

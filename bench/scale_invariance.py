@@ -24,15 +24,15 @@ import cv2
 import numpy as np
 from PIL import Image
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from detector.cli import progress_bar
 from detector.datasets.splits import select_part
 from detector.evaluation import EVAL_CONF, load_labelled_images, read_rgb
 from detector.metrics import DetectionAccumulator, count_mae
 from detector.onnx_runtime import Detector
-from pipelines.analysis import load_pixels
-from pipelines.photos import decode_photo
+from pipelines.cases.analysis import load_pixels
+from pipelines.cases.photos import decode_photo
 
 Variant = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -96,7 +96,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="folder for summary.json")
     args = parser.parse_args()
 
-    console = Console(stderr=True)
     detector = Detector.load(args.model, args.cache, threads=args.threads)
     items, _ = load_labelled_images(args.data, args.split)
     items = sorted(items, key=lambda i: i.path.name)
@@ -106,15 +105,9 @@ def main() -> None:
     acc = {v: DetectionAccumulator(class_names=["lesion"], recall_conf=detector.card.operating_conf) for v in variants}
     rows: dict[str, list[tuple[int, int, int, int]]] = {v: [] for v in variants}
     seconds: dict[str, list[float]] = {v: [] for v in variants}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(f"{len(items)} photos x {len(variants)} variants", total=len(items) * len(variants))
-        for item in items:
+    total = len(items) * len(variants)
+    with progress_bar(f"{len(items)} photos x {len(variants)} variants") as update:
+        for done, item in enumerate(items, start=1):
             rgb = read_rgb(item.path)
             for name in variants:
                 image, boxes = VARIANTS[name](rgb, item.boxes)
@@ -128,7 +121,7 @@ def main() -> None:
                 acc[name].add(found, scores, np.zeros(len(scores), np.int64), boxes, np.zeros(len(boxes), np.int64))
                 grade = detection.severity.grade  # as served: the grader when the card has one, else bands
                 rows[name].append((detection.lesion_count, len(boxes), grade, -1 if item.grade is None else item.grade))
-                progress.advance(task)
+            update(done * len(variants), total)
 
     summary: dict[str, dict[str, float]] = {}
     for name in variants:

@@ -6,8 +6,8 @@
 onnxruntime runs with one intra-op thread (SKINTROUBLE_DETECTOR_THREADS=1); a uvicorn worker still runs several
 analyses at once on its thread pool, so "per core" is measured, not assumed: analyses divided by the CPU seconds
 the serving processes consumed (user + system, from /proc), i.e. analyses per second for each fully busy core.
-`direct` times `pipelines.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
-`apiN` starts `skintrouble serve --workers N` on embedded defaults in a temp folder and posts the photos with 2N
+`direct` times `pipelines.cases.analysis.analyze` (decode + gate + detector + routing) on one thread in this process;
+`apiN` starts the API with N uvicorn workers (bench/common.local_api) on embedded defaults in a temp folder and posts the photos with 2N
 (or --concurrency) client threads back to back for --seconds (or --requests in all) over loopback (upload,
 decode, gate, detector, SQLite write, JSON). The client's own CPU is not counted. Photos are synthetic skin with
 lesion-like spots (detector.synthetic), JPEG-encoded like an upload.
@@ -16,36 +16,19 @@ lesion-like spots (detector.synthetic), JPEG-encoded like an upload.
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-
-def photos(count: int, width: int, height: int) -> list[bytes]:
-    from detector.synthetic import synthetic_skin_photo
-
-    out = []
-    for seed in range(count):
-        buf = io.BytesIO()
-        Image.fromarray(synthetic_skin_photo(7000 + seed, width, height).rgb).save(buf, format="JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import in_process_analysis, local_api, synthetic_jpegs
 
 
 def budget(seconds: float, requests: int) -> Callable[[], bool]:
@@ -59,26 +42,7 @@ def budget(seconds: float, requests: int) -> Callable[[], bool]:
 
 def bench_direct(jpegs: list[bytes], seconds: float, requests: int) -> tuple[int, float, float, float]:
     """(analyses, wall seconds, CPU seconds, median ms) for one thread in this process."""
-    from detector.onnx_runtime import Detector
-    from infra.settings import get_settings
-    from pipelines.analysis import analyze_jpeg, policy_from, thresholds_from
-    from pipelines.photos import decode_photo
-
-    settings = get_settings()
-    detector = Detector.load(settings.model_dir, settings.model_cache_dir, threads=1)
-    thresholds, policy = thresholds_from(settings), policy_from(settings)
-
-    def one(data: bytes) -> None:
-        photo = decode_photo(data, max_pixels=settings.max_image_pixels)
-        analyze_jpeg(
-            photo.jpeg,
-            photo_size=(photo.width, photo.height),
-            case_id="bench",
-            detector=detector,
-            thresholds=thresholds,
-            policy=policy,
-        )
-
+    one = in_process_analysis(threads=1)
     one(jpegs[0])  # warm-up
     timings = []
     cpu0, start = time.process_time(), time.perf_counter()
@@ -104,85 +68,40 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def bench_api(
     jpegs: list[bytes], seconds: float, requests: int, workers: int, concurrency: int
 ) -> tuple[int, float, float, float]:
-    """(analyses, wall seconds, server CPU seconds, median ms per request) against `skintrouble serve --workers N`."""
-    from infra.db.engine import session_scope
-    from infra.db.migrate import upgrade
-    from infra.db.repositories import api_keys
+    """(analyses, wall seconds, server CPU seconds, median ms per request) against uvicorn with N workers."""
+    env = {"SKINTROUBLE_REVIEW_AUDIT_RATE": "0"}
+    with (
+        local_api(workers=workers, threads=1, env=env) as (url, key, pgid),
+        httpx.Client(base_url=url, timeout=120, headers={"X-API-Key": key}) as client,
+    ):
 
-    with tempfile.TemporaryDirectory(prefix="sizing-") as tmp:
-        env = {
-            **os.environ,
-            "SKINTROUBLE_VAR_DIR": tmp,
-            "SKINTROUBLE_MODEL_CACHE": str(REPO_ROOT / "var" / "cache" / "models"),
-            "SKINTROUBLE_DETECTOR_THREADS": "1",
-            "SKINTROUBLE_FOLLOW_REGISTRY": "false",
-            "SKINTROUBLE_RATE_LIMIT_PER_MINUTE": "1000000",
-            "SKINTROUBLE_REVIEW_AUDIT_RATE": "0",
-        }
-        for name in ("DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI"):
-            env.pop(name, None)
-        db = f"sqlite:///{tmp}/skintrouble.db"
-        upgrade(db)
-        with session_scope(db) as session:
-            _, key = api_keys.create_key(session=session, role="app", name="sizing")
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(workers)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
-            else:
-                raise RuntimeError("the API did not become ready")
-            with httpx.Client(base_url=url, timeout=120, headers={"X-API-Key": key}) as client:
+        def post(i: int) -> float:
+            t0 = time.perf_counter()
+            files = {"image": ("p.jpg", jpegs[i % len(jpegs)], "image/jpeg")}
+            r = client.post("/v1/analyses", files=files)
+            if r.status_code not in (200, 422):
+                raise RuntimeError(f"{r.status_code} {r.text[:200]}")
+            return time.perf_counter() - t0
 
-                def post(i: int) -> float:
-                    t0 = time.perf_counter()
-                    files = {"image": ("p.jpg", jpegs[i % len(jpegs)], "image/jpeg")}
-                    r = client.post("/v1/analyses", files=files)
-                    if r.status_code not in (200, 422):
-                        raise RuntimeError(f"{r.status_code} {r.text[:200]}")
-                    return time.perf_counter() - t0
+        def loop(first: int, more: Callable[[], bool]) -> list[float]:
+            """One client: post back to back while the budget lasts (the last one may end after a deadline)."""
+            out, i = [], first
+            while more():
+                out.append(post(i))
+                i += concurrency
+            return out
 
-                def loop(first: int, more: Callable[[], bool]) -> list[float]:
-                    """One client: post back to back while the budget lasts (the last one may end after a deadline)."""
-                    out, i = [], first
-                    while more():
-                        out.append(post(i))
-                        i += concurrency
-                    return out
-
-                with ThreadPoolExecutor(concurrency) as pool:
-                    list(pool.map(post, range(concurrency * 2)))  # warm every worker process
-                    cpu0, start = group_cpu_seconds(server.pid), time.perf_counter()
-                    more = budget(seconds, requests)
-                    runs = list(pool.map(loop, range(concurrency), [more] * concurrency))
-                    elapsed, cpu = time.perf_counter() - start, group_cpu_seconds(server.pid) - cpu0
-            timings = [t for run in runs for t in run]
-            return len(timings), elapsed, cpu, statistics.median(timings) * 1000
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(post, range(concurrency * 2)))  # warm every worker process
+            cpu0, start = group_cpu_seconds(pgid), time.perf_counter()
+            more = budget(seconds, requests)
+            runs = list(pool.map(loop, range(concurrency), [more] * concurrency))
+            elapsed, cpu = time.perf_counter() - start, group_cpu_seconds(pgid) - cpu0
+    timings = [t for run in runs for t in run]
+    return len(timings), elapsed, cpu, statistics.median(timings) * 1000
 
 
 def main() -> None:
@@ -194,7 +113,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=0, help="client threads for apiN (default 2N)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    jpegs = photos(8, width, height)
+    jpegs = synthetic_jpegs(8, width, height)
     cores = os.cpu_count() or 1
     amount = f"{args.requests} analyses" if args.requests else f"{args.seconds:.0f} s"
     print(f"{width}x{height} synthetic JPEG photos, {amount} per mode, {cores} CPU cores on this machine")

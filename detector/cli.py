@@ -17,15 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO_ROOT / "var" / "cache" / "models"
+DEFAULT_CACHE = Path("var") / "cache" / "models"  # like every default path, under the working folder (the repo root)
 
 console = Console(stderr=True)
 dataset_app = typer.Typer(help="Import labelled photos into immutable snapshots; inspect them.", no_args_is_help=True)
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar for long CLI and bench work; the yielded `update(done, total)` moves it."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -57,7 +57,7 @@ def import_command(
         raise typer.BadParameter("split must be train, valid or auto", param_hint="--split")
     dataset = read_dataset(fmt, src)
     snapshot_name = name or (src if src.is_dir() else src.parent).resolve().name or "dataset"
-    with _progress(f"importing {len(dataset.samples)} images") as update:
+    with progress_bar(f"importing {len(dataset.samples)} images") as update:
         snap = build_snapshot(
             dataset.samples,
             class_names=dataset.class_names,
@@ -135,17 +135,9 @@ def train_command(
         shown = {k: round(v, 4) for k, v in row.items() if k != "epoch" and isinstance(v, float)}
         console.print(f"epoch {row['epoch']}/{epochs} {shown}")
 
+    recipe: dict[str, Any] = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "workers": workers}
     result = train(
-        snapshot,
-        from_checkpoint=from_checkpoint,
-        epochs=epochs,
-        imgsz=imgsz,
-        batch=batch,
-        device=device,
-        workers=workers,
-        out_dir=out,
-        extra=_parse_extra(extra or []),
-        on_epoch=show,
+        snapshot, from_checkpoint=from_checkpoint, out_dir=out, extra=_parse_extra(extra or []), on_epoch=show, **recipe
     )
     console.print(f"best weights: {result.best_weights}")
     typer.echo(str(result.best_weights))
@@ -196,7 +188,7 @@ def evaluate_command(
     if not images:
         raise typer.BadParameter(f"no images in {data} for split {split!r}", param_hint="--data")
     started = time.process_time()
-    with _progress(f"evaluating {len(images)} photos") as update:
+    with progress_bar(f"evaluating {len(images)} photos") as update:
         result = evaluate_and_report(
             detector,
             images,
@@ -253,7 +245,7 @@ def _train_records(detector: Any, data: Path, path: Path, every: int) -> list[An
         return records
     images, _ = load_labelled_images(data, "train")
     images = sorted(images, key=lambda item: item.path.name)[::every]
-    with _progress(f"serving calls on {len(images)} train photos") as update:
+    with progress_bar(f"serving calls on {len(images)} train photos") as update:
         records = grader_fit.collect(detector, images, update)
     meta = {"serving": grader_fit.serving_fingerprint(detector.card), "split": "train", "every": every}
     grader_fit.save_records(records, path, meta)
@@ -288,7 +280,7 @@ def _refit_grader(
         images, _ = load_labelled_images(data, split)
         if not images:
             raise typer.BadParameter(f"no images in {data} for split {split!r}", param_hint="--data")
-        with _progress(f"serving calls on {len(images)} photos") as update:
+        with progress_bar(f"serving calls on {len(images)} photos") as update:
             records = grader_fit.collect(detector, images, update)
         if evidence is not None:
             meta = {"serving": grader_fit.serving_fingerprint(detector.card), "split": split}

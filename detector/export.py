@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -18,6 +17,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from detector.datasets.snapshot import sha256_of
+
 ONNX_OPSET = 17  # supported by every onnxruntime >= 1.14 and by the torch exporter we pin
 EXPORT_TIMEOUT_S = 900
 EMBEDDING_OUTPUT = "embedding"
@@ -25,14 +26,6 @@ EMBEDDING_OUTPUT = "embedding"
 # (stride 8, the scale of most lesions). Names are those the Ultralytics exporter gives YOLOv8 layers.
 EMBEDDING_SOURCES: tuple[str, ...] = ("/model.9/cv2/act/Mul_output_0", "/model.15/cv2/act/Mul_output_0")
 EXPORT_FORMAT = "emb1"  # part of the cache key: exports made before the embedding output are not reused as such
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ultralytics_version() -> str:
@@ -45,7 +38,7 @@ def ultralytics_version() -> str:
 
 def cached_onnx_path(weights: Path, cache_dir: Path, imgsz: int) -> Path:
     """Where the export of these exact weights at this size by this Ultralytics version lives."""
-    key = f"{file_sha256(weights)[:16]}-{imgsz}-ul{ultralytics_version()}"
+    key = f"{sha256_of(weights)[:16]}-{imgsz}-ul{ultralytics_version()}"
     return Path(cache_dir) / f"{Path(weights).stem}-{key}-{EXPORT_FORMAT}.onnx"
 
 

@@ -2,7 +2,9 @@
 
 The serving path (ONNX, tiling, flip TTA) is what users get, so it is judged by our own code rather
 than by the trainer's validator. AP follows COCO: greedy matching by descending score, each ground
-truth matched at most once, 101-point interpolated precision envelope.
+truth matched at most once, 101-point interpolated precision envelope. It equals COCOeval's bbox AP (area
+"all", no crowd boxes) once COCO's per-image cap `maxDets` (default 100) is raised to the model card's
+`max_det`, the cap the serving path already applies; tests/unit/test_metrics.py checks this with pycocotools.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ SMALL_AREA = 32.0**2
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of boxes given as x1, y1, x2, y2."""
+    """IoU matrix (len(a), len(b)) of boxes given as x1, y1, x2, y2; degenerate boxes have zero area.
+
+    The one IoU of the project: NMS, test-time fusion, scoring and reviewer agreement all use it."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0.0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0.0, None).prod(axis=1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0.0, None).prod(axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 

@@ -8,20 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from detector.metrics import box_iou
+
 MAX_NMS_CANDIDATES = 30000  # as Ultralytics: bounds the work at very low confidence (mAP runs)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes: (N, 4) x (M, 4) -> (N, M)."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0.0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0.0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0.0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int = 300) -> np.ndarray:

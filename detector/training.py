@@ -238,11 +238,4 @@ def train(
         "best_weights": str(best),
     }
     (out_dir / "recipe.json").write_text(json.dumps(full_recipe, indent=2) + "\n", encoding="utf-8")
-    return TrainResult(
-        best_weights=best,
-        metrics_per_epoch=per_epoch,
-        recipe=full_recipe,
-        final_metrics=final,
-        run_dir=out_dir,
-        skin_extent_px=skin_extent,
-    )
+    return TrainResult(best, per_epoch, full_recipe, final, run_dir=out_dir, skin_extent_px=skin_extent)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detector.nms import box_iou
+from detector.metrics import box_iou
 
 MATCH_IOU = 0.3
 

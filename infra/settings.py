@@ -7,20 +7,21 @@ Every variable is prefixed `SKINTROUBLE_`; the three production switches also ac
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Role = Literal["app", "dermatologist", "ml-engineer"]
-ROLES: tuple[str, ...] = ("app", "dermatologist", "ml-engineer")
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 class Settings(BaseSettings):
-    """Runtime configuration. Paths default to `var/` under the current directory (the repo root)."""
+    """Configuration. Paths default to `var/` under the current directory (the repo root)."""
 
     model_config = SettingsConfigDict(env_prefix="SKINTROUBLE_", env_file=".env", extra="ignore")
 
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     suspect_auto_route_limit: int = 10  # at most this many per run (hourly)
     missed_lesion_max_count: int = 2  # "the model found few lesions": at most this many
     missed_lesion_min_mass: float = 3.0  # objectness mass below the operating threshold that says "look again"
+    missed_lesion_min_uncertainty: float = 0.2  # or flip/scale disagreement at least this
     missed_lesion_sample_rate: float = 0.5  # share of the qualifying photos sent to review
 
     # retraining
@@ -107,7 +109,6 @@ class Settings(BaseSettings):
 
     # celery
     celery_always_eager: bool = False
-    task_max_retries: int = 5
     # Redis redelivers an unacked message (worker killed mid-task) only after this many seconds
     broker_visibility_timeout: int = 4 * 3600
     # beat safety net: pending cases older than this are sent to the workers again
@@ -124,6 +125,10 @@ class Settings(BaseSettings):
         return self
 
     # derived values: computed on use, never at import
+    def section(self, prefix: str, names: Iterable[str]) -> dict[str, Any]:
+        """`{name: <prefix + name>}`: how a policy dataclass takes its thresholds from here, their one home."""
+        return {name: getattr(self, prefix + name) for name in names}
+
     @property
     def var_path(self) -> Path:
         return self.var_dir.resolve()

@@ -6,10 +6,18 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+# HEAD answers carry no body, so a missing object shows as the bare status "404"; GETs say NoSuchKey
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _is_not_found(response: dict[str, Any]) -> bool:
+    return str(response.get("Error", {}).get("Code", "")) in _NOT_FOUND_CODES
 
 
 def _check_key(key: str) -> str:
@@ -92,10 +100,14 @@ class S3PhotoStore:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def exists(self, key: str) -> bool:
+        """False only when S3 says the object is not there; a refusal (403), an S3 error (5xx) or no connection
+        raises, so an outage is never taken for a missing photo."""
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.ClientError:
-            return False
+        except self.client.exceptions.ClientError as exc:
+            if _is_not_found(exc.response):
+                return False
+            raise
         return True
 
     def delete_prefix(self, prefix: str) -> None:

@@ -1,7 +1,16 @@
 """Orchestration between the pure libraries (`detector`, `quality_gate`) and the outside world (`infra`).
 
-What lives here: the case lifecycle (`case_lifecycle`: sanitise, store, gate, detect, route, record), photo
-decoding (`photos`), the analysis itself (`analysis`), the inference pool, review routing, agreement, suspects and
-exports, Celery (`celery_app`, thin `tasks/`), retraining, the MLflow registry, promotion and the release follower.
+Four rooms, one per stage of the product loop:
+
+- `cases`: the life of one uploaded photo: decode and sanitise (`photos`), gate, detect and route (`analysis`,
+  `routing`), one lifecycle for every entry point (`lifecycle`), the bound on concurrent analyses
+  (`inference_pool`) and the safety net for lost messages (`stale`).
+- `review`: what dermatologists produce: agreement and reliability, suspect labels and second looks, the
+  missed-lesion sweep, label exports.
+- `mlops`: data and models: dataset snapshots, erasure of copies, retraining, the MLflow registry, the frozen
+  benchmark, promotion, which release serving follows, drift monitoring.
+- `tasks`: the Celery app and its thin tasks, which call the three rooms above.
+
+`resources` holds the process-wide collaborators (settings, photo store, model provider, inference pool).
 May import detector, quality_gate and infra; never api.
 """

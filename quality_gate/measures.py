@@ -206,15 +206,19 @@ def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[f
 # --- lighting --------------------------------------------------------------------------------------------------
 
 
-def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tuple[float, float]:
-    """Stops of illumination change across the frame's long side, from a plane fit to log2 of smoothed light,
-    and how planar the light is (R^2 of that fit, 0..1).
+def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tuple[float, float, float]:
+    """Lighting across the skin from log2 of its smoothed light on a `side` px grid: (gradient, planarity, slope).
 
-    Side light darkens one side of the skin in a smooth ramp, which a plane explains well; natural shading
-    (nose, cheeks) and a face against a dark room change brightness too, but not along one plane.
+    - gradient: stops of change across the frame's long side of a plane fitted to it; planarity: R^2 of that fit.
+      Side light darkens one side of the skin in a smooth ramp, which a plane explains well; natural shading
+      (nose, cheeks) and a face against a dark room change brightness too, but not along one plane.
+    - slope: the median of the local gradients over the inner skin (cells 2+ cells from the mask's edge), in
+      the same unit. A light falling off across the frame tilts every part of the skin the same way, so the
+      median keeps it; a face's own shading (darker jaw, temples, neck) tilts parts in different directions
+      and sits at the rim the median leaves out.
     """
     if not mask.any():
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     h, w = y_linear.shape
     scale = side / max(h, w)
     small = (max(2, round(w * scale)), max(2, round(h * scale)))
@@ -222,7 +226,7 @@ def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tu
     light = cv2.resize(y_linear * mask, small, interpolation=cv2.INTER_AREA)
     valid = weights > 0.5
     if valid.sum() < 8:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     level = np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
     rows, cols = np.nonzero(valid)
     design = np.stack([np.ones_like(level), cols / side, rows / side], axis=1)
@@ -230,7 +234,20 @@ def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tu
     spread = float(level.var())
     residual = float((level - design @ coef).var())
     planarity = 1.0 - residual / spread if spread > 1e-9 else 0.0
-    return float(np.hypot(coef[1], coef[2])), planarity
+    return float(np.hypot(coef[1], coef[2])), planarity, _median_slope(level, valid, side)
+
+
+def _median_slope(level: np.ndarray, valid: np.ndarray, side: int) -> float:
+    inner = cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)[1:-1, 1:-1]
+    if inner.sum() < 10:
+        return 0.0
+    grid = np.zeros(valid.shape, np.float32)
+    grid[valid] = level
+    cover = cv2.GaussianBlur(valid.astype(np.float32), (5, 5), 1.0)
+    grid = cv2.GaussianBlur(grid, (5, 5), 1.0) / np.maximum(cover, 1e-3)
+    gx = (grid[1:-1, 2:] - grid[1:-1, :-2]) * (side / 2.0)
+    gy = (grid[2:, 1:-1] - grid[:-2, 1:-1]) * (side / 2.0)
+    return float(np.hypot(np.median(gx[inner]), np.median(gy[inner])))
 
 
 # --- what the photo shows: colour and texture statistics for the out-of-distribution check ---------------------
@@ -325,3 +342,59 @@ def texture_contrast(y: np.ndarray, mask: np.ndarray) -> float:
     _, std = cv2.meanStdDev(detail, mask=mask.astype(np.uint8))
     level = max(float(cv2.mean(y, mask=mask.astype(np.uint8))[0]), 8.0)
     return float(std[0, 0]) / level
+
+
+# --- what the texture is made of: colour noise and oriented strokes -------------------------------------------
+
+
+def _masked_quantile(values: np.ndarray, mask: np.ndarray, q: float, step: float) -> float:
+    """Quantile of non-negative float values under a mask, to `step` resolution (a 256-bin histogram: fast)."""
+    codes = cv2.convertScaleAbs(values, alpha=1.0 / step)  # saturates at 255 * step
+    return quantile_level(histogram(codes, mask), q) * step
+
+
+def _mean_square(image: np.ndarray, m8: np.ndarray) -> float:
+    """Mean of the squares under a uint8 mask, summed over channels (mean^2 + variance: no squared copy)."""
+    mean, std = cv2.meanStdDev(image, mask=m8)
+    return float((mean**2 + std**2).sum())
+
+
+_FINE_KERNEL = (5, 5)  # 1 px Gaussian: what a lens keeps and a 2x downscale does not average away
+_LUMA_WEIGHTS = np.array([[0.299, 0.587, 0.114]], np.float32)  # Rec. 601, as cv2.COLOR_RGB2GRAY
+
+
+def fine_texture(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+    """What the fine texture (image minus a 1 px blur) is made of: (colour_detail, fine_coherence, oriented_detail).
+
+    - colour_detail: share of the fine detail's energy that differs between R, G and B (0: grey detail;
+      2/3: independent channels). Pores, spots and edges seen through a lens change all three channels together
+      (and JPEG stores colour at half resolution): ~0.03 on ACNE04 photos, <= 0.3 on the repo's synthetic skin
+      with per-channel noise; random colour noise ~0.6.
+    - fine_coherence: median coherence of the structure tensor of the fine luma detail over 5 px windows: ~0.2
+      for isotropic texture (pores, sensor noise), ~0.65 for strokes (fur, hair, grain). The median, not an
+      energy-weighted mean, so a face's few contour edges do not count.
+    - oriented_detail: median of coherence x local fine contrast (% of the mean luma), so JPEG's faint block
+      edges on smooth skin, coherent but weak, do not count either.
+    """
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8 or not mask.any():
+        return 0.0, 0.0, 0.0
+    image = rgb.astype(np.float32)
+    detail = cv2.subtract(image, cv2.GaussianBlur(image, _FINE_KERNEL, 1.0))
+    m8 = mask.astype(np.uint8)
+    total = _mean_square(detail, m8)
+    grey = _mean_square(cv2.transform(detail, np.ones((1, 3), np.float32)), m8) / 3.0  # R + G + B detail
+    colour = max(total - grey, 0.0) / total if total > 1e-6 else 0.0
+    luma_detail = cv2.transform(detail, _LUMA_WEIGHTS)
+    gx = cv2.Sobel(luma_detail, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(luma_detail, cv2.CV_32F, 0, 1, ksize=3)
+    jxx = cv2.blur(cv2.multiply(gx, gx), (5, 5))
+    jyy = cv2.blur(cv2.multiply(gy, gy), (5, 5))
+    jxy = cv2.blur(cv2.multiply(gx, gy), (5, 5))
+    coherence = cv2.divide(cv2.magnitude(cv2.subtract(jxx, jyy), 2.0 * jxy), cv2.add(jxx, jyy) + 1e-3)
+    level = max(float(sum(w * c for w, c in zip(_LUMA_WEIGHTS[0], cv2.mean(image, mask=m8)[:3], strict=True))), 8.0)
+    contrast = cv2.blur(cv2.absdiff(luma_detail, 0.0), (5, 5)) * (100.0 / level)  # local fine contrast, % of luma
+    return (
+        colour,
+        _masked_quantile(coherence, mask, 0.5, 1.0 / 255.0),
+        _masked_quantile(cv2.multiply(coherence, contrast), mask, 0.5, 0.05),
+    )

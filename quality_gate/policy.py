@@ -131,7 +131,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     subject_hist = measures.histogram(luma_half, subject)
     median_level = measures.quantile_level(subject_hist, 0.5)
     lit = skin_half if has_skin else subject
-    gradient, planarity = measures.light_gradient(linear_half, lit)
+    gradient, planarity, slope = measures.light_gradient(linear_half, lit)
     face_small = face_half if has_skin else everything
     half_max, half_min, angle = measures.detail_spectrum(luma_half, face_small, coarse=4)
     values = {
@@ -148,6 +148,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "light_gradient": gradient,
         "light_planarity": planarity,
         "planar_gradient": gradient * planarity,
+        "light_slope": slope,  # median local tilt of the inner skin's light, stops per frame side
         "shadow_fraction": measures.shadow_fraction(brightest, lit),
         "sharpness": measures.sharpness(y, face),
         "detail_half_max": half_max,
@@ -157,6 +158,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "noise": measures.noise_level(y, face),
     }
     values.update(measures.colour_texture(half, skin_half))
+    values["colour_detail"], values["fine_coherence"], values["oriented_detail"] = measures.fine_texture(half, lit)
     values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))
     return values
 
@@ -187,8 +189,12 @@ def assess(
     return judge(compute_measures(image, t, photo_size), t)
 
 
-def judge(values: dict[str, float], thresholds: Thresholds) -> QualityReport:
-    """Verdict from raw measures; separate from `assess` so calibration can replay cached measures.
+def judge(
+    values: dict[str, float], thresholds: Thresholds, models: dict | None = None, stats: dict | None = None
+) -> QualityReport:
+    """Verdict from raw measures; separate from `assess` so calibration can replay cached measures
+    (`models`, `stats`: a learned verdict and out-of-distribution statistics other than the shipped ones, for
+    the fit's threshold search).
 
     Precedence: an exposure code hides the content codes (a black or blown-out frame hides the skin, and
     the exposure hint is the one that helps); otherwise not_skin_photo is reported alone, since advice on
@@ -205,11 +211,11 @@ def judge(values: dict[str, float], thresholds: Thresholds) -> QualityReport:
             value = values[c.measure]
             results.append((c.code, c.fails(value), c.distance(value)))
     if t.learned_verdict:
-        for code, excess in verdict.logits(values).items():
+        for code, excess in verdict.logits(values, models).items():
             if has_skin or code not in NEEDS_SKIN:
                 excess -= t.learned_offset
                 results.append((code, excess > 0, min(1.0, abs(excess) / LEARNED_MARGIN_SCALE)))
-        stats = ood.load_stats()
+        stats = stats or ood.load_stats()
         limit = t.max_ood_distance if t.max_ood_distance is not None else stats["threshold"]
         distance = values["ood_distance"]
         far = distance > limit or ood.exceeds_caps(values, stats)

@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from infra.settings import REPO_ROOT, Settings, get_settings
+from pipelines.cases.routing import RoutingPolicy
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_BASE = os.environ.get("SKINTROUBLE_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -63,7 +65,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         monkeypatch.delenv(f"SKINTROUBLE_{name}", raising=False)
     monkeypatch.setenv("SKINTROUBLE_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SKINTROUBLE_ENVIRONMENT", "test")
-    # the registry-following runtime is exercised by the MLOps tests; elsewhere the shipped model is served
+    # following the registry is exercised by the MLOps tests; elsewhere the shipped model is served
     monkeypatch.setenv("SKINTROUBLE_FOLLOW_REGISTRY", "false")
     # ONNX exports are shared across tests and runs: exporting costs seconds, the cache key is the weights' digest
     monkeypatch.setenv("SKINTROUBLE_MODEL_CACHE", str(REPO_ROOT / "var" / "cache" / "models"))
@@ -129,3 +131,8 @@ def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of our own, created for this test and dropped after."""
     with own_postgres_database("skintrouble_test") as url:
         yield url
+
+
+def routing_policy(**changes: float) -> RoutingPolicy:
+    """The default routing policy (from `Settings`, its one home) with some thresholds changed."""
+    return replace(RoutingPolicy.from_settings(Settings()), **changes)

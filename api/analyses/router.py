@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 
 from api import case_access, idempotency
 from api.analyses import service
-from api.analyses.schemas import AnalysisAccepted, AnalysisPublic
-from api.deps import AppUser, CaseReader, RuntimeDep, UowDep
+from api.analyses.schemas import AnalysisAcceptedPublic, AnalysisPublic
+from api.deps import AppUser, CaseReader, ResourcesDep, UowDep
 from api.errors import ApiError, error_body
+from pipelines.cases import lifecycle
 
 router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
 
@@ -30,34 +31,28 @@ _ERRORS = {
 @router.post(
     "",
     response_model=AnalysisPublic,
-    responses={202: {"model": AnalysisAccepted}, **_ERRORS},
+    responses={202: {"model": AnalysisAcceptedPublic}, **_ERRORS},
     summary="Analyse a skin photo",
 )
 async def create_analysis(
     principal: AppUser,
     uow: UowDep,
-    runtime: RuntimeDep,
+    resources: ResourcesDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG, HEIC or WebP photo")],
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
-    data = await image.read(runtime.settings.max_upload_bytes + 1)
-    if len(data) > runtime.settings.max_upload_bytes:
+    data = await image.read(resources.settings.max_upload_bytes + 1)
+    if len(data) > resources.settings.max_upload_bytes:
         raise ApiError(413, "payload_too_large", "The photo is larger than the upload limit.")
     fingerprint = idempotency.fingerprint(data, mode)
     replay = idempotency.find_replay(
         session=uow.session, api_key_id=principal.key_id, idempotency_key=idempotency_key, fingerprint=fingerprint
     )
     if replay is None:
+        upload = lifecycle.Upload(data, principal.key_id, idempotency_key, fingerprint)
         case = await run_in_threadpool(
-            service.create,
-            uow=uow,
-            runtime=runtime,
-            principal=principal,
-            data=data,
-            mode=mode,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
+            service.create, uow=uow, resources=resources, principal=principal, upload=upload, mode=mode
         )
         idempotency.check_same_request(case, fingerprint)
     else:
@@ -71,7 +66,7 @@ def _case_response(case, accepted: bool = False) -> Response:  # type: ignore[no
         err = service.rejection_error(case)
         return JSONResponse(error_body(err.code, err.message, **err.extra), status_code=422)
     if case.status == "pending" or accepted:
-        body = AnalysisAccepted(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
+        body = AnalysisAcceptedPublic(id=case.id, status="pending", location=f"/v1/analyses/{case.id}")
         return JSONResponse(
             body.model_dump(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": body.location}
         )
@@ -94,9 +89,9 @@ def get_analysis(case_id: str, principal: CaseReader, uow: UowDep) -> AnalysisPu
         409: {"description": "Pending"},
     },
 )
-def get_overlay(case_id: str, principal: CaseReader, uow: UowDep, runtime: RuntimeDep) -> Response:
+def get_overlay(case_id: str, principal: CaseReader, uow: UowDep, resources: ResourcesDep) -> Response:
     case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
-    png = service.overlay_png(runtime=runtime, case=case)
+    png = service.overlay_png(resources=resources, case=case)
     case_access.record_read(uow=uow, principal=principal, case_id=case.id, what="overlay")
     return Response(
         png,
@@ -106,7 +101,7 @@ def get_overlay(case_id: str, principal: CaseReader, uow: UowDep, runtime: Runti
 
 
 @router.delete("/{case_id}", status_code=204, response_class=Response, responses={404: {"description": "Unknown id"}})
-def delete_analysis(case_id: str, principal: AppUser, uow: UowDep, runtime: RuntimeDep) -> Response:
+def delete_analysis(case_id: str, principal: AppUser, uow: UowDep, resources: ResourcesDep) -> Response:
     case = service.get_visible(uow=uow, principal=principal, case_id=case_id)
-    service.delete(uow=uow, runtime=runtime, principal=principal, case=case)
+    service.delete(uow=uow, resources=resources, principal=principal, case=case)
     return Response(status_code=204)

@@ -54,7 +54,7 @@ class AnalysisPublic(BaseModel):
     review: ReviewPublic
 
 
-class AnalysisAccepted(BaseModel):
+class AnalysisAcceptedPublic(BaseModel):
     id: str
     status: Literal["pending"]
     location: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,28 +12,25 @@ from api import case_access
 from api.analyses.schemas import AnalysisPublic
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
+from api.public import as_utc
 from detector.findings import Finding
+from detector.grading import GRADE_LABELS
 from detector.overlay import draw_findings, encode_png
 from infra.db.models import Case
+from infra.db.repositories import audit
 from infra.db.repositories import cases as cases_repo
-from pipelines import case_lifecycle as lifecycle
-from pipelines import erasure
-from pipelines.case_lifecycle import overlay_key
-from pipelines.celery_app import enqueue_task
-from pipelines.inference_pool import Busy
-from pipelines.photos import load_stored
-from pipelines.runtime import Runtime
+from pipelines.cases import lifecycle
+from pipelines.cases.inference_pool import Busy
+from pipelines.cases.lifecycle import overlay_key
+from pipelines.cases.photos import load_stored
+from pipelines.mlops import erasure
+from pipelines.resources import Resources
+from pipelines.tasks.app import enqueue_task
 
 log = logging.getLogger(__name__)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def to_public(case: Case) -> AnalysisPublic:
-    grade_labels = ("mild", "moderate", "severe", "very_severe")
     return AnalysisPublic.model_validate(
         {
             "id": case.id,
@@ -47,7 +43,7 @@ def to_public(case: Case) -> AnalysisPublic:
             "lesion_count": case.lesion_count,
             "severity": None
             if case.grade is None
-            else {"grade": case.grade, "label": grade_labels[case.grade], **(case.severity_detail or {})},
+            else {"grade": case.grade, "label": GRADE_LABELS[case.grade], **(case.severity_detail or {})},
             "uncertainty": case.uncertainty,
             "model_version": case.model_version,
             "review": {"queued": case.review_queued, "reason": case.review_reason},
@@ -80,21 +76,18 @@ def find_replay(*, uow: UnitOfWork, principal: Principal, idempotency_key: str |
 def create(
     *,
     uow: UnitOfWork,
-    runtime: Runtime,
+    resources: Resources,
     principal: Principal,
-    data: bytes,
+    upload: lifecycle.Upload,
     mode: str,
-    idempotency_key: str | None,
-    fingerprint: str | None = None,
 ) -> Case:
-    """Run the case lifecycle (`pipelines.case_lifecycle`) and commit; map `Busy` to 503 `busy`."""
-    settings = runtime.settings
-    upload = lifecycle.Upload(data, principal.key_id, idempotency_key, fingerprint)
+    """Run the case lifecycle (`pipelines.cases.lifecycle`) and commit; map `Busy` to 503 `busy`."""
+    settings = resources.settings
     try:
         if mode == "async":
-            case = lifecycle.accept_for_later(runtime, upload, wait=settings.intake_wait_seconds)
-            return _enqueue(uow=uow, runtime=runtime, principal=principal, case=case)
-        case, outcome = lifecycle.analyse_now(runtime, upload, wait=settings.busy_wait_seconds)
+            case = lifecycle.accept_for_later(resources, upload, wait=settings.intake_wait_seconds)
+            return _enqueue(uow=uow, resources=resources, principal=principal, case=case)
+        case, outcome = lifecycle.analyse_now(resources, upload, wait=settings.busy_wait_seconds)
     except Busy as exc:
         raise ApiError(
             503,
@@ -106,14 +99,12 @@ def create(
 
     def save() -> None:
         cases_repo.add(session=uow.session, case=case)
-        lifecycle.record(
-            session=uow.session, runtime=runtime, case=case, outcome=outcome, after_commit=uow.after_commit
-        )
+        lifecycle.record(uow=uow, resources=resources, case=case, outcome=outcome)
 
-    return _save_or_replay(uow=uow, runtime=runtime, case=case, principal=principal, save=save)
+    return _save_or_replay(uow=uow, resources=resources, case=case, principal=principal, save=save)
 
 
-def _enqueue(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: Case) -> Case:
+def _enqueue(*, uow: UnitOfWork, resources: Resources, principal: Principal, case: Case) -> Case:
     """Save the pending case and send it to a worker after the commit; a dead broker un-accepts it (503)."""
     case_id = case.id
 
@@ -122,12 +113,12 @@ def _enqueue(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: C
         uow.after_commit(lambda: enqueue_task("analysis.analyze_case", case_id))
 
     try:
-        return _save_or_replay(uow=uow, runtime=runtime, case=case, principal=principal, save=save)
+        return _save_or_replay(uow=uow, resources=resources, case=case, principal=principal, save=save)
     except ApiError:
         raise
     except Exception as exc:  # broker down: the case was never accepted, so remove it and say so
         log.error("could not enqueue analysis: %s", type(exc).__name__)
-        _discard(uow=uow, runtime=runtime, case_id=case_id)
+        _discard(uow=uow, resources=resources, case_id=case_id)
         raise ApiError(
             503,
             "queue_unavailable",
@@ -137,7 +128,7 @@ def _enqueue(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: C
 
 
 def _save_or_replay(
-    *, uow: UnitOfWork, runtime: Runtime, case: Case, principal: Principal, save: Callable[[], None]
+    *, uow: UnitOfWork, resources: Resources, case: Case, principal: Principal, save: Callable[[], None]
 ) -> Case:
     """Insert and commit. A concurrent retry with the same Idempotency-Key may have inserted first: the unique
     constraint fires at the insert's flush (or at commit), so both sit inside the guard; the loser's photo goes
@@ -146,8 +137,8 @@ def _save_or_replay(
         save()
         uow.commit()
     except IntegrityError:
-        uow.session.rollback()
-        runtime.store.delete_prefix(f"cases/{case.id}")
+        uow.rollback()
+        resources.store.delete_prefix(f"cases/{case.id}")
         first = find_replay(uow=uow, principal=principal, idempotency_key=case.idempotency_key)
         if first is None:
             raise
@@ -155,12 +146,12 @@ def _save_or_replay(
     return case
 
 
-def _discard(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> None:
+def _discard(*, uow: UnitOfWork, resources: Resources, case_id: str) -> None:
     stored = cases_repo.get(session=uow.session, case_id=case_id)
     if stored is not None:
         uow.session.delete(stored)
-        uow.session.commit()
-    runtime.store.delete_prefix(f"cases/{case_id}")
+        uow.commit()
+    resources.store.delete_prefix(f"cases/{case_id}")
 
 
 def get_visible(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Case:
@@ -171,28 +162,26 @@ def get_visible(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Case:
     return case
 
 
-def overlay_png(*, runtime: Runtime, case: Case) -> bytes:
-    if case.photo_key is None or not runtime.store.exists(case.photo_key):
+def overlay_png(*, resources: Resources, case: Case) -> bytes:
+    if case.photo_key is None or not resources.store.exists(case.photo_key):
         raise ApiError(404, "photo_not_found", "This analysis has no stored photo.")
     if case.status != "done":
         raise ApiError(409, "analysis_not_done", "The analysis is not finished yet.")
     key = overlay_key(case.id)
-    if runtime.store.exists(key):
-        return runtime.store.get(key)
+    if resources.store.exists(key):
+        return resources.store.get(key)
     findings = [Finding.from_dict(f) for f in case.findings or []]
-    png = encode_png(draw_findings(load_stored(runtime.store.get(case.photo_key)), findings))
-    runtime.store.put(key, png, content_type="image/png")
+    png = encode_png(draw_findings(load_stored(resources.store.get(case.photo_key)), findings))
+    resources.store.put(key, png, content_type="image/png")
     return png
 
 
-def delete(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case: Case) -> None:
+def delete(*, uow: UnitOfWork, resources: Resources, principal: Principal, case: Case) -> None:
     """Remove the photo and everything derived from it; leave a tombstone so snapshots exclude the case."""
     case_id = case.id
-    erasure.revoke_for_case(session=uow.session, settings=runtime.settings, case_id=case_id)  # snapshots with it
+    erasure.revoke_for_case(session=uow.session, settings=resources.settings, case_id=case_id)  # snapshots with it
     cases_repo.delete_case(session=uow.session, case=case)
-    cases_repo.record_audit(
-        session=uow.session, action="analysis.deleted", actor_id=principal.key_id, role=principal.role, target=case_id
-    )
-    uow.after_commit(lambda: runtime.store.delete_prefix(f"cases/{case_id}"))
+    audit.record(session=uow.session, action="analysis.deleted", actor=principal.actor, target=case_id)
+    uow.after_commit(lambda: resources.store.delete_prefix(f"cases/{case_id}"))
     uow.after_commit(erasure.request_purge)  # their copies and MLflow artefacts, on the training machine
     uow.commit()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.analyses.service import as_utc
 from api.deps import MlEngineer, UowDep
 from api.models.schemas import DatasetPublic
+from api.public import as_utc
 from infra.db.repositories import snapshots as snapshots_repo
 
 router = APIRouter(prefix="/v1/datasets", tags=["training"])

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.public import PublicModel, UtcDatetime
+from pipelines.mlops.registry import Alias
+
 
 class VersionPublic(BaseModel):
     version: str
@@ -16,14 +19,14 @@ class VersionPublic(BaseModel):
     created_at: int
 
 
-class AliasEventPublic(BaseModel):
+class AliasEventPublic(PublicModel):
     alias: str
     version: str
     previous_version: str | None
     actor: str
     reason: str
     figures: dict[str, Any]
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class ModelsPublic(BaseModel):
@@ -34,13 +37,13 @@ class ModelsPublic(BaseModel):
 
 
 class PromoteIn(BaseModel):
-    alias: Literal["poc", "mvp", "release"]
+    alias: Alias
     reason: str = Field(min_length=1, max_length=2000)
     force: bool = False
 
 
 class RollbackIn(BaseModel):
-    alias: Literal["poc", "mvp", "release"] = "release"
+    alias: Alias = "release"
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -60,7 +63,7 @@ class TrainingRunIn(BaseModel):
     model_config = {"populate_by_name": True, "extra": "forbid"}
 
 
-class TrainingRunPublic(BaseModel):
+class TrainingRunPublic(PublicModel):
     id: str
     status: str
     progress: float
@@ -70,7 +73,7 @@ class TrainingRunPublic(BaseModel):
     model_version: str | None
     dataset_digest: str | None
     error: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DatasetPublic(BaseModel):

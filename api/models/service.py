@@ -6,32 +6,22 @@ end, through the UnitOfWork: the alias has just moved in MLflow and its history 
 
 from __future__ import annotations
 
-from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
 from api.models.schemas import AliasEventPublic, ModelsPublic, PromoteIn, RollbackIn, VersionPublic
 from infra.db.models import AliasEvent
-from infra.db.repositories import cases as cases_repo
-from pipelines import promotion
-from pipelines.model_registry import Registry
-from pipelines.runtime import Runtime
+from pipelines.mlops import promotion
+from pipelines.mlops.registry import Registry
+from pipelines.resources import Resources
 
 
 def to_public(event: AliasEvent) -> AliasEventPublic:
-    return AliasEventPublic(
-        alias=event.alias,
-        version=event.version,
-        previous_version=event.previous_version,
-        actor=event.actor,
-        reason=event.reason,
-        figures=event.figures,
-        created_at=as_utc(event.created_at),
-    )
+    return AliasEventPublic.model_validate(event)
 
 
-def registry_for(runtime: Runtime) -> Registry:
+def registry_for(resources: Resources) -> Registry:
     try:
-        return Registry.from_settings(runtime.settings)
+        return Registry.from_settings(resources.settings)
     except Exception as exc:
         raise ApiError(503, "registry_unavailable", "The model registry is unavailable.") from exc
 
@@ -40,8 +30,8 @@ def unavailable(exc: Exception) -> ApiError:
     return ApiError(503, "registry_unavailable", f"The model registry is unavailable ({type(exc).__name__}).")
 
 
-def overview(*, uow: UnitOfWork, runtime: Runtime) -> ModelsPublic:
-    registry = registry_for(runtime)
+def overview(*, uow: UnitOfWork, resources: Resources) -> ModelsPublic:
+    registry = registry_for(resources)
     try:
         versions = registry.versions()
         aliases = registry.aliases()
@@ -51,14 +41,14 @@ def overview(*, uow: UnitOfWork, runtime: Runtime) -> ModelsPublic:
         versions=[VersionPublic(**v.to_dict()) for v in versions],
         aliases=aliases,
         history=[to_public(e) for e in promotion.history(uow.session)],
-        serving=runtime.models.get().version if runtime.models.loaded else None,
+        serving=resources.models.get().version if resources.models.loaded else None,
     )
 
 
 def promote(
-    *, version: str, body: PromoteIn, principal: Principal, uow: UnitOfWork, runtime: Runtime
+    *, version: str, body: PromoteIn, principal: Principal, uow: UnitOfWork, resources: Resources
 ) -> AliasEventPublic:
-    registry = registry_for(runtime)
+    registry = registry_for(resources)
     try:
         registry.version(version)
     except Exception as exc:
@@ -67,10 +57,10 @@ def promote(
         event = promotion.promote(
             session=uow.session,
             registry=registry,
-            settings=runtime.settings,
+            settings=resources.settings,
             version=version,
             alias=body.alias,
-            actor=principal.name or principal.key_id,
+            actor=principal.actor,
             reason=body.reason,
             force=body.force,
         )
@@ -78,37 +68,21 @@ def promote(
         raise ApiError(409, "promotion_refused", str(refused), extra={"figures": refused.figures}) from refused
     except FileNotFoundError as exc:
         raise ApiError(409, "no_benchmark", str(exc)) from exc
-    cases_repo.record_audit(
-        session=uow.session,
-        action="model.promoted",
-        actor_id=principal.key_id,
-        role=principal.role,
-        target=f"{body.alias}:{version}",
-        details={"reason": body.reason, "force": body.force},
-    )
     uow.commit()
     return to_public(event)
 
 
-def rollback(*, body: RollbackIn, principal: Principal, uow: UnitOfWork, runtime: Runtime) -> AliasEventPublic:
-    registry = registry_for(runtime)
+def rollback(*, body: RollbackIn, principal: Principal, uow: UnitOfWork, resources: Resources) -> AliasEventPublic:
+    registry = registry_for(resources)
     try:
         event = promotion.rollback(
             session=uow.session,
             registry=registry,
             alias=body.alias,
-            actor=principal.name or principal.key_id,
+            actor=principal.actor,
             reason=body.reason,
         )
     except LookupError as exc:
         raise ApiError(409, "nothing_to_roll_back", str(exc)) from exc
-    cases_repo.record_audit(
-        session=uow.session,
-        action="model.rolled_back",
-        actor_id=principal.key_id,
-        role=principal.role,
-        target=f"{body.alias}:{event.version}",
-        details={"reason": body.reason},
-    )
     uow.commit()
     return to_public(event)

@@ -6,17 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import Dermatologist, Principal, RuntimeDep, UowDep, require_role
+from api.deps import Dermatologist, Principal, ResourcesDep, UowDep, require_role
 from api.review import service
 from api.review.schemas import (
     LabelPublic,
     LabelsIn,
-    ReviewCase,
+    ReviewCasePublic,
     ReviewerPublic,
-    ReviewStats,
-    SuspectRouted,
-    Suspects,
-    Taxonomy,
+    ReviewStatsPublic,
+    SuspectRoutedPublic,
+    SuspectsPublic,
+    TaxonomyPublic,
 )
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
@@ -37,18 +37,18 @@ def whoami(principal: Dermatologist) -> ReviewerPublic:
 
 @router.post(
     "/claim",
-    response_model=ReviewCase,
+    response_model=ReviewCasePublic,
     responses={204: {"description": "Nothing left to review"}, **_ERRORS},
     summary="Lease the next case to review",
 )
-def claim_case(principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> ReviewCase | Response:
-    case = service.claim(uow=uow, runtime=runtime, principal=principal)
+def claim_case(principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> ReviewCasePublic | Response:
+    case = service.claim(uow=uow, resources=resources, principal=principal)
     return Response(status_code=204) if case is None else case
 
 
-@router.get("/cases/{case_id}", response_model=ReviewCase, responses=_ERRORS)
-def get_case(case_id: str, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> ReviewCase:
-    return service.get_case(uow=uow, runtime=runtime, principal=principal, case_id=case_id)
+@router.get("/cases/{case_id}", response_model=ReviewCasePublic, responses=_ERRORS)
+def get_case(case_id: str, principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> ReviewCasePublic:
+    return service.get_case(uow=uow, resources=resources, principal=principal, case_id=case_id)
 
 
 @router.get(
@@ -56,9 +56,9 @@ def get_case(case_id: str, principal: Dermatologist, uow: UowDep, runtime: Runti
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **_ERRORS},
 )
-def get_photo(case_id: str, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> Response:
+def get_photo(case_id: str, principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> Response:
     return Response(
-        service.photo(uow=uow, runtime=runtime, principal=principal, case_id=case_id),
+        service.photo(uow=uow, resources=resources, principal=principal, case_id=case_id),
         media_type="image/jpeg",
         headers={"Cache-Control": "private, no-store"},
     )
@@ -70,9 +70,9 @@ def get_photo(case_id: str, principal: Dermatologist, uow: UowDep, runtime: Runt
     responses={200: {"content": {"image/png": {}}}, **_ERRORS},
     summary="Where the detector responds on the photo (objectness map, computed on demand and cached)",
 )
-def get_heatmap(case_id: str, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep) -> Response:
+def get_heatmap(case_id: str, principal: Dermatologist, uow: UowDep, resources: ResourcesDep) -> Response:
     return Response(
-        service.heatmap(uow=uow, runtime=runtime, case_id=case_id),
+        service.heatmap(uow=uow, resources=resources, case_id=case_id),
         media_type="image/png",
         headers={"Cache-Control": "private, no-store"},
     )
@@ -85,9 +85,9 @@ def get_heatmap(case_id: str, principal: Dermatologist, uow: UowDep, runtime: Ru
     responses={**_ERRORS, **_LEASE, 422: {"description": "Invalid boxes or grade (code says which)"}},
 )
 def submit_labels(
-    case_id: str, labels: LabelsIn, principal: Dermatologist, uow: UowDep, runtime: RuntimeDep
+    case_id: str, labels: LabelsIn, principal: Dermatologist, uow: UowDep, resources: ResourcesDep
 ) -> LabelPublic:
-    return service.submit(uow=uow, runtime=runtime, principal=principal, case_id=case_id, labels=labels)
+    return service.submit(uow=uow, resources=resources, principal=principal, case_id=case_id, labels=labels)
 
 
 @router.post("/cases/{case_id}/skip", status_code=204, response_class=Response, responses={**_ERRORS, **_LEASE})
@@ -96,33 +96,35 @@ def skip_case(case_id: str, principal: Dermatologist, uow: UowDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/taxonomy", response_model=Taxonomy, responses=_ERRORS, summary="The lesion types reviewers label with")
-def get_taxonomy(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> Taxonomy:
-    return service.taxonomy(uow=uow, runtime=runtime)
+@router.get(
+    "/taxonomy", response_model=TaxonomyPublic, responses=_ERRORS, summary="The lesion types reviewers label with"
+)
+def get_taxonomy(principal: ReviewReader, uow: UowDep, resources: ResourcesDep) -> TaxonomyPublic:
+    return service.taxonomy(uow=uow, resources=resources)
 
 
-@router.get("/stats", response_model=ReviewStats, responses=_ERRORS)
-def review_stats(principal: ReviewReader, uow: UowDep, runtime: RuntimeDep) -> ReviewStats:
-    return service.stats(uow=uow, runtime=runtime)
+@router.get("/stats", response_model=ReviewStatsPublic, responses=_ERRORS)
+def review_stats(principal: ReviewReader, uow: UowDep, resources: ResourcesDep) -> ReviewStatsPublic:
+    return service.stats(uow=uow, resources=resources)
 
 
-@router.get("/suspects", response_model=Suspects, responses=_ERRORS, summary="Labels ranked for a second look")
+@router.get("/suspects", response_model=SuspectsPublic, responses=_ERRORS, summary="Labels ranked for a second look")
 def get_suspects(
     principal: ReviewReader,
     uow: UowDep,
-    runtime: RuntimeDep,
+    resources: ResourcesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Suspects:
-    return service.list_suspects(uow=uow, runtime=runtime, limit=limit)
+) -> SuspectsPublic:
+    return service.list_suspects(uow=uow, resources=resources, limit=limit)
 
 
 @router.post(
     "/suspects/{case_id}/route",
-    response_model=SuspectRouted,
+    response_model=SuspectRoutedPublic,
     responses={**_ERRORS, 409: {"description": "Not finished yet (`review_not_finished`) or `already_routed`"}},
     summary="Send a suspect case to another reviewer (reason suspect_label)",
 )
-def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> SuspectRouted:
+def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> SuspectRoutedPublic:
     return service.route_suspect(uow=uow, principal=principal, case_id=case_id)
 
 
@@ -135,8 +137,8 @@ def route_suspect(case_id: str, principal: ReviewReader, uow: UowDep) -> Suspect
 def export_labels(
     principal: ReviewReader,
     uow: UowDep,
-    runtime: RuntimeDep,
+    resources: ResourcesDep,
     format: Annotated[Literal["yolo", "coco", "labelstudio"], Query()] = "coco",
 ) -> Response:
-    body, media_type, filename = service.export(uow=uow, runtime=runtime, principal=principal, fmt=format)
+    body, media_type, filename = service.export(uow=uow, resources=resources, principal=principal, fmt=format)
     return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -23,7 +23,7 @@ class LabelsIn(BaseModel):
     boxes: list[BoxIn] = Field(default_factory=list, max_length=2000)
 
 
-class ReviewCase(BaseModel):
+class ReviewCasePublic(BaseModel):
     """A case as the review page shows it: the photo and the model's findings as pre-labels."""
 
     id: str
@@ -66,12 +66,12 @@ class LabelTypePublic(BaseModel):
     model_class: str | None
 
 
-class Taxonomy(BaseModel):
+class TaxonomyPublic(BaseModel):
     labels: list[LabelTypePublic]
     model_classes: list[str] = Field(description="the served model's classes")
 
 
-class ReviewStats(BaseModel):
+class ReviewStatsPublic(BaseModel):
     queue: dict[str, int]
     labels: int
     agreement: dict[str, Any] = Field(
@@ -95,12 +95,12 @@ class SuspectPublic(BaseModel):
     near_duplicates: list[str]
 
 
-class Suspects(BaseModel):
+class SuspectsPublic(BaseModel):
     suspects: list[SuspectPublic]
     checked: int = Field(description="finished cases looked at")
 
 
-class SuspectRouted(BaseModel):
+class SuspectRoutedPublic(BaseModel):
     case_id: str
     reason: str
     reviews_required: int

@@ -7,29 +7,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import case_access
-from api.analyses.service import as_utc
 from api.deps import Principal, UnitOfWork
 from api.errors import ApiError
+from api.public import as_utc
 from api.review.schemas import (
     LabelPublic,
     LabelsIn,
     LabelTypePublic,
-    ReviewCase,
-    ReviewStats,
+    ReviewCasePublic,
+    ReviewStatsPublic,
     SuspectPublic,
-    SuspectRouted,
-    Suspects,
-    Taxonomy,
+    SuspectRoutedPublic,
+    SuspectsPublic,
+    TaxonomyPublic,
 )
 from detector.heatmap import heatmap_png, objectness_map
 from detector.model_card import ModelCard
 from infra.db.models import Case, Label, ReviewItem
+from infra.db.repositories import audit
 from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import review as review_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
-from pipelines import agreement, label_export, second_look, suspects
-from pipelines.runtime import Runtime
+from pipelines.resources import Resources
+from pipelines.review import agreement, label_export, second_look, suspects
 
 ADJUDICATED_REVIEWS = 3
 
@@ -42,21 +43,21 @@ def photo_url(case_id: str) -> str:
     return f"/v1/review/cases/{case_id}/photo.jpg"
 
 
-def class_names(runtime: Runtime) -> list[str]:
+def class_names(resources: Resources) -> list[str]:
     """The served model's classes (read from its card, without loading the model when it is not loaded yet)."""
-    if runtime.models.loaded:
-        return list(runtime.models.get().card.class_names)
-    return list(ModelCard.load(runtime.settings.model_dir).class_names)
+    if resources.models.loaded:
+        return list(resources.models.get().card.class_names)
+    return list(ModelCard.load(resources.settings.model_dir).class_names)
 
 
-def taxonomy(*, uow: UnitOfWork, runtime: Runtime) -> Taxonomy:
+def taxonomy(*, uow: UnitOfWork, resources: Resources) -> TaxonomyPublic:
     """The product's lesion taxonomy (what reviewers label with) beside the served model's classes."""
-    return Taxonomy(
+    return TaxonomyPublic(
         labels=[
             LabelTypePublic(name=t.name, display=t.display, category=t.category, model_class=t.model_class)  # type: ignore[arg-type]
             for t in taxonomy_repo.active(session=uow.session)
         ],
-        model_classes=class_names(runtime),
+        model_classes=class_names(resources),
     )
 
 
@@ -68,20 +69,21 @@ def _taxonomy_info(uow: UnitOfWork) -> dict[str, dict[str, Any]]:
 
 
 def _audit(uow: UnitOfWork, principal: Principal, action: str, case_id: str, **details: Any) -> None:
-    cases_repo.record_audit(
+    audit.record(
         session=uow.session,
         action=action,
-        actor_id=principal.key_id,
-        role=principal.role,
+        actor=principal.actor,
         target=case_id,
         details={**details, "person": principal.person_id},
     )
 
 
-def _case_view(*, case: Case, item: ReviewItem, classes: list[str], lease_expires_at: datetime | None) -> ReviewCase:
+def _case_view(
+    *, case: Case, item: ReviewItem, classes: list[str], lease_expires_at: datetime | None
+) -> ReviewCasePublic:
     findings = case.findings or []
     extra = sorted({str(f["label"]) for f in findings} - set(classes))
-    return ReviewCase(
+    return ReviewCasePublic(
         id=case.id,
         reason=item.reason,
         priority=item.priority,
@@ -108,36 +110,35 @@ def _item_and_case(uow: UnitOfWork, case_id: str) -> tuple[ReviewItem, Case]:
     return item, case
 
 
-def claim(*, uow: UnitOfWork, runtime: Runtime, principal: Principal) -> ReviewCase | None:
+def claim(*, uow: UnitOfWork, resources: Resources, principal: Principal) -> ReviewCasePublic | None:
     """Lease the next case for this reviewer; None when nothing is left for them."""
     moment = now()
-    expires = moment + timedelta(seconds=runtime.settings.review_lease_seconds)
+    expires = moment + timedelta(seconds=resources.settings.review_lease_seconds)
     item = review_repo.claim(session=uow.session, reviewer_id=principal.person_id, now=moment, expires_at=expires)
     if item is None:
         uow.commit()  # releases SQLite's write lock taken by the claim
         return None
-    case_id = item.case_id
-    _audit(uow, principal, "review.claimed", case_id, lease_expires_at=expires.isoformat())
-    uow.commit()
-    item, case = _item_and_case(uow, case_id)
-    return _case_view(case=case, item=item, classes=class_names(runtime), lease_expires_at=expires)
+    _audit(uow, principal, "review.claimed", item.case_id, lease_expires_at=expires.isoformat())
+    item, case = _item_and_case(uow, item.case_id)
+    uow.commit()  # once, at the end: the lease and its audit entry are saved together
+    return _case_view(case=case, item=item, classes=class_names(resources), lease_expires_at=expires)
 
 
-def get_case(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str) -> ReviewCase:
+def get_case(*, uow: UnitOfWork, resources: Resources, principal: Principal, case_id: str) -> ReviewCasePublic:
     item, case = _item_and_case(uow, case_id)
     lease = review_repo.held_lease(session=uow.session, case_id=case_id, reviewer_id=principal.person_id, now=now())
     view = _case_view(
-        case=case, item=item, classes=class_names(runtime), lease_expires_at=lease.expires_at if lease else None
+        case=case, item=item, classes=class_names(resources), lease_expires_at=lease.expires_at if lease else None
     )
     case_access.record_read(uow=uow, principal=principal, case_id=case_id, what="details")
     return view
 
 
-def photo(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str) -> bytes:
+def photo(*, uow: UnitOfWork, resources: Resources, principal: Principal, case_id: str) -> bytes:
     _, case = _item_and_case(uow, case_id)
-    if case.photo_key is None or not runtime.store.exists(case.photo_key):
+    if case.photo_key is None or not resources.store.exists(case.photo_key):
         raise ApiError(404, "photo_not_found", "This case has no stored photo.")
-    data = runtime.store.get(case.photo_key)
+    data = resources.store.get(case.photo_key)
     case_access.record_read(uow=uow, principal=principal, case_id=case_id, what="photo")
     return data
 
@@ -183,14 +184,16 @@ def _as_review(label: Label) -> agreement.Review:
     )
 
 
-def submit(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, case_id: str, labels: LabelsIn) -> LabelPublic:
+def submit(
+    *, uow: UnitOfWork, resources: Resources, principal: Principal, case_id: str, labels: LabelsIn
+) -> LabelPublic:
     """Store the lease holder's labels; a double review that disagrees asks for a third, adjudicating one."""
     item = review_repo.get_item_for_update(session=uow.session, case_id=case_id)
     case = cases_repo.get(session=uow.session, case_id=case_id)
     if item is None or case is None:
         raise ApiError(404, "review_case_not_found", "No review case with that id.")
     lease = _require_lease(uow, principal, case_id)
-    classes = _case_view(case=case, item=item, classes=class_names(runtime), lease_expires_at=None).classes
+    classes = _case_view(case=case, item=item, classes=class_names(resources), lease_expires_at=None).classes
     classes = [t.name for t in taxonomy_repo.active(session=uow.session)] + classes
     validate_boxes(labels, width=case.width, height=case.height, classes=classes)
     boxes = [{"label": b.label, "box": [round(v, 2) for v in b.box]} for b in labels.boxes]
@@ -258,12 +261,12 @@ def model_review(case: Case) -> agreement.Review:
     )
 
 
-def stats(*, uow: UnitOfWork, runtime: Runtime) -> ReviewStats:
+def stats(*, uow: UnitOfWork, resources: Resources) -> ReviewStatsPublic:
     """Queue sizes, label count, inter-reviewer agreement and per-person reliability (vs consensus and model).
 
     Cases with two or more reviewers (double reviews, second looks at suspects) feed the agreement and the
     consensus; every label also counts against the model's answer on its case."""
-    settings = runtime.settings
+    settings = resources.settings
     everything = labels_repo.with_cases(session=uow.session)
     to_model = taxonomy_repo.model_class_map(session=uow.session)
     model = {case.id: model_review(case) for _, case in everything if case.findings is not None}
@@ -274,21 +277,20 @@ def stats(*, uow: UnitOfWork, runtime: Runtime) -> ReviewStats:
         min_agreement=settings.review_min_agreement,
         min_cases=settings.review_flag_min_cases,
     )
-    return ReviewStats(
+    return ReviewStatsPublic(
         queue=review_repo.queue_sizes(session=uow.session, now=now()),
         labels=labels_repo.count(session=uow.session),
         agreement=report,
     )
 
 
-def export(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, fmt: str) -> tuple[bytes, str, str]:
+def export(*, uow: UnitOfWork, resources: Resources, principal: Principal, fmt: str) -> tuple[bytes, str, str]:
     """The reviewed labels as (body, media type, file name); every export is audited (who, format, which cases)."""
     samples = labels_repo.reviewed_samples(uow.session)
-    cases_repo.record_audit(
+    audit.record(
         session=uow.session,
         action="review.exported",
-        actor_id=principal.key_id,
-        role=principal.role,
+        actor=principal.actor,
         target=None,
         details={"format": fmt, "cases": sorted(s.case_id for s in samples), "person": principal.person_id},
     )
@@ -297,33 +299,37 @@ def export(*, uow: UnitOfWork, runtime: Runtime, principal: Principal, fmt: str)
     names = label_export.class_names_for(samples, list(info))
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
     if fmt == "yolo":
-        body = label_export.zip_bytes(label_export.yolo_files(samples, names, runtime.store.get, info))
+        body = label_export.zip_bytes(label_export.yolo_files(samples, names, resources.store.get, info))
         return body, "application/zip", f"skintrouble-labels-{stamp}-yolo.zip"
     if fmt == "coco":
         data: Any = label_export.to_coco(samples, names, info)
     else:
-        base = runtime.settings.public_base_url.rstrip("/")
+        base = resources.settings.public_base_url.rstrip("/")
         data = label_export.to_labelstudio(samples, lambda case_id: base + photo_url(case_id), info)
     return json.dumps(data).encode(), "application/json", f"skintrouble-labels-{stamp}-{fmt}.json"
 
 
-def _bands(runtime: Runtime) -> tuple[int, int, int]:
-    if runtime.models.loaded:
-        return runtime.models.get().card.grade_bands
-    return ModelCard.load(runtime.settings.model_dir).grade_bands
+def _bands(resources: Resources) -> tuple[int, int, int]:
+    if resources.models.loaded:
+        return resources.models.get().card.grade_bands
+    return ModelCard.load(resources.settings.model_dir).grade_bands
 
 
-def list_suspects(*, uow: UnitOfWork, runtime: Runtime, limit: int) -> Suspects:
+def list_suspects(*, uow: UnitOfWork, resources: Resources, limit: int) -> SuspectsPublic:
     """Finished labels ranked for a second look (cases already sent for one are left out)."""
-    found = second_look.find(session=uow.session, store=runtime.store, settings=runtime.settings, bands=_bands(runtime))
+    found = second_look.find(
+        session=uow.session, store=resources.store, settings=resources.settings, bands=_bands(resources)
+    )
     uow.commit()  # keep the photo hashes computed on the way
-    return Suspects(suspects=[SuspectPublic(**s.to_dict()) for s in found.suspects[:limit]], checked=found.checked)
+    return SuspectsPublic(
+        suspects=[SuspectPublic(**s.to_dict()) for s in found.suspects[:limit]], checked=found.checked
+    )
 
 
 _NOT_ROUTABLE = {"not_found": (404, "review_case_not_found")}
 
 
-def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> SuspectRouted:
+def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> SuspectRoutedPublic:
     """Send a finished case back to the queue for another reviewer's look, with the reason `suspect_label`."""
     try:
         item = second_look.route(session=uow.session, case_id=case_id)
@@ -332,7 +338,7 @@ def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Sus
         raise ApiError(status, code, str(exc)) from exc
     _audit(uow, principal, "review.suspect_routed", case_id, reviews_required=item.reviews_required)
     uow.commit()
-    return SuspectRouted(
+    return SuspectRoutedPublic(
         case_id=case_id,
         reason=item.reason,
         reviews_required=item.reviews_required,
@@ -340,20 +346,20 @@ def route_suspect(*, uow: UnitOfWork, principal: Principal, case_id: str) -> Sus
     )
 
 
-def heatmap(*, uow: UnitOfWork, runtime: Runtime, case_id: str) -> bytes:
+def heatmap(*, uow: UnitOfWork, resources: Resources, case_id: str) -> bytes:
     """The served detector's objectness map over the case photo as a transparent PNG; computed on first request
     and cached next to the photo (per model version, so a new release computes its own; deleting the case
     deletes it)."""
     _, case = _item_and_case(uow, case_id)
-    if case.photo_key is None or not runtime.store.exists(case.photo_key):
+    if case.photo_key is None or not resources.store.exists(case.photo_key):
         raise ApiError(404, "photo_not_found", "This case has no stored photo.")
-    detector = runtime.models.get()
+    detector = resources.models.get()
     key = f"cases/{case.id}/heatmap-{detector.version}.png"
-    if runtime.store.exists(key):
-        return runtime.store.get(key)
-    rgb = suspects.decode_for_hash(runtime.store.get(case.photo_key))
+    if resources.store.exists(key):
+        return resources.store.get(key)
+    rgb = suspects.decode_for_hash(resources.store.get(case.photo_key))
     if rgb is None:
         raise ApiError(404, "photo_not_found", "The stored photo cannot be decoded.")
     body = heatmap_png(objectness_map(detector, rgb), case.width, case.height)
-    runtime.store.put(key, body, content_type="image/png")
+    resources.store.put(key, body, content_type="image/png")
     return body

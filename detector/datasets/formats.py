@@ -1,15 +1,17 @@
 """Importers for the label formats annotators hand us: YOLO txt, Pascal VOC, COCO and Label Studio.
 
-Each returns an `ImportedDataset` with boxes in pixels of the image file as stored (the snapshot
-writer converts to YOLO). Images that cannot be found are an error, not a silent skip: a dataset
+Each returns an `ImportedDataset` with boxes in pixels of the image as displayed, EXIF orientation applied (the
+snapshot writer converts to YOLO with the same displayed size). Images that cannot be found are an error, not a silent skip: a dataset
 missing a tenth of its photos would still train, just worse.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,10 +26,24 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 _SPLIT_ALIASES: dict[str, Split] = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid"}
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) read from the header only."""
-    with Image.open(path) as im:
-        return im.size
+# EXIF orientations that turn the picture a quarter (transpose, 90 CW, transverse, 90 CCW): width and height swap
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+
+def image_size(image: Path | bytes) -> tuple[int, int]:
+    """(width, height) of the photo as displayed, from the header only.
+
+    Boxes live in that upright frame: annotation tools (browsers, CVAT, Label Studio) show a photo with its EXIF
+    orientation applied, and so do the readers that consume the snapshot (OpenCV's `imread` in training and
+    evaluation). The stored pixel grid of an orientation 5-8 photo is the displayed one turned a quarter.
+    """
+    with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as im:
+        width, height = im.size
+        try:
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except Exception:  # unreadable EXIF: readers ignore it too
+            orientation = 1
+    return (height, width) if orientation in _QUARTER_TURNS else (width, height)
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -196,10 +212,33 @@ def _labelstudio_image(ref: str, search: list[Path]) -> Path:
         raise
 
 
+def _annotation_time(annotation: dict[str, Any]) -> datetime:
+    """`updated_at`, else `created_at` (ISO 8601, as Label Studio exports them); the earliest time when neither."""
+    for key in ("updated_at", "created_at"):
+        value = annotation.get(key)
+        if isinstance(value, str) and value:
+            try:
+                stamp = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def latest_annotation(annotations: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The annotation a task's labels come from: not cancelled, the last edited (`updated_at`, falling back to
+    `created_at`), list order breaking ties. Exports list annotations by id, not by edit, so the last in the
+    list is not necessarily the latest word."""
+    kept = [(i, a) for i, a in enumerate(annotations) if not a.get("was_cancelled")]
+    if not kept:
+        return None
+    return max(kept, key=lambda item: (_annotation_time(item[1]), item[0]))[1]
+
+
 def read_labelstudio(src: Path) -> ImportedDataset:
     """Label Studio JSON export with `rectanglelabels` (percent coordinates of the original image).
 
-    The latest non-cancelled annotation of each task wins; rotated rectangles are refused rather
+    The latest non-cancelled annotation of each task wins (`latest_annotation`); rotated rectangles are refused rather
     than silently treated as upright.
     """
     ann_file = _single_json(Path(src), "result.json", "export.json")
@@ -212,8 +251,8 @@ def read_labelstudio(src: Path) -> ImportedDataset:
         if not isinstance(ref, str):
             raise ValueError(f"task {task.get('id')}: no image reference in data")
         image = _labelstudio_image(ref, search)
-        annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
-        results = annotations[-1].get("result", []) if annotations else []
+        chosen = latest_annotation(task.get("annotations", []))
+        results = chosen.get("result", []) if chosen else []
         width, height = image_size(image)
         boxes: list[LabelledBox] = []
         for res in results:

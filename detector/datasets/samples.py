@@ -12,7 +12,7 @@ SPLITS: tuple[Split, ...] = ("train", "valid")
 
 @dataclass(frozen=True, slots=True)
 class LabelledBox:
-    """One labelled lesion in pixels of the stored image (x1, y1, x2, y2), class by index."""
+    """One labelled lesion in pixels of the image as displayed, EXIF orientation applied (x1, y1, x2, y2), class by index."""
 
     label: int
     x1: float

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from detector.datasets.formats import image_size
 from detector.datasets.samples import SPLITS, LabelledBox, Sample, Split
 
 MANIFEST = "manifest.json"
@@ -66,9 +67,12 @@ class Snapshot:
         return Path(image).stem
 
 
-def sha256_file(path: Path) -> str:
+def sha256_of(source: Path | bytes) -> str:
+    """Hex sha256 of a file (read in chunks) or of bytes already in memory: the project's one content hash."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open(source, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -97,8 +101,8 @@ def _safe_stem(name: str) -> str:
 def _image_bytes_and_suffix(image: Path | bytes, name: str) -> tuple[bytes, str, tuple[int, int]]:
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     with Image.open(io.BytesIO(data)) as im:
-        size = im.size
         fmt = (im.format or "").lower()
+    size = image_size(data)  # as displayed: the frame the boxes are in
     suffix = Path(name).suffix.lower() if not isinstance(image, bytes) else ""
     if not suffix:
         suffix = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}.get(fmt, ".jpg")
@@ -159,7 +163,7 @@ def build_snapshot(
                     progress(i + 1, total)
                 continue
             data, suffix, (width, height) = _image_bytes_and_suffix(sample.image, sample.name())
-            sha = hashlib.sha256(data).hexdigest()
+            sha = sha256_of(data)
             if stem in used_stems:  # two photos called IMG_0001.jpg from different folders
                 stem = f"{stem}_{sha[:8]}"
             if stem in used_stems:
@@ -171,7 +175,7 @@ def build_snapshot(
             (tmp / label_rel).write_text(_yolo_lines(sample.boxes, width, height, len(class_names)))
             image_split: Split = split if split != "auto" else (sample.split or auto_split(sha, valid_fraction))
             files[image_rel] = sha
-            files[label_rel] = sha256_file(tmp / label_rel)
+            files[label_rel] = sha256_of(tmp / label_rel)
             splits[image_rel] = image_split
             images[image_rel] = {
                 "id": stem,
@@ -248,7 +252,7 @@ def verify_snapshot(path: Path) -> Snapshot:
     splits: dict[str, str] = {}
     for rel, entry in snap.manifest["images"].items():
         for file_rel, expected in ((rel, entry["sha256"]), (entry["label"], entry["label_sha256"])):
-            actual = sha256_file(snap.path / file_rel) if (snap.path / file_rel).is_file() else "missing"
+            actual = sha256_of(snap.path / file_rel) if (snap.path / file_rel).is_file() else "missing"
             if actual != expected:
                 raise SnapshotError(f"{snap.path / file_rel}: content changed ({actual[:12]} != {expected[:12]})")
             files[file_rel] = actual

@@ -1,9 +1,7 @@
-"""Engine and session scope. Engines are built on demand (never at import) and cached per URL."""
+"""Engines and session factories. Engines are built on demand (never at import) and cached per URL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
@@ -30,25 +28,3 @@ def get_engine(url: str) -> Engine:
 
 def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(url: str, after_commit: list[Callable[[], None]] | None = None) -> Iterator[Session]:
-    """Commit once at the end, roll back on error.
-
-    `after_commit` callbacks (e.g. sending Celery jobs) run only once the commit succeeded, so a worker
-    never looks for a row that was never saved; on rollback they are discarded.
-    """
-    session = session_factory(url)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        if after_commit is not None:
-            after_commit.clear()
-        raise
-    finally:
-        session.close()
-    for callback in after_commit or []:
-        callback()

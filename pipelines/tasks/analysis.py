@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import Task
 
-from pipelines.case_lifecycle import complete_pending_case
-from pipelines.celery_app import celery_app
-from pipelines.runtime import get_runtime
+from pipelines.cases.lifecycle import complete_pending_case
+from pipelines.resources import get_resources
+from pipelines.tasks.app import celery_app
 
 
 @celery_app.task(
@@ -20,4 +20,4 @@ from pipelines.runtime import get_runtime
     max_retries=5,
 )
 def analyze_case(self: Task, case_id: str) -> str:
-    return complete_pending_case(case_id, get_runtime())
+    return complete_pending_case(case_id, get_resources())

@@ -5,25 +5,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from infra.db.engine import session_scope
-from infra.db.repositories import cases as cases_repo
+from infra.db.repositories import audit
 from infra.db.repositories import review as review_repo
-from pipelines import second_look
-from pipelines.celery_app import celery_app
-from pipelines.missed_lesions import MissedLesionPolicy, sweep
-from pipelines.runtime import get_runtime
+from infra.db.unit_of_work import session_scope
+from pipelines.resources import get_resources
+from pipelines.review import second_look
+from pipelines.review.missed_lesions import MissedLesionPolicy, sweep
+from pipelines.tasks.app import celery_app
 
 
 @celery_app.task(name="review.expire_leases")
 def expire_leases() -> int:
-    with session_scope(get_runtime().settings.sqlalchemy_url) as session:
+    with session_scope(get_resources().settings.sqlalchemy_url) as session:
         expired = review_repo.expire_leases(session=session, now=datetime.now(UTC))
         for case_id, reviewer_id in expired:
-            cases_repo.record_audit(
+            audit.record(
                 session=session,
                 action="review.lease_expired",
-                actor_id=reviewer_id,
-                role="dermatologist",
+                actor=audit.Actor(id=reviewer_id, role="dermatologist", name=reviewer_id),
                 target=case_id,
             )
     return len(expired)
@@ -31,14 +30,14 @@ def expire_leases() -> int:
 
 @celery_app.task(name="review.sweep_missed_lesions")
 def sweep_missed_lesions(window_seconds: float = 3600.0) -> int:
-    """Look again at recent few-lesion photos (see `pipelines.missed_lesions`)."""
-    runtime = get_runtime()
-    with session_scope(runtime.settings.sqlalchemy_url) as session:
+    """Look again at recent few-lesion photos (see `pipelines.review.missed_lesions`)."""
+    resources = get_resources()
+    with session_scope(resources.settings.sqlalchemy_url) as session:
         queued = sweep(
             session=session,
-            store=runtime.store,
-            detector=runtime.models.get(),
-            policy=MissedLesionPolicy.from_settings(runtime.settings),
+            store=resources.store,
+            detector=resources.models.get(),
+            policy=MissedLesionPolicy.from_settings(resources.settings),
             since=datetime.now(UTC) - timedelta(seconds=window_seconds),
         )
     return len(queued)
@@ -46,10 +45,13 @@ def sweep_missed_lesions(window_seconds: float = 3600.0) -> int:
 
 @celery_app.task(name="review.route_suspects")
 def route_suspects() -> int:
-    """Send the most suspect finished labels for a second look (see `pipelines.second_look`)."""
-    runtime = get_runtime()
-    with session_scope(runtime.settings.sqlalchemy_url) as session:
+    """Send the most suspect finished labels for a second look (see `pipelines.review.second_look`)."""
+    resources = get_resources()
+    with session_scope(resources.settings.sqlalchemy_url) as session:
         routed = second_look.route_most_suspect(
-            session=session, store=runtime.store, settings=runtime.settings, bands=runtime.models.get().card.grade_bands
+            session=session,
+            store=resources.store,
+            settings=resources.settings,
+            bands=resources.models.get().card.grade_bands,
         )
     return len(routed)

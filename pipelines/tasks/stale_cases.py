@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pipelines.celery_app import celery_app, enqueue_task
-from pipelines.runtime import get_runtime
-from pipelines.stale_cases import requeue_stale
+from pipelines.cases.stale import requeue_stale
+from pipelines.resources import get_resources
+from pipelines.tasks.app import celery_app, enqueue_task
 
 
 @celery_app.task(name="analysis.requeue_stale")
 def requeue_stale_cases() -> int:
-    settings = get_runtime().settings
+    settings = get_resources().settings
     sent = requeue_stale(
         database_url=settings.sqlalchemy_url,
         older_than_seconds=settings.stale_case_seconds,

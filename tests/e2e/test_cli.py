@@ -68,9 +68,16 @@ def test_check_quality_json_lines(tmp_path: Path, photos: dict[str, Path]) -> No
     assert lines[1]["accepted"] is False and "too_dark" in lines[1]["retake_codes"]
     assert set(lines[0]) == {"image", "accepted", "retake_codes", "measures"}
     # issue 12's measures are reported too: direction of blur, lighting in stops, distance to the training photos
-    assert {"motion_ratio", "detail_half_max", "blur_angle", "skin_exposure", "light_gradient", "ood_distance"} <= set(
-        lines[0]["measures"]
-    )
+    reported = set(lines[0]["measures"])
+    assert {
+        "motion_ratio",
+        "detail_half_max",
+        "blur_angle",
+        "skin_exposure",
+        "light_gradient",
+        "ood_distance",
+    } <= reported
+    assert {"light_slope", "colour_detail", "fine_coherence", "oriented_detail"} <= reported  # the second round
 
 
 def test_predict_json_lines_and_conf_only_changes_the_listing(tmp_path: Path, photos: dict[str, Path]) -> None:

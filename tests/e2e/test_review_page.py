@@ -15,10 +15,10 @@ import uvicorn
 from sqlalchemy import select
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.models import Case, Label, ReviewItem
 from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings
 from infra.storage import open_store
 from tests.conftest import IN_CI, encode, free_port, skin_photo

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 
 BIG = 18 * 1024 * 1024

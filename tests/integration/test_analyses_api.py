@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from api.errors import ApiError
 from api.main import create_app
 from api.rate_limit import MemoryBuckets, build_rate_limiter
-from infra.db.engine import session_scope
 from infra.db.models import Case
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from tests.conftest import encode, skin_photo
 

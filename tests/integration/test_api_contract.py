@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from infra.db.engine import session_scope
 from infra.db.models import AuditEvent, Case, DeletedCase
 from infra.db.repositories.api_keys import create_key
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings, get_settings
 from tests.conftest import encode, skin_photo
 

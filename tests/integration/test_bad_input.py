@@ -13,10 +13,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.body_limit import MULTIPART_SLACK, BodySizeLimit
+from api.body_limit import MULTIPART_SLACK
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from tests.conftest import encode, skin_photo
 from tests.unit.test_photos import png_bomb
@@ -79,44 +79,6 @@ def test_streamed_body_is_cut_off_at_the_limit(settings: Settings) -> None:
     assert status == 413 and body["error"]["code"] == "payload_too_large"
     limit_chunks = (limited.max_upload_bytes + MULTIPART_SLACK) // CHUNK + 1
     assert pulled <= limit_chunks + 1, f"read {pulled} chunks; the limit is {limit_chunks}"
-
-
-def test_middleware_passes_bodies_under_the_limit() -> None:
-    received: list[bytes] = []
-
-    async def echo(scope: Any, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            received.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    messages = iter(
-        [{"type": "http.request", "body": b"a" * 600, "more_body": True}, {"type": "http.request", "body": b"b" * 400}]
-    )
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return next(messages)
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(BodySizeLimit(echo, max_bytes=1000)({"type": "http", "headers": []}, receive, send))
-    assert sent[0]["status"] == 200 and b"".join(received) == b"a" * 600 + b"b" * 400
-
-    over = iter(
-        [{"type": "http.request", "body": b"a" * 600, "more_body": True}, {"type": "http.request", "body": b"b" * 401}]
-    )
-    sent.clear()
-
-    async def receive_over() -> dict[str, Any]:
-        return next(over)
-
-    asyncio.run(BodySizeLimit(echo, max_bytes=1000)({"type": "http", "headers": []}, receive_over, send))
-    assert sent[0]["status"] == 413 and len([m for m in sent if m["type"] == "http.response.start"]) == 1
 
 
 def test_bomb_upload_keeps_memory_bounded_and_the_server_serving(settings: Settings) -> None:

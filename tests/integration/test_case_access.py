@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.models import AuditEvent, Case, Label
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from infra.storage import open_store
 from tests.conftest import encode, skin_photo

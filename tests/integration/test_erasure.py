@@ -11,20 +11,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.training_runs import router as training_router
 from detector.datasets import Sample, build_snapshot
 from detector.synthetic import write_yolo_dataset
-from infra.db.engine import session_scope
 from infra.db.models import Case, Label
 from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
 from infra.db.repositories import snapshots as snapshots_repo
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from infra.storage import open_store
-from pipelines import erasure
-from pipelines.datasets import import_folder
-from pipelines.model_registry import Registry
-from pipelines.retraining import build_retraining_snapshot
+from pipelines.mlops import erasure
+from pipelines.mlops.datasets import import_folder
+from pipelines.mlops.registry import Registry
+from pipelines.mlops.retraining import build_retraining_snapshot
 from tests.conftest import encode, skin_photo
 
 
@@ -53,7 +52,7 @@ def reviewed_case(settings: Settings, app_key_id: str, seed: int) -> str:
 def test_deleting_a_case_revokes_and_purges_its_snapshots_and_artefacts(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(training_router, "enqueue_task", lambda *_: None)
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda *_: None)
     purges: list[str] = []
     monkeypatch.setattr(erasure, "request_purge", lambda: purges.append("sent"))
     with TestClient(create_app(settings)) as client:
@@ -116,10 +115,9 @@ def test_deleting_a_case_revokes_and_purges_its_snapshots_and_artefacts(
 
 
 def test_the_purge_runs_on_the_training_queue_and_hourly() -> None:
-    from pipelines.celery_app import build_config, celery_app
-    from pipelines.tasks import load_all
+    from pipelines.tasks.app import build_config, celery_app
 
-    load_all()
+    celery_app.loader.import_default_modules()
     assert "training.purge_erased" in celery_app.tasks
     assert celery_app.amqp.router.route({}, "training.purge_erased")["queue"].name == "training"
     schedule = build_config()["beat_schedule"]

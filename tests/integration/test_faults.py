@@ -20,13 +20,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
 from infra.db.models import Case
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings
-from pipelines.model_provider import ModelProvider
-from pipelines.runtime import build_runtime
+from pipelines.mlops.model_provider import ModelProvider
+from pipelines.resources import build_resources
 from tests.conftest import encode, free_port, skin_photo
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
@@ -166,7 +166,7 @@ def test_registry_down_from_the_start_serves_the_shipped_model(settings: Setting
         raise ConnectionError("mlflow unreachable")
 
     fast = settings.model_copy(update={"model_refresh_seconds": 0.0})
-    with TestClient(create_app(fast, runtime=build_runtime(fast, resolver=resolver))) as client:
+    with TestClient(create_app(fast, resources=build_resources(fast, resolver=resolver))) as client:
         with session_scope(fast.sqlalchemy_url) as session:
             _, key = api_keys.create_key(session=session, role="app", name="phone")
         for seed in (1, 2):

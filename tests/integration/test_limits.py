@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from api.body_limit import MULTIPART_SLACK, BodySizeLimit
+from api.body_limit import MULTIPART_SLACK, install_body_limit
+from api.errors import install_error_handlers
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings, get_settings
 
 UNKNOWN_CASE = "/v1/analyses/0123456789abcdef"  # an authenticated, rate-limited request that does no work (404)
@@ -115,32 +117,74 @@ def test_body_over_the_limit_by_content_length_or_streamed(settings: Settings, m
         assert client.get("/healthz").status_code == 200  # still serving
 
 
-def test_streamed_body_stops_being_read_past_the_limit() -> None:
-    """At the ASGI level: chunks are counted as they arrive and reading stops right after the limit."""
-    chunk, limit, offered = b"x" * 1000, 5000, 100
+def _limited_app(limit: int) -> FastAPI:
+    """The project's error handlers and body limit around one route that reads the whole body."""
+    app = FastAPI()
+    install_error_handlers(app)
+    install_body_limit(app, limit)
+
+    @app.post("/")
+    async def read_all(request: Request) -> dict[str, int]:
+        return {"read": len(await request.body())}
+
+    return app
+
+
+def _post_chunks(app: FastAPI, chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple[list[Any], int]:
+    """Drive the app at the ASGI level; (messages sent, chunks pulled)."""
     pulled = 0
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal pulled
         pulled += 1
-        return {"type": "http.request", "body": chunk, "more_body": pulled < offered}
+        return {"type": "http.request", "body": chunks[pulled - 1], "more_body": pulled < len(chunks)}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    async def reads_everything(scope: Any, receive: Any, send: Any) -> None:
-        while (await receive()).get("more_body"):
-            pass
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    return sent, pulled
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"transfer-encoding", b"chunked")]}
-    asyncio.run(BodySizeLimit(reads_everything, max_bytes=limit)(scope, receive, send))
+
+def _status_and_error(sent: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert len(starts) == 1, sent
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert (b"content-type", b"application/json") in starts[0]["headers"], starts[0]
+    return starts[0]["status"], json.loads(body)
+
+
+def test_streamed_body_stops_being_read_past_the_limit() -> None:
+    """At the ASGI level: chunks are counted as they arrive and reading stops right after the limit."""
+    chunk, limit, offered = b"x" * 1000, 5000, 100
+    sent, pulled = _post_chunks(_limited_app(limit), [chunk] * offered, [(b"transfer-encoding", b"chunked")])
     assert pulled == limit // len(chunk) + 1  # one chunk past the limit, never the other 94
-    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
-    assert sent[0]["status"] == 413
-    assert json.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"
+    status, body = _status_and_error(sent)
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+
+
+def test_lying_content_length_is_counted_not_trusted() -> None:
+    """A body larger than its (small) Content-Length is refused by the running count, in the JSON shape."""
+    sent, _ = _post_chunks(_limited_app(5000), [b"x" * 4000, b"x" * 4000], [(b"content-length", b"10")])
+    status, body = _status_and_error(sent)
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+
+
+def test_declared_oversize_is_refused_as_json_without_reading() -> None:
+    """Starlette alone would answer text/plain here; the project's JSON error comes first and nothing is read."""
+    sent, pulled = _post_chunks(_limited_app(5000), [b"x" * 10], [(b"content-length", b"5001")])
+    status, body = _status_and_error(sent)
+    assert status == 413 and body["error"]["code"] == "payload_too_large" and pulled == 0
+
+
+def test_bodies_up_to_the_limit_pass_whole() -> None:
+    sent, _ = _post_chunks(_limited_app(1000), [b"a" * 600, b"b" * 400], [(b"content-length", b"1000")])
+    status, body = _status_and_error(sent)
+    assert status == 200 and body == {"read": 1000}
+    sent, _ = _post_chunks(_limited_app(1000), [b"a" * 600, b"b" * 401], [(b"transfer-encoding", b"chunked")])
+    assert _status_and_error(sent)[0] == 413
 
 
 def test_cors_preflight_only_for_configured_origins(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,14 +22,15 @@ from PIL import Image
 
 from detector.model_card import ModelCard
 from detector.synthetic import synthetic_skin_photo, write_yolo_dataset
-from infra.db.engine import session_scope
 from infra.db.models import TrainingRun
 from infra.db.repositories.api_keys import create_key
+from infra.db.repositories.audit import Actor
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings, get_settings
-from pipelines.datasets import import_folder
-from pipelines.model_registry import Registry, log_model_run
-from pipelines.promotion import move_alias
-from pipelines.retraining import run_training
+from pipelines.mlops.datasets import import_folder
+from pipelines.mlops.promotion import move_alias
+from pipelines.mlops.registry import Registry, log_model_run
+from pipelines.mlops.retraining import run_training
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
     for name in (card.weights, card.grader):  # every file the card names (the grader is optional)
         if name:
             shutil.copy2(source / name, dest / name)
-    replace(card, **card_changes).save(dest)  # type: ignore[arg-type]
+    replace(card, **card_changes).save(dest)
     return dest
 
 
@@ -99,7 +100,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
                 registry=registry,
                 alias="release",
                 version=v1,
-                actor="test",
+                actor=Actor(id="test", role="ml-engineer", name="test"),
                 reason="start",
                 figures={},
             )
@@ -122,7 +123,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
         ml, phone = {"X-API-Key": ml_key}, {"X-API-Key": app_key}
 
         # a tiny CPU retrain registers a version tagged with its data, parent and commit, aliased poc
-        v2 = run_training(run_id, settings=settings, store=app.state.runtime.store)
+        v2 = run_training(run_id, settings=settings, store=app.state.resources.store)
         status = client.get(f"/v1/training-runs/{run_id}", headers=ml).json()
         assert status["status"] == "succeeded" and status["model_version"] == v2 and status["progress"] == 1.0
         info = registry.version(v2)
@@ -158,7 +159,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
         assert registry.alias("release") == v3
 
         # the API serves the new release without a restart
-        app.state.runtime.models.refresh()
+        app.state.resources.models.refresh()
         photo = io.BytesIO()
         Image.fromarray(synthetic_skin_photo(7).rgb).save(photo, format="JPEG")
         served = client.post("/v1/analyses", files={"image": ("p.jpg", photo.getvalue(), "image/jpeg")}, headers=phone)
@@ -167,7 +168,7 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
         # rollback moves release back, the history records every move
         back = client.post("/v1/models/rollback", json={"alias": "release", "reason": "regression"}, headers=ml)
         assert back.status_code == 200 and back.json()["version"] == v1
-        app.state.runtime.models.refresh()
+        app.state.resources.models.refresh()
         again = client.post("/v1/analyses", files={"image": ("p.jpg", photo.getvalue(), "image/jpeg")}, headers=phone)
         assert again.json()["model_version"] == "handicapped-1"
         assert (
@@ -185,8 +186,8 @@ def test_retrain_gate_serve_and_roll_back(mlops_settings: Settings, tmp_path: Pa
 def test_serving_continues_when_the_registry_is_unreachable(mlops_settings: Settings, tmp_path: Path) -> None:
     """The real resolver against a registry that went away: the loaded release stays; a fresh process that
     cannot reach the registry starts on the shipped model instead of failing."""
-    from pipelines.model_provider import ModelProvider
-    from pipelines.release_follower import release_resolver
+    from pipelines.mlops.model_provider import ModelProvider
+    from pipelines.mlops.release_follower import release_resolver
 
     settings = mlops_settings
     registry = Registry.from_settings(settings)
@@ -222,9 +223,9 @@ def test_serving_follows_the_release_without_importing_mlflow(mlops_settings: Se
     script = (
         "import sys\n"
         "from infra.settings import get_settings\n"
-        "from pipelines.runtime import serving_runtime\n"
-        "runtime = serving_runtime(get_settings())\n"
-        "print(runtime.models.get().version, 'mlflow' in sys.modules)\n"
+        "from pipelines.resources import serving_resources\n"
+        "resources = serving_resources(get_settings())\n"
+        "print(resources.models.get().version, 'mlflow' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -247,7 +248,7 @@ def test_mlflow_never_phones_home(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_CURRENT_TEST", "CI", "MLFLOW_DISABLE_TELEMETRY"}}
     env.pop("DO_NOT_TRACK", None)
     code = (
-        "from pipelines.model_registry import Registry\n"
+        "from pipelines.mlops.registry import Registry\n"
         f"Registry(tracking_uri='sqlite:///{tmp_path / 'mlflow.db'}', model_name='m').aliases()\n"
         "from mlflow.telemetry.client import get_telemetry_client\n"
         "print('telemetry', get_telemetry_client())\n"
@@ -280,8 +281,7 @@ def test_models_cli_bootstrap_list_promote_rollback(mlops_settings: Settings) ->
 def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """POST /v1/training-runs: the row exists before the task is sent; a dead queue answers 503, row failed."""
     from api.main import create_app
-    from api.training_runs import router as training_router
-    from pipelines.celery_app import celery_app
+    from pipelines.tasks.app import celery_app
 
     assert celery_app.amqp.router.route({}, "training.retrain")["queue"].name == "training"
     seen: list[tuple[str, str | None]] = []
@@ -291,7 +291,7 @@ def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: py
             row = session.get(TrainingRun, run_id)
             seen.append((name, row.status if row else None))
 
-    monkeypatch.setattr(training_router, "enqueue_task", send)
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", send)
     with TestClient(create_app(settings)) as client:
         with session_scope(settings.sqlalchemy_url) as session:
             _, key = create_key(session=session, role="ml-engineer", name="ml")
@@ -307,7 +307,7 @@ def test_training_run_is_queued_after_commit(settings: Settings, monkeypatch: py
         def dead(name: str, run_id: str) -> None:
             raise ConnectionError("broker down")
 
-        monkeypatch.setattr(training_router, "enqueue_task", dead)
+        monkeypatch.setattr("pipelines.tasks.app.enqueue_task", dead)
         refused = client.post("/v1/training-runs", json=body, headers=ml)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
     with session_scope(settings.sqlalchemy_url) as session:
@@ -321,10 +321,9 @@ def test_training_data_is_a_registered_snapshot_id_never_a_path(
     """A path in the request is refused the same way whether the folder exists or not (no existence oracle);
     only ids of snapshots the system built or imported are accepted, and a revoked one is refused."""
     from api.main import create_app
-    from api.training_runs import router as training_router
     from infra.db.repositories import snapshots as snapshots_repo
 
-    monkeypatch.setattr(training_router, "enqueue_task", lambda *_: None)
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda *_: None)
     with TestClient(create_app(settings)) as client:
         with session_scope(settings.sqlalchemy_url) as session:
             _, key = create_key(session=session, role="ml-engineer", name="ml")

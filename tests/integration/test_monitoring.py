@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.db.engine import session_scope
 from infra.db.models import Case, Label, TrainingRun
 from infra.db.repositories.api_keys import create_key
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings, get_settings
 
 
@@ -77,9 +77,9 @@ def test_beat_starts_a_retraining_once_enough_labels_arrived(
     monkeypatch.setenv("SKINTROUBLE_RETRAIN_MIN_NEW_LABELS", "2")
     get_settings.cache_clear()
     current = get_settings()
-    monkeypatch.setattr(training, "get_runtime", lambda: type("R", (), {"settings": current})())
+    monkeypatch.setattr(training, "get_resources", lambda: type("R", (), {"settings": current})())
     sent: list[tuple[str, tuple[object, ...]]] = []
-    monkeypatch.setattr(training, "enqueue_task", lambda name, *args: sent.append((name, args)))
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda name, *args: sent.append((name, args)))
     upgrade(current.sqlalchemy_url)
     with session_scope(current.sqlalchemy_url) as session:
         case = Case(status="done", width=10, height=10)

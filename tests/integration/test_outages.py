@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.db.engine import session_scope
 from infra.db.repositories.api_keys import create_key
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings, get_settings
 from tests.conftest import encode, skin_photo
 

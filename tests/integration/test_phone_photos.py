@@ -9,10 +9,10 @@ import time
 import cv2
 import pytest
 
-from infra.db.engine import session_scope
 from infra.db.repositories import cases as cases_repo
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
-from pipelines.case_lifecycle import complete_pending_case
+from pipelines.cases.lifecycle import complete_pending_case
 from tests.conftest import encode, skin_photo
 from tests.integration.test_analyses_api import assert_error, make_key, running, upload
 
@@ -21,7 +21,7 @@ def test_a_full_pool_answers_busy_with_retry_after(settings: Settings) -> None:
     tight = settings.model_copy(update={"inference_slots": 1, "busy_wait_seconds": 0.3})
     with running(tight) as client:
         headers = make_key(tight)
-        pool = client.app.state.runtime.pool
+        pool = client.app.state.resources.pool
         assert pool.slots == 1
         held, release = threading.Event(), threading.Event()
 
@@ -60,8 +60,8 @@ def test_the_same_upload_gets_the_same_findings_sync_and_async(
         assert sync.status_code == 200, sync.text
         accepted = upload(client, headers, data, params={"mode": "async"})
         assert accepted.status_code == 202 and sent == [accepted.json()["id"]]
-        runtime = client.app.state.runtime
-        assert complete_pending_case(sent[0], runtime) == "done"
+        resources = client.app.state.resources
+        assert complete_pending_case(sent[0], resources) == "done"
         done = client.get(f"/v1/analyses/{sent[0]}", headers=headers).json()
     first = sync.json()
     assert first["findings"], "the synthetic spots should give findings to compare"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -15,13 +16,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.logging_config import RedactingFilter, install_redaction, redact
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.models import AuditEvent
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
+from infra.logging_config import (
+    REQUEST_ID_HEADER,
+    ContextFilter,
+    RedactingFilter,
+    install_redaction,
+    json_formatter,
+    redact,
+)
 from infra.settings import REPO_ROOT, Settings, get_settings
-from pipelines.model_registry import Registry
+from pipelines.mlops.registry import Registry
 from tests.conftest import encode, skin_photo
 
 KEY = "st_Zk3v9Qx7LmN2pR8sT4uW6yA1bC5dE0fG"
@@ -94,6 +102,100 @@ def test_errors_and_uploads_log_neither_key_nor_photo(settings: Settings, caplog
     assert photo[100:140].hex() not in text and repr(photo[100:120])[2:-1] not in text
 
 
+# ---- JSON lines with the request id --------------------------------------------------------------------------
+
+
+def json_handler(stream: io.StringIO) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    handler.addFilter(ContextFilter())
+    handler.setLevel(logging.DEBUG)
+    return handler
+
+
+def test_request_log_lines_are_json_with_the_response_request_id(settings: Settings) -> None:
+    app = create_app(settings)
+    probe = logging.getLogger("probe")
+
+    @app.get("/probe")
+    def probe_route() -> dict[str, str]:  # sync: runs in the thread pool, and the id must follow it there
+        probe.warning("handling with %s", KEY)
+        return {}
+
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root = logging.getLogger()
+    sent = {"none": None, "valid": "edge-7f3a9c21.b", "spaces": "not a valid id", "oversize": "a" * 65}
+    answered: dict[str, str] = {}
+    with TestClient(app) as client:
+        root.addHandler(handler)
+        try:
+            for name, incoming in sent.items():
+                headers = {REQUEST_ID_HEADER: incoming} if incoming else {}
+                response = client.get("/probe", headers=headers)
+                assert response.status_code == 200
+                answered[name] = response.headers[REQUEST_ID_HEADER]
+        finally:
+            root.removeHandler(handler)
+    assert answered["valid"] == sent["valid"]  # a proxy's id is honoured
+    for name in ("none", "spaces", "oversize"):  # made here when absent or unusable
+        assert len(answered[name]) == 32 and int(answered[name], 16) >= 0 and answered[name] != sent[name]
+    assert len(set(answered.values())) == len(sent)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    probes = [line for line in lines if line["name"] == "probe"]
+    assert [line["request_id"] for line in probes] == list(answered.values())
+    assert all(line["request_id"] in answered.values() for line in lines)  # every line of those requests
+    assert all(line["message"] == "handling with st_[REDACTED]" and line["level"] == "WARNING" for line in probes)
+
+
+def test_an_unhandled_error_names_its_request_in_the_answer_and_the_log(settings: Settings) -> None:
+    """The 500 is written outside every middleware, so the handler adds the id itself."""
+    app = create_app(settings)
+
+    @app.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root = logging.getLogger()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        root.addHandler(handler)
+        try:
+            response = client.get("/broken", headers={REQUEST_ID_HEADER: "edge-500-request"})
+        finally:
+            root.removeHandler(handler)
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    assert response.headers[REQUEST_ID_HEADER] == "edge-500-request"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (error,) = [line for line in lines if line["message"] == "unhandled error: RuntimeError"]
+    assert error["request_id"] == "edge-500-request" and "RuntimeError: bug" in error["exc_info"]
+
+
+def test_json_lines_redact_extras_and_tracebacks_too() -> None:
+    """The JSON formatter adds what the record factory never saw: `extra=` fields and its own traceback."""
+    install_redaction()
+    stream = io.StringIO()
+    log = logging.getLogger("json.redaction")
+    log.addHandler(json_handler(stream))
+    log.propagate = False
+    photo = encode(skin_photo(64, 64))
+    try:
+        log.warning("key %s", KEY, extra={"body": photo, "dsn": "postgresql://u:pw123@h/db", "key": KEY})
+        try:
+            raise RuntimeError(f"bad key {KEY}")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        log.handlers.clear()
+        log.propagate = True
+    text = stream.getvalue()
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert KEY not in text and "pw123" not in text and photo[:8].hex() not in text
+    assert first["body"] == f"<{len(photo)} bytes>" and first["key"] == "st_[REDACTED]"
+    assert "RuntimeError: bad key st_[REDACTED]" in second["exc_info"]
+
+
 # ---- every logging path during real traffic, and the audit trail of sensitive actions -----------------------
 
 WINDOW = 32
@@ -135,8 +237,7 @@ def test_logs_carry_no_keys_or_photo_bytes_and_actions_are_audited(
     photo = encode(skin_photo(416, 400, seed=3))
     root = logging.getLogger()
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler = json_handler(stream)  # what `serve` writes: JSON lines
     handler.setLevel(logging.DEBUG)
     previous_level = root.level
     root.addHandler(handler)
@@ -183,6 +284,8 @@ def test_logs_carry_no_keys_or_photo_bytes_and_actions_are_audited(
         root.removeHandler(handler)
         root.setLevel(previous_level)
 
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines and all({"time", "level", "name", "message", "request_id"} <= set(line) for line in lines)
     text = "\n".join([stream.getvalue(), caplog.text, *(r.getMessage() for r in caplog.records)])
     assert f"<{len(photo)} bytes>" in text and "from st_[REDACTED]" in text  # the capture saw the careless line
     for raw in (app_raw, derm_raw, ml_raw, revoked_raw, invalid_key):

@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from infra.db.engine import get_engine, session_scope
+from infra.db.engine import get_engine
 from infra.db.migrate import upgrade
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings, get_settings
 from tests.conftest import encode, free_port, own_postgres_database, skin_photo
 
@@ -182,8 +183,8 @@ def test_api_worker_beat_on_postgres_redis_and_an_mlflow_server(production_env: 
         wait_for(lambda: httpx.get(f"{mlflow_url}/health", timeout=2).status_code == 200, 75, "MLflow", stack.logs)
 
         # the shipped model becomes `release` in the PostgreSQL-backed registry, as `make up` does embedded
-        from pipelines.model_registry import Registry
-        from pipelines.retraining import bootstrap_release
+        from pipelines.mlops.registry import Registry
+        from pipelines.mlops.retraining import bootstrap_release
 
         with session_scope(settings.sqlalchemy_url) as session:
             release = bootstrap_release(session=session, registry=Registry.from_settings(settings), settings=settings)

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
 from infra.db.models import AuditEvent, Case, Label, ReviewItem, ReviewLease
 from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
 from infra.db.repositories.labels import reviewed_samples
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from infra.storage import open_store
 from tests.conftest import encode, skin_photo
@@ -369,7 +369,7 @@ def test_a_papule_is_labelled_exported_with_its_taxonomy_and_mapped_for_training
 
     # training maps the taxonomy onto the model's one class and leaves the scar out
     from detector.datasets.snapshot import read_labels
-    from pipelines.retraining import build_retraining_snapshot
+    from pipelines.mlops.retraining import build_retraining_snapshot
 
     with session_scope(settings.sqlalchemy_url) as session:
         snapshot = build_retraining_snapshot(
@@ -452,7 +452,7 @@ def test_suspects_are_ranked_and_routed_to_another_reviewer(
 def test_the_beat_task_routes_only_the_most_suspect_labels(
     settings: Settings, client: TestClient, derms: list[dict[str, str]]
 ) -> None:
-    from pipelines.second_look import route_most_suspect
+    from pipelines.review.second_look import route_most_suspect
 
     confident = [{"label": "lesion", "confidence": 0.95, "box": [40.0, 50.0, 60.0, 70.0]}]
     sloppy = seed_case(settings, priority=2.0, findings=confident)
@@ -479,7 +479,7 @@ def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below
     """The model found nothing (no uncertainty either), yet its objectness map holds sub-threshold peaks."""
     from detector.model_card import ModelCard
     from detector.onnx_runtime import Detector
-    from pipelines.missed_lesions import MissedLesionPolicy, sweep
+    from pipelines.review.missed_lesions import MissedLesionPolicy, sweep
 
     class Session:
         def run(self, _names: object, feed: dict[str, Any]) -> list[Any]:
@@ -504,7 +504,7 @@ def test_missed_lesion_sweep_queues_a_confident_empty_answer_with_evidence_below
             store.put(case.photo_key, encode(skin_photo(W, H, seed=n)))
             ids.append(case.id)
     card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=0.25, tta_flip=False)
-    policy = MissedLesionPolicy(max_count=2, min_mass=1.0, sample_rate=1.0)
+    policy = MissedLesionPolicy(max_count=2, min_mass=1.0, min_uncertainty=0.2, sample_rate=1.0)
     since = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(settings.sqlalchemy_url) as session:
         queued = sweep(session=session, store=store, detector=Detector(card, Session()), policy=policy, since=since)

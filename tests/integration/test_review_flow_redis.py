@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
 from infra.db.models import Case, Label
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings, get_settings
 from infra.storage import open_store
-from pipelines.celery_app import build_config, celery_app, enqueue_task
-from pipelines.stale_cases import requeue_stale
+from pipelines.cases.stale import requeue_stale
+from pipelines.tasks.app import build_config, celery_app, enqueue_task
 from tests.conftest import encode, skin_photo
 
 pytestmark = pytest.mark.slow

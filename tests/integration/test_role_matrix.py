@@ -8,8 +8,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.db.engine import session_scope
 from infra.db.repositories.api_keys import create_key
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 
 ROLES = ("app", "dermatologist", "ml-engineer")
@@ -43,7 +43,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
 
 def test_every_route_admits_exactly_its_roles(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from api.main import create_app
-    from pipelines import celery_app as celery_module
+    from pipelines.tasks import app as celery_module
 
     monkeypatch.setattr(celery_module.celery_app, "send_task", lambda *a, **k: None)  # no training actually starts
     app = create_app(settings)

@@ -11,9 +11,9 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 
 # "schema-valid" bytes are rarely a decodable photo: a 400/415 for them is the documented answer, not a bug
@@ -40,7 +40,7 @@ def exercise(operation: schemathesis.APIOperation, headers: dict[str, str]) -> N
 
 
 def test_every_operation_conforms_to_the_schema(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines import celery_app as celery_module
+    from pipelines.tasks import app as celery_module
 
     monkeypatch.setattr(celery_module.celery_app, "send_task", lambda *a, **k: None)  # nothing leaves the process
     quiet = settings.model_copy(  # generated traffic is not abuse

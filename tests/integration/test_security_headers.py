@@ -7,8 +7,8 @@ import re
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from infra.db.engine import session_scope
 from infra.db.repositories import api_keys
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from tests.conftest import encode, skin_photo
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from infra.db.repositories.labels import ReviewedSample
-from pipelines.label_export import yolo_files, zip_bytes
+from pipelines.review.label_export import yolo_files, zip_bytes
 
 photos, samples, rng = {}, [], np.random.default_rng(0)
 for n in range(6):

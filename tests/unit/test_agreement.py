@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.agreement import (
+from detector.metrics import box_iou
+from pipelines.review.agreement import (
     Review,
     agreement_report,
     box_f1,
@@ -12,7 +13,6 @@ from pipelines.agreement import (
     consensus_boxes,
     consensus_grade,
     disagree,
-    iou,
     match_boxes,
 )
 
@@ -22,9 +22,8 @@ B = ("lesion", (50.0, 50.0, 60.0, 60.0))
 
 
 def test_iou_by_hand() -> None:
-    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
-    assert iou((0, 0, 10, 10), (0, 0, 10, 20)) == pytest.approx(0.5)
-    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    ious = box_iou([(0, 0, 10, 10)], [(5, 0, 15, 10), (0, 0, 10, 20), (20, 20, 30, 30)])
+    assert ious.ravel().tolist() == pytest.approx([50 / 150, 0.5, 0.0])
 
 
 def test_match_is_one_to_one_label_aware_and_inclusive_at_threshold() -> None:
@@ -103,7 +102,7 @@ def test_weighted_kappa_matches_scikit_learn() -> None:
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     import random
 
-    from pipelines.agreement import weighted_kappa
+    from pipelines.review.agreement import weighted_kappa
 
     rng = random.Random(7)
     cases = [([0, 1, 2, 3, 2, 1], [0, 2, 2, 3, 1, 1]), ([0, 0, 3, 3], [3, 3, 0, 0]), ([1, 2], [1, 2])]
@@ -130,7 +129,7 @@ def test_weighted_kappa_matches_scikit_learn() -> None:
 
 
 def test_weighted_kappa_punishes_far_disagreements_more() -> None:
-    from pipelines.agreement import weighted_kappa
+    from pipelines.review.agreement import weighted_kappa
 
     near = weighted_kappa([0, 1, 2, 3, 0, 3], [1, 1, 2, 3, 0, 3])  # one grade off by one
     far = weighted_kappa([0, 1, 2, 3, 0, 3], [3, 1, 2, 3, 0, 3])  # one grade off by three
@@ -139,7 +138,7 @@ def test_weighted_kappa_punishes_far_disagreements_more() -> None:
 
 
 def test_wilson_interval_by_hand() -> None:
-    from pipelines.agreement import wilson_interval
+    from pipelines.review.agreement import wilson_interval
 
     low, high = wilson_interval(8, 10)  # type: ignore[misc]
     assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
@@ -148,7 +147,7 @@ def test_wilson_interval_by_hand() -> None:
 
 
 def test_box_agreement_per_lesion_type() -> None:
-    from pipelines.agreement import box_counts_by_type
+    from pipelines.review.agreement import box_counts_by_type
 
     papule = ("papule", (0.0, 0.0, 10.0, 10.0))
     pustule = ("pustule", (50.0, 50.0, 60.0, 60.0))

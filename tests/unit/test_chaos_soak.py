@@ -21,12 +21,12 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_the_soak_recognises_the_workers_analysis_line(caplog: pytest.LogCaptureFixture) -> None:
-    """The format string in pipelines/case_lifecycle.py, as a worker writes it."""
-    import pipelines.case_lifecycle as jobs
+    """The format string in pipelines/cases/lifecycle.py, as a worker writes it."""
+    import pipelines.cases.lifecycle as jobs
 
     with caplog.at_level(logging.INFO, logger=jobs.log.name):
         jobs.log.info("case %s analysed: %s", "ab" * 16, "done")
     match = chaos_soak.ANALYSED.search(caplog.text)
     assert match is not None and match.groups() == ("ab" * 16, "done")
-    source = (REPO_ROOT / "pipelines" / "case_lifecycle.py").read_text()
+    source = (REPO_ROOT / "pipelines" / "cases" / "lifecycle.py").read_text()
     assert 'log.info("case %s analysed: %s", case.id, case.status)' in source

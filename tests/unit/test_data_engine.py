@@ -11,8 +11,8 @@ from PIL import Image
 from detector.heatmap import heatmap_png, objectness_map, score_mass
 from detector.model_card import ModelCard
 from detector.onnx_runtime import Detector
-from pipelines.missed_lesions import MissedLesionPolicy, should_route
-from pipelines.suspects import LabelledCase, hamming, label_suspicion, perceptual_hash, rank_suspects
+from pipelines.review.missed_lesions import MissedLesionPolicy, should_route
+from pipelines.review.suspects import LabelledCase, hamming, label_suspicion, perceptual_hash, rank_suspects
 from tests.conftest import skin_photo
 
 # (cx, cy, score) per anchor, in network pixels of a 640 x 640 input
@@ -97,7 +97,7 @@ def test_perceptual_hash_finds_near_duplicates_and_ranks_disagreeing_ones_first(
 
 
 def test_missed_lesion_rule_needs_few_lesions_and_evidence() -> None:
-    policy = MissedLesionPolicy(max_count=2, min_mass=3.0, min_uncertainty=0.2)
+    policy = MissedLesionPolicy(max_count=2, min_mass=3.0, min_uncertainty=0.2, sample_rate=0.5)
     assert should_route(lesion_count=0, uncertainty=0.0, mass=4.2, policy=policy)
     assert should_route(lesion_count=1, uncertainty=0.3, mass=0.0, policy=policy)
     assert not should_route(lesion_count=0, uncertainty=0.0, mass=0.5, policy=policy)  # a clean face

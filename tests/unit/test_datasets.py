@@ -265,3 +265,116 @@ def test_stats_and_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert stats_png_path(snap).is_file() and stats_png_path(snap).parent == snap.path.parent
     assert save_histogram(stats, tmp_path / "h.png").stat().st_size > 1000
+
+
+# --- EXIF orientation: boxes are in the photo as displayed ----------------------------------------------------
+
+# displayed (upright) 24 wide x 40 high; stored turned a quarter with EXIF orientation 6 ("rotate 90 CW to view")
+UPRIGHT_W, UPRIGHT_H = 24, 40
+PATCH = (4.0, 20.0, 12.0, 32.0)  # x1, y1, x2, y2 in displayed pixels: the only bright area
+
+
+def make_rotated_jpeg(path: Path) -> None:
+    from PIL import Image
+
+    upright = np.full((UPRIGHT_H, UPRIGHT_W, 3), 20, dtype=np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in PATCH)
+    upright[y1:y2, x1:x2] = 235
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # what the camera wrote
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored.save(path, format="JPEG", quality=95, exif=exif)
+
+
+def make_rotated(fmt: str, root: Path) -> Path:
+    """One rotated photo labelled in displayed coordinates, as each tool would write it."""
+    x1, y1, x2, y2 = PATCH
+    w, h = UPRIGHT_W, UPRIGHT_H
+    make_rotated_jpeg(root / "images" / "r.jpg")
+    if fmt == "yolo":
+        (root / "labels").mkdir()
+        (root / "labels" / "r.txt").write_text(
+            f"0 {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} {(x2 - x1) / w} {(y2 - y1) / h}"
+        )
+        (root / "data.yaml").write_text(yaml.safe_dump({"names": ["lesion"]}))
+    elif fmt == "voc":
+        box = f"<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+        (root / "r.xml").write_text(
+            f"<annotation><filename>r.jpg</filename><object><name>lesion</name><bndbox>{box}</bndbox></object></annotation>"
+        )
+    elif fmt == "coco":
+        data = {
+            "images": [{"id": 1, "file_name": "r.jpg", "width": w, "height": h}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1]}],
+            "categories": [{"id": 1, "name": "lesion"}],
+        }
+        (root / "annotations.json").write_text(json.dumps(data))
+    else:
+        value = {"x": x1 / w * 100, "y": y1 / h * 100, "width": (x2 - x1) / w * 100, "height": (y2 - y1) / h * 100}
+        result = [{"type": "rectanglelabels", "value": {**value, "rotation": 0, "rectanglelabels": ["lesion"]}}]
+        tasks = [{"id": 1, "data": {"image": "/data/upload/1/r.jpg"}, "annotations": [{"result": result}]}]
+        (root / "export.json").write_text(json.dumps(tasks))
+    return root
+
+
+@pytest.mark.parametrize("fmt", list(MAKERS))
+def test_exif_orientation_is_applied_to_pixel_boxes(fmt: str, tmp_path: Path) -> None:
+    src = make_rotated(fmt, tmp_path / "src")
+    dataset = read_dataset(fmt, src)
+    snap = build_snapshot(dataset.samples, class_names=["lesion"], root=tmp_path / "snaps", name="r", source=fmt)
+    (image,) = snap.images()
+    assert image.read_bytes() == (src / "images" / "r.jpg").read_bytes()  # stored as imported, EXIF kept
+    x1, y1, x2, y2 = PATCH
+    expected = [[0, (x1 + x2) / 2 / UPRIGHT_W, (y1 + y2) / 2 / UPRIGHT_H, (x2 - x1) / UPRIGHT_W, (y2 - y1) / UPRIGHT_H]]
+    np.testing.assert_allclose(_read_yolo_file(snap.label_path(image)), expected, atol=2e-6)
+    # the trainer and the evaluator read with OpenCV, which turns the photo upright: the box must sit on the patch
+    pixels = cv2.imread(str(image), cv2.IMREAD_GRAYSCALE)
+    assert pixels.shape == (UPRIGHT_H, UPRIGHT_W)
+    (box,) = read_labels(snap, image)
+    inside = pixels[round(box.y1) : round(box.y2), round(box.x1) : round(box.x2)]
+    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx(PATCH, abs=1e-3)
+    assert inside.mean() > 200 and (pixels.sum() - inside.sum()) / (pixels.size - inside.size) < 60
+
+
+# --- Label Studio: which annotation of a task is imported ----------------------------------------------------
+
+
+def _ls_result(x: float) -> list[dict[str, object]]:
+    value = {"x": x, "y": 10.0, "width": 10.0, "height": 10.0, "rotation": 0, "rectanglelabels": ["papule"]}
+    return [{"type": "rectanglelabels", "value": value}]
+
+
+def test_labelstudio_takes_the_latest_updated_annotation_not_the_last_listed(tmp_path: Path) -> None:
+    _write_image(tmp_path / "images" / "a.jpg", 100, 100, seed=1)
+    annotations = [
+        {
+            "id": 1,
+            "created_at": "2024-01-01T09:00:00Z",
+            "updated_at": "2024-03-05T12:00:00.5Z",
+            "result": _ls_result(10),
+        },
+        {"id": 2, "created_at": "2024-02-01T09:00:00Z", "updated_at": "2024-02-01T09:00:00Z", "result": _ls_result(40)},
+        {"id": 3, "was_cancelled": True, "updated_at": "2024-06-01T00:00:00Z", "result": _ls_result(70)},
+    ]
+    tasks = [{"id": 1, "data": {"image": "a.jpg"}, "annotations": annotations}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    (sample,) = read_dataset("labelstudio", tmp_path).samples
+    assert [b.x1 for b in sample.boxes] == pytest.approx([10.0])  # id 1, edited last; not id 2, not the cancelled
+
+
+def test_latest_annotation_falls_back_to_created_at_then_list_order() -> None:
+    from detector.datasets.formats import latest_annotation
+
+    by_created = [
+        {"id": 1, "created_at": "2024-05-01T00:00:00+02:00"},
+        {"id": 2, "created_at": "2024-04-30T23:00:00+00:00"},  # later in UTC than id 1
+        {"id": 3},
+    ]
+    assert latest_annotation(by_created)["id"] == 2
+    assert latest_annotation([{"id": 1}, {"id": 2}])["id"] == 2  # no times at all: the last listed
+    assert latest_annotation([{"id": 1, "updated_at": "2024-01-02T00:00:00"}, {"id": 2, "created_at": "2024-01-01"}])[
+        "id"
+    ] == 1  # fmt: skip
+    assert latest_annotation([{"id": 1, "was_cancelled": True}]) is None
+    assert latest_annotation([]) is None

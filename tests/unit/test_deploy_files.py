@@ -20,7 +20,7 @@ from infra.settings import REPO_ROOT, Settings
 
 DEPLOY = REPO_ROOT / "infra" / "deploy"
 K8S = DEPLOY / "k8s"
-QUEUES = {"analysis", "review", "training"}  # pipelines.celery_app.QUEUES, read below too
+QUEUES = {"analysis", "review", "training"}  # pipelines.tasks.app.QUEUES, read below too
 LONG_RUNNING = {"api", "worker", "training-worker", "beat", "postgres", "redis", "minio", "mlflow", "flower"}
 ONE_SHOT = {"migrate", "minio-init"}
 # names the code reads besides SKINTROUBLE_* (settings aliases, boto3, MLflow's client)
@@ -97,7 +97,7 @@ def test_compose_has_the_whole_stack_with_healthchecks(compose: dict[str, Any]) 
 
 
 def test_compose_workers_cover_every_queue_and_training_reserves_a_gpu(compose: dict[str, Any]) -> None:
-    from pipelines.celery_app import QUEUES as code_queues
+    from pipelines.tasks.app import QUEUES as code_queues
 
     assert set(code_queues) == QUEUES
     services = compose["services"]
@@ -252,8 +252,8 @@ def test_serving_processes_import_only_serving_requirements() -> None:
     image does not install."""
     code = (
         "import sys, json\n"
-        "import api.main, api.cli, pipelines.celery_worker\n"
-        "from pipelines.tasks import load_all; load_all()\n"
+        "import api.main, api.cli, pipelines.tasks.worker\n"
+        "from pipelines.tasks.app import celery_app; celery_app.loader.import_default_modules()\n"
         "from importlib.metadata import packages_distributions\n"
         "dists = packages_distributions()\n"
         "top = {m.split('.')[0] for m in sys.modules}\n"

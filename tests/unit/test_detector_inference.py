@@ -90,7 +90,7 @@ def test_distance_to_boundary_and_band_validation() -> None:
 
 
 def test_the_serving_import_path_does_not_load_torch() -> None:
-    code = "import sys, api.main, detector.onnx_runtime, pipelines.analysis; assert 'torch' not in sys.modules"
+    code = "import sys, api.main, detector.onnx_runtime, pipelines.cases.analysis; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=120)
 
 

@@ -176,17 +176,16 @@ def test_ledoit_wolf_matches_sklearn_and_the_statistics_round_trip(tmp_path: Pat
 
 
 def test_a_far_embedding_is_refused_by_the_pipeline_like_a_gate_refusal() -> None:
-    from pipelines.analysis import analyze
-    from pipelines.photos import Pixels
-    from pipelines.review_routing import RoutingPolicy
+    from pipelines.cases.analysis import analyze
+    from pipelines.cases.photos import Pixels
     from quality_gate import Thresholds
     from quality_gate.policy import RETAKE_CODES
-    from tests.conftest import skin_photo
+    from tests.conftest import routing_policy, skin_photo
 
     rgb = skin_photo(640, 640, seed=3)
     pixels = Pixels(rgb=rgb, scale=(1.0, 1.0))
     session = EmbeddingSession((100.0, 120.0, 20.0, 20.0), 0.9)
-    options = {"photo_size": (640, 640), "case_id": "c", "thresholds": Thresholds(), "policy": RoutingPolicy()}
+    options = {"photo_size": (640, 640), "case_id": "c", "thresholds": Thresholds(), "policy": routing_policy()}
     near = Detector(_card(), session, ood=EmbeddingOod(np.zeros(3), np.eye(3), limit=100.0))
     accepted = analyze(pixels, detector=near, **options)  # type: ignore[arg-type]
     assert not accepted.rejected and accepted.quality.accepted

@@ -25,8 +25,9 @@ from detector.grader import (
 )
 from detector.grading import grade_from_count
 from detector.model_card import ModelCard
-from pipelines.review_routing import RoutingPolicy, decide
+from pipelines.cases.routing import decide
 from quality_gate import QualityReport
+from tests.conftest import routing_policy
 
 OP = 0.05
 LEVELS = default_levels(OP)
@@ -177,7 +178,7 @@ def _detection(probabilities: tuple[float, ...] | None, count: int = 12) -> Dete
 
 def test_routing_queues_an_uncertain_grade_only_below_the_configured_probability() -> None:
     quality = QualityReport(accepted=True, retake_codes=[], hints=[], measures={}, margin=0.8)
-    policy = RoutingPolicy(audit_rate=0.0, double_rate=0.0, grade_probability_min=0.6)
+    policy = routing_policy(audit_rate=0.0, double_rate=0.0, grade_probability_min=0.6)
     unsure = decide(
         case_id="a", detection=_detection((0.1, 0.45, 0.4, 0.05)), quality=quality, bands=BANDS, policy=policy
     )
@@ -283,8 +284,8 @@ def test_refit_fits_on_the_selection_part_reports_on_the_report_part_and_stores_
 
 def test_record_outcome_stores_the_grader_detail_on_the_case() -> None:
     from infra.db.models import Case
-    from pipelines.analysis import AnalysisOutcome, record_outcome
-    from pipelines.review_routing import ReviewDecision
+    from pipelines.cases.analysis import AnalysisOutcome, record_outcome
+    from pipelines.cases.routing import ReviewDecision
 
     quality = QualityReport(accepted=True, retake_codes=[], hints=[], measures={}, margin=0.8)
     graded, plain = Case(id="g"), Case(id="p")

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from infra.db.repositories.labels import ReviewedSample
-from pipelines.label_export import (
+from pipelines.review.label_export import (
     class_names_for,
     split_of,
     to_coco,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from detector.metrics import (
     grade_confusion,
     match_detections,
 )
+from detector.model_card import ModelCard
 
 
 def test_box_iou_known_values() -> None:
@@ -82,6 +86,87 @@ def test_accumulator_per_class_when_several_classes() -> None:
     per_class = acc.summary()["per_class"]
     assert per_class["a"]["mAP50"] == pytest.approx(1.0)
     assert per_class["b"]["mAP50"] == 0.0
+
+
+SERVING_MAX_DET = next(f.default for f in fields(ModelCard) if f.name == "max_det")
+
+
+def _random_split(seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(gt boxes, predicted boxes, scores) per image: jittered hits, strays, images without ground truth or
+    without predictions, and one image with more predictions than COCO's default 100 (its hits scored lowest).
+    Integer coordinates keep IoUs exact in both implementations, so a threshold never splits on rounding."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(14):
+        n_gt = 0 if i in (2, 9) else int(rng.integers(1, 16))
+        xy = rng.integers(0, 560, size=(n_gt, 2))
+        gt = np.hstack([xy, xy + rng.integers(6, 80, size=(n_gt, 2))]).astype(np.float64)
+        hits = gt[rng.random(n_gt) < 0.75] if n_gt else gt
+        jittered = hits + rng.integers(-6, 7, size=hits.shape)
+        n_stray = 140 if i == 5 else int(rng.integers(0, 8))
+        xy = rng.integers(0, 560, size=(n_stray, 2))
+        stray = np.hstack([xy, xy + rng.integers(6, 80, size=(n_stray, 2))])
+        preds = np.vstack([jittered, stray]).astype(np.float64).reshape(-1, 4)
+        preds[:, 2:] = np.maximum(preds[:, 2:], preds[:, :2] + 1)
+        low, high = (0.0, 0.05) if i == 5 else (0.3, 1.0)  # image 5: its hits rank below its 140 strays
+        scores = np.concatenate([rng.uniform(low, high, len(jittered)), rng.uniform(0.05, 0.7, n_stray)])
+        if i in (4, 11):
+            preds, scores = preds[:0], scores[:0]  # the detector found nothing here
+        images.append((gt, preds, scores))
+    return images
+
+
+def test_map_agrees_with_pycocotools() -> None:
+    """Our mAP50 / mAP50-95 equal COCOeval's on the same detections, class-agnostic, all areas.
+
+    Like with like: COCO keeps only `maxDets[-1]` (default 100) detections per image while the serving path keeps
+    `max_det` (300), so maxDets is raised to ours; one image here has 140 predictions, where the default would
+    differ. Both use greedy matching by score, IoU >= threshold, 101 recall points and the same precision envelope.
+    """
+    coco_mod = pytest.importorskip("pycocotools.coco")
+    cocoeval_mod = pytest.importorskip("pycocotools.cocoeval")
+    images = _random_split(seed=15)
+    assert max(len(p) for _, p, _ in images) <= SERVING_MAX_DET
+
+    accumulator = DetectionAccumulator(class_names=["lesion"])
+    gt_json: dict[str, list[dict[str, object]]] = {"images": [], "annotations": [], "categories": [{"id": 1}]}
+    detections: list[dict[str, object]] = []
+    for image_id, (gt, preds, scores) in enumerate(images, 1):
+        accumulator.add(preds, scores, np.zeros(len(preds)), gt, np.zeros(len(gt)))
+        gt_json["images"].append({"id": image_id})
+        for x1, y1, x2, y2 in gt.tolist():
+            w, h = x2 - x1, y2 - y1
+            gt_json["annotations"].append(
+                {"id": len(gt_json["annotations"]) + 1, "image_id": image_id, "category_id": 1,
+                 "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": 0}
+            )  # fmt: skip
+        for (x1, y1, x2, y2), score in zip(preds.tolist(), scores.tolist(), strict=True):
+            detections.append(
+                {"image_id": image_id, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score}
+            )
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        coco_gt = coco_mod.COCO()
+        coco_gt.dataset = gt_json
+        coco_gt.createIndex()
+        evaluator = cocoeval_mod.COCOeval(coco_gt, coco_gt.loadRes(detections), iouType="bbox")
+        evaluator.params.maxDets = [1, 10, SERVING_MAX_DET]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    # precision[T, R, K, A, M]: every IoU threshold and recall point, the one class, area "all", maxDets[-1]
+    precision = evaluator.eval["precision"][:, :, 0, 0, -1]
+    assert (precision > -1).all()
+    coco_ap = precision.mean(axis=1)
+    ours = accumulator.summary()
+    assert ours["mAP50"] == pytest.approx(coco_ap[0], abs=1e-9)
+    assert ours["mAP50_95"] == pytest.approx(coco_ap.mean(), abs=1e-9)
+    assert 0.2 < ours["mAP50"] < 0.95  # a split that exercises both hits and misses
+
+    evaluator.params.maxDets = [1, 10, 100]  # COCO's default drops image 5's hits: not like with like
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.evaluate()
+        evaluator.accumulate()
+    assert evaluator.eval["precision"][0, :, 0, 0, -1].mean() != pytest.approx(ours["mAP50"], abs=1e-9)
 
 
 def test_confusion_and_mae() -> None:

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image
 
-from pipelines.photos import PhotoError, decode_photo, sniff_format
+from api.errors import status_for
+from pipelines.cases.photos import PhotoError, decode_photo, sniff_format
 from tests.conftest import encode, skin_photo
 
 MAX_PIXELS = 60_000_000
@@ -120,13 +121,13 @@ def encode_image(img: Image.Image, fmt: str, **save_args: object) -> bytes:
 def test_refused_uploads_have_stable_codes(data: bytes, code: str, status: int) -> None:
     with pytest.raises(PhotoError) as err:
         decode_photo(data, max_pixels=MAX_PIXELS)
-    assert (err.value.code, err.value.status) == (code, status)
+    assert (err.value.code, status_for(err.value)) == (code, status)
 
 
 def test_truncated_jpeg_is_unreadable_not_a_crash() -> None:
     with pytest.raises(PhotoError) as err:
         decode_photo(truncated_jpeg(), max_pixels=MAX_PIXELS)
-    assert (err.value.code, err.value.status) == ("unreadable_image", 400)
+    assert (err.value.code, status_for(err.value)) == ("unreadable_image", 400)
 
 
 @pytest.mark.parametrize("size", [(30_000, 30_000), (8_000, 8_000)], ids=["beyond-pillow-limit", "beyond-our-limit"])
@@ -141,7 +142,7 @@ def test_decompression_bomb_is_refused_without_decoding(size: tuple[int, int]) -
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert (err.value.code, err.value.status) == ("image_too_large", 413)
+    assert (err.value.code, status_for(err.value)) == ("image_too_large", 413)
     assert peak < 5 * 1024 * 1024, f"python allocations peaked at {peak:,} bytes"
     assert _rss_bytes() - rss_before < 50 * 1024 * 1024  # a decoded 30000^2 RGB frame would be 2.7 GB
 
@@ -220,7 +221,7 @@ def test_random_bytes_only_ever_raise_photo_error(header: bytes, tail: bytes) ->
     try:
         photo = decode_photo(header + tail, max_pixels=1_000_000)
     except PhotoError as exc:
-        assert exc.status in {400, 413, 415} and exc.code
+        assert status_for(exc) in {400, 413, 415} and exc.code
     else:
         assert photo.rgb.ndim == 3 and photo.rgb.shape[2] == 3 and photo.jpeg[:3] == b"\xff\xd8\xff"
 
@@ -237,4 +238,4 @@ def test_corrupted_real_photos_only_ever_raise_photo_error(data: st.DataObject) 
     try:
         decode_photo(bytes(blob[:cut]), max_pixels=1_000_000)
     except PhotoError as exc:
-        assert exc.status in {400, 413, 415}
+        assert status_for(exc) in {400, 413, 415}

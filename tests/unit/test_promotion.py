@@ -6,18 +6,23 @@ the cached version tags the gate reads, so every verdict here follows from the n
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
 
 from detector.datasets import Sample
-from infra.db.engine import session_scope
 from infra.db.migrate import upgrade
-from infra.db.models import AliasEvent
+from infra.db.models import AliasEvent, AuditEvent
+from infra.db.repositories.audit import Actor
+from infra.db.unit_of_work import session_scope
 from infra.settings import Settings, get_settings
-from pipelines import benchmark, promotion
-from pipelines.retraining import without_benchmark
+from pipelines.mlops import benchmark, promotion
+from pipelines.mlops.retraining import without_benchmark
 
 
 class MemoryRegistry:
@@ -87,7 +92,7 @@ def test_gate_rules(
     registry.add("1", holder, key)
     registry.add("2", candidate, key)
     registry.set_alias("release", "1")
-    verdict = promotion.judge(registry=registry, candidate="2", alias="release", settings=settings)  # type: ignore[arg-type]
+    verdict = promotion.judge(registry=registry, candidate="2", alias="release", settings=settings)
     assert verdict.passed is passed
     assert verdict.holder == holder and verdict.candidate == candidate and verdict.holder_version == "1"
     assert verdict.figures()["benchmark"] == key
@@ -101,13 +106,25 @@ def test_promote_refuses_records_and_forces(gate: tuple[Settings, MemoryRegistry
     registry.add("3", figures(0.35, 0.8), key)
     with session_scope(settings.sqlalchemy_url) as session:
         first = promotion.promote(
-            session=session, registry=registry, settings=settings, version="1", alias="mvp", actor="a", reason="first"
-        )  # type: ignore[arg-type]
+            session=session,
+            registry=registry,
+            settings=settings,
+            version="1",
+            alias="mvp",
+            actor=Actor(id="a", role="ml-engineer", name="a"),
+            reason="first",
+        )
         assert first.figures["passed"] and first.previous_version is None
         with pytest.raises(promotion.PromotionRefused) as refused:
             promotion.promote(
-                session=session, registry=registry, settings=settings, version="2", alias="mvp", actor="a", reason="x"
-            )  # type: ignore[arg-type]
+                session=session,
+                registry=registry,
+                settings=settings,
+                version="2",
+                alias="mvp",
+                actor=Actor(id="a", role="ml-engineer", name="a"),
+                reason="x",
+            )
         assert refused.value.figures["passed"] is False and refused.value.figures["holder"]["mAP50"] == 0.30
         assert registry.alias("mvp") == "1"
         assert json.loads(registry.tags["2"]["gate.mvp"])["passed"] is False  # the verdict stays on the version
@@ -117,15 +134,21 @@ def test_promote_refuses_records_and_forces(gate: tuple[Settings, MemoryRegistry
             settings=settings,
             version="2",
             alias="mvp",
-            actor="boss",
+            actor=Actor(id="boss", role="ml-engineer", name="boss"),
             reason="hotfix",
             force=True,
-        )  # type: ignore[arg-type]
+        )
         assert forced.figures["forced"] is True and registry.alias("mvp") == "2" and forced.previous_version == "1"
         with pytest.raises(LookupError):
             promotion.promote(
-                session=session, registry=registry, settings=settings, version="9", alias="mvp", actor="a", reason="x"
-            )  # type: ignore[arg-type]
+                session=session,
+                registry=registry,
+                settings=settings,
+                version="9",
+                alias="mvp",
+                actor=Actor(id="a", role="ml-engineer", name="a"),
+                reason="x",
+            )
     with session_scope(settings.sqlalchemy_url) as session:
         assert [(e.version, e.actor) for e in session.query(AliasEvent).order_by(AliasEvent.id)] == [
             ("1", "a"),
@@ -140,16 +163,46 @@ def test_rollback_walks_back_through_earlier_holders(gate: tuple[Settings, Memor
     with session_scope(settings.sqlalchemy_url) as session:
         for v in ("1", "2", "3"):
             promotion.move_alias(
-                session=session, registry=registry, alias="release", version=v, actor="t", reason="r", figures={}
-            )  # type: ignore[arg-type]
-        back = promotion.rollback(session=session, registry=registry, alias="release", actor="t", reason="bad 3")  # type: ignore[arg-type]
+                session=session,
+                registry=registry,
+                alias="release",
+                version=v,
+                actor=Actor(id="t", role="ml-engineer", name="t"),
+                reason="r",
+                figures={},
+            )
+        back = promotion.rollback(
+            session=session,
+            registry=registry,
+            alias="release",
+            actor=Actor(id="t", role="ml-engineer", name="t"),
+            reason="bad 3",
+        )
         assert back.version == "2" and back.figures == {"rollback_of": "3"}
-        again = promotion.rollback(session=session, registry=registry, alias="release", actor="t", reason="bad 2")  # type: ignore[arg-type]
+        again = promotion.rollback(
+            session=session,
+            registry=registry,
+            alias="release",
+            actor=Actor(id="t", role="ml-engineer", name="t"),
+            reason="bad 2",
+        )
         assert again.version == "1" and registry.alias("release") == "1"
         with pytest.raises(LookupError):
-            promotion.rollback(session=session, registry=registry, alias="release", actor="t", reason="nothing left")  # type: ignore[arg-type]
+            promotion.rollback(
+                session=session,
+                registry=registry,
+                alias="release",
+                actor=Actor(id="t", role="ml-engineer", name="t"),
+                reason="nothing left",
+            )
         with pytest.raises(LookupError):
-            promotion.rollback(session=session, registry=registry, alias="mvp", actor="t", reason="never held")  # type: ignore[arg-type]
+            promotion.rollback(
+                session=session,
+                registry=registry,
+                alias="mvp",
+                actor=Actor(id="t", role="ml-engineer", name="t"),
+                reason="never held",
+            )
 
 
 def test_benchmark_cache_key_follows_content(gate: tuple[Settings, MemoryRegistry, str]) -> None:
@@ -165,3 +218,94 @@ def test_retraining_data_never_contains_a_benchmark_photo(gate: tuple[Settings, 
     samples = [Sample(image=b"frozen photo a", image_id="leak"), Sample(image=b"a new photo", image_id="new")]
     kept, dropped = without_benchmark(samples, settings)
     assert dropped == 1 and [s.image_id for s in kept] == ["new"]
+
+
+# ---- one service behind both faces: the CLI and the API leave the same audit entries -----------------------------
+
+
+def audit_rows(settings: Settings, prefix: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    with session_scope(settings.sqlalchemy_url) as session:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.id))
+        return [(e.action, e.role, e.target, (e.details or {}).get("reason")) for e in rows]
+
+
+def test_cli_and_api_promotions_and_rollbacks_are_audited_alike(
+    gate: tuple[Settings, MemoryRegistry, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import app as cli
+    from api.cli.keys import create_key
+    from api.main import create_app
+
+    settings, registry, key = gate
+    for version, m in (("1", 0.30), ("2", 0.40), ("3", 0.50), ("4", 0.60)):
+        registry.add(version, figures(m, 0.8), key)
+    monkeypatch.setattr("api.cli.mlops._registry", lambda: registry)
+    monkeypatch.setattr("api.models.service.registry_for", lambda resources: registry)
+    runner = CliRunner()
+
+    assert runner.invoke(cli, ["models", "promote", "1", "--alias", "mvp", "--reason", "cli says"]).exit_code == 0
+    ml_key = create_key("ml-engineer", "parity")
+    with TestClient(create_app(settings)) as client:
+        headers = {"X-API-Key": ml_key}
+        answer = client.post("/v1/models/2/promote", json={"alias": "mvp", "reason": "api says"}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert client.post(
+            "/v1/models/rollback", json={"alias": "mvp", "reason": "api back"}, headers=headers
+        ).is_success
+    assert runner.invoke(cli, ["models", "promote", "3", "--alias", "mvp", "--reason", "cli again"]).exit_code == 0
+    assert runner.invoke(cli, ["models", "rollback", "--alias", "mvp", "--reason", "cli back"]).exit_code == 0
+
+    assert audit_rows(settings, "model.") == [
+        ("model.promoted", "operator", "mvp:1", "cli says"),
+        ("model.promoted", "ml-engineer", "mvp:2", "api says"),
+        ("model.rolled_back", "ml-engineer", "mvp:1", "api back"),
+        ("model.promoted", "operator", "mvp:3", "cli again"),
+        ("model.rolled_back", "operator", "mvp:1", "cli back"),
+    ]
+    with session_scope(settings.sqlalchemy_url) as session:  # the CLI's operator is named, not "cli"
+        actors = {e.actor_id for e in session.scalars(select(AuditEvent)) if e.role == "operator"}
+    assert actors == {f"cli:{getpass.getuser()}"}
+    assert [(a, role) for a, role, _, _ in audit_rows(settings, "key.")] == [("key.created", "operator")]
+
+
+def test_cli_and_api_training_requests_share_checks_audit_and_queue(
+    gate: tuple[Settings, MemoryRegistry, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import app as cli
+    from api.cli.keys import create_key
+    from api.main import create_app
+
+    settings, _, _ = gate
+    sent: list[str] = []
+    monkeypatch.setattr("pipelines.tasks.app.enqueue_task", lambda name, run_id: sent.append(run_id))
+    runner = CliRunner()
+    ml_key = create_key("ml-engineer", "parity")
+    with TestClient(create_app(settings)) as client:
+        headers = {"X-API-Key": ml_key}
+        started = client.post("/v1/training-runs", json={"epochs": 2}, headers=headers)
+        assert started.status_code == 202, started.text
+        unknown = client.post("/v1/training-runs", json={"epochs": 2, "dataset": "ds-nope"}, headers=headers)
+        assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "dataset_not_found")
+
+        queued = runner.invoke(cli, ["retrain", "--queue", "--epochs", "3"])
+        assert queued.exit_code == 0, queued.output
+        refused = runner.invoke(cli, ["retrain", "--queue", "--dataset", "ds-nope"])
+        assert refused.exit_code == 1 and "dataset_not_found" in refused.output
+
+        def broken(name: str, run_id: str) -> None:
+            raise ConnectionError("broker down")
+
+        monkeypatch.setattr("pipelines.tasks.app.enqueue_task", broken)
+        down = client.post("/v1/training-runs", json={"epochs": 2}, headers=headers)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "queue_unavailable"
+        assert int(down.headers["Retry-After"]) > 0
+        failed = client.get(f"/v1/training-runs/{down.json()['error']['run_id']}", headers=headers).json()
+        assert (failed["status"], failed["error"]) == ("failed", "could not be queued")
+
+    assert sent == [started.json()["id"], queued.output.strip().splitlines()[-1]]
+    rows = [(action, role) for action, role, _, _ in audit_rows(settings, "training.")]
+    assert rows == [
+        ("training.started", "ml-engineer"),
+        ("training.started", "operator"),
+        ("training.started", "ml-engineer"),
+    ]

@@ -13,7 +13,7 @@ from detector.datasets.splits import split_names
 from detector.model_card import ModelCard
 from detector.onnx_runtime import Detector
 from infra.settings import Settings, get_settings
-from pipelines import benchmark, promotion
+from pipelines.mlops import benchmark, promotion
 from tests.unit.test_detector_inference import FakeSession
 
 LESION_XYWH = (100.0, 120.0, 20.0, 20.0)  # network pixels = photo pixels for a 640 px photo

@@ -6,11 +6,12 @@ import pytest
 
 from detector.findings import Detection, Finding
 from detector.grading import grade_from_count
-from pipelines.review_routing import RoutingPolicy, decide, stable_fraction
+from pipelines.cases.routing import decide, stable_fraction
 from quality_gate import QualityReport
+from tests.conftest import routing_policy
 
 BANDS = (5, 20, 50)
-NO_AUDIT = RoutingPolicy(audit_rate=0.0, double_rate=0.0)
+NO_AUDIT = routing_policy(audit_rate=0.0, double_rate=0.0)
 
 
 def detection(confidences: list[float], count: int | None = None, uncertainty: float = 0.0) -> Detection:
@@ -44,7 +45,7 @@ def test_each_reason_queues_the_case(det: Detection, q: QualityReport, reason: s
 
 
 def test_audit_sample_catches_confident_cases_at_the_configured_rate() -> None:
-    policy = RoutingPolicy(audit_rate=0.2, double_rate=0.0)
+    policy = routing_policy(audit_rate=0.2, double_rate=0.0)
     queued = [
         decide(case_id=f"case-{i}", detection=detection([0.9] * 12), quality=quality(), bands=BANDS, policy=policy)
         for i in range(2000)
@@ -55,7 +56,7 @@ def test_audit_sample_catches_confident_cases_at_the_configured_rate() -> None:
 
 
 def test_decision_is_deterministic_per_case() -> None:
-    policy = RoutingPolicy(audit_rate=0.5, double_rate=0.5)
+    policy = routing_policy(audit_rate=0.5, double_rate=0.5)
     first = decide(case_id="same", detection=detection([0.9] * 12), quality=quality(), bands=BANDS, policy=policy)
     again = decide(case_id="same", detection=detection([0.9] * 12), quality=quality(), bands=BANDS, policy=policy)
     assert first == again
@@ -72,7 +73,7 @@ def test_severe_cases_come_before_mild_ones() -> None:
 
 
 def test_double_review_share() -> None:
-    policy = RoutingPolicy(audit_rate=1.0, double_rate=0.5)
+    policy = routing_policy(audit_rate=1.0, double_rate=0.5)
     decisions = [
         decide(case_id=str(i), detection=detection([0.9] * 12), quality=quality(), bands=BANDS, policy=policy)
         for i in range(400)

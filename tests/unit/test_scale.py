@@ -13,8 +13,8 @@ from PIL import ExifTags, Image
 from detector.model_card import ModelCard
 from detector.onnx_runtime import Detector
 from detector.scale import Region, apply_plan, locate_skin, plan_scale, to_crop, to_photo
-from pipelines.analysis import load_pixels
-from pipelines.photos import decode_photo, decode_stored, load_stored, strip_jpeg_metadata
+from pipelines.cases.analysis import load_pixels
+from pipelines.cases.photos import decode_photo, decode_stored, load_stored, strip_jpeg_metadata
 from tests.conftest import encode, skin_photo
 
 SPOTS = [(150.0, 180.0), (300.0, 260.0), (420.0, 330.0), (250.0, 400.0)]  # photo pixels at 1x

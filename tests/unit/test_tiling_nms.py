@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.nms import box_iou, fuse_passes, nms
+from detector.metrics import box_iou
+from detector.nms import fuse_passes, nms
 from detector.tiling import in_core, letterbox, make_tiles, stride_shape, tile_starts, unletterbox
 
 

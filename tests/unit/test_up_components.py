@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.cli import up_components
+from api.cli.main import up_components
 
 
 def test_training_has_its_own_worker() -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from infra.db.models import AuditEvent, Case, DeletedCase
+from infra.db.models import Case, DeletedCase
 
 
 def get(*, session: Session, case_id: str) -> Case | None:
@@ -40,11 +39,6 @@ def deleted_ids(*, session: Session) -> set[str]:
     return set(session.scalars(select(DeletedCase.case_id)))
 
 
-def count_by_status(*, session: Session) -> dict[str, int]:
-    rows = session.execute(select(Case.status, func.count()).group_by(Case.status))
-    return {status: n for status, n in rows}
-
-
 def list_since(*, session: Session, since: datetime) -> list[Case]:
     return list(session.scalars(select(Case).where(Case.created_at >= since)))
 
@@ -53,15 +47,3 @@ def pending_before(*, session: Session, before: datetime, limit: int = 500) -> l
     """Ids of cases still pending that were created before `before` (oldest first)."""
     query = select(Case.id).where(Case.status == "pending", Case.created_at < before).order_by(Case.created_at)
     return list(session.scalars(query.limit(limit)))
-
-
-def record_audit(
-    *,
-    session: Session,
-    action: str,
-    actor_id: str | None,
-    role: str | None,
-    target: str | None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    session.add(AuditEvent(action=action, actor_id=actor_id, role=role, target=target, details=details or {}))

@@ -33,12 +33,7 @@ def add(
     model_version: str | None,
 ) -> Label:
     label = Label(
-        case_id=case_id,
-        reviewer_id=reviewer_id,
-        verdict=verdict,
-        grade=grade,
-        boxes=boxes,
-        model_version=model_version,
+        case_id=case_id, reviewer_id=reviewer_id, verdict=verdict, grade=grade, boxes=boxes, model_version=model_version
     )
     session.add(label)
     session.flush()

@@ -1,0 +1,6 @@
+"""What dermatologists produce and how far to trust it.
+
+`agreement` (box F1, kappa, reliability), `suspects` (scoring suspect labels, pure) and `second_look` (sending
+them back), `missed_lesions` (few-lesion photos whose evidence says otherwise), `label_export` (YOLO, COCO,
+Label Studio). May import detector, infra and `pipelines.cases.routing`; not mlops or tasks.
+"""

@@ -1,0 +1,122 @@
+"""Issue 12, second round: colour noise and stroke textures are not skin, side light on a face is uneven lighting.
+
+Every image is generated here (none of the bench's generators: these are the gate's contract, not its fit data).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.synthetic import synthetic_skin_photo
+from quality_gate import Thresholds, assess, measures
+from quality_gate.policy import image_measures
+from tests.conftest import skin_photo
+
+
+def colour_noise(seed: int = 0, sigma: float = 40.0, blur: float = 0.8) -> np.ndarray:
+    """Independent noise in R, G and B (a broken upload, a sensor with the lens cap on)."""
+    rng = np.random.default_rng(seed)
+    field = rng.normal(128, sigma, (640, 640, 3)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(field, (0, 0), blur), 0, 255).astype(np.uint8)
+
+
+def strokes(seed: int = 0, count: int = 7000) -> np.ndarray:
+    """Short strokes in skin-like browns along a slowly turning direction: fur, hair, a brush painting."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((640, 640, 3), np.float32) + np.array([185, 135, 100], np.float32)
+    flow = cv2.GaussianBlur(rng.normal(0, 1, (640, 640)).astype(np.float32), (0, 0), 80)
+    flow = flow / (flow.std() + 1e-6) * 0.8
+    for _ in range(count):
+        x, y = int(rng.integers(0, 640)), int(rng.integers(0, 640))
+        angle = float(flow[y, x]) + 0.6
+        length = float(rng.uniform(10, 22))
+        end = (int(x + length * np.cos(angle)), int(y + length * np.sin(angle)))
+        shade = float(rng.uniform(0.55, 1.2))
+        cv2.line(image, (x, y), end, (200 * shade, 140 * shade, 100 * shade), 1, cv2.LINE_AA)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def face_on_dark_room(side_light_stops: float = 0.0, angle: float = 0.0) -> np.ndarray:
+    """A skin-coloured oval filling most of a dark frame, lit evenly or with light falling off across the frame
+    by `side_light_stops` (in linear light, as a lamp to one side does)."""
+    photo = synthetic_skin_photo(5, 640, 640, spots=12).rgb
+    yy, xx = np.mgrid[0:640, 0:640].astype(np.float32)
+    oval = ((xx - 320) / 230) ** 2 + ((yy - 330) / 290) ** 2 < 1.0
+    image = np.where(oval[..., None], photo, np.uint8(14)).astype(np.uint8)
+    if side_light_stops:
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        t = (xx - 320) * c + (yy - 320) * s
+        t = (t - t.min()) / (t.max() - t.min())
+        linear = cv2.LUT(image, measures.LINEAR_LUT) * (2.0 ** (-side_light_stops * (1.0 - t)))[..., None]
+        srgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.maximum(linear, 0) ** (1 / 2.4) - 0.055)
+        image = np.clip(srgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    return image
+
+
+# --- the measures --------------------------------------------------------------------------------------------------
+
+
+def test_colour_detail_tells_colour_noise_from_skin_texture() -> None:
+    everything = np.ones((320, 320), bool)
+    noise = measures.fine_texture(cv2.resize(colour_noise(), (320, 320), interpolation=cv2.INTER_AREA), everything)
+    skin = measures.fine_texture(cv2.resize(skin_photo(seed=1), (320, 320), interpolation=cv2.INTER_AREA), everything)
+    assert noise[0] > 0.5 > 0.1 > skin[0]
+
+
+def test_fine_coherence_tells_strokes_from_pores() -> None:
+    everything = np.ones((320, 320), bool)
+    fur = measures.fine_texture(cv2.resize(strokes(), (320, 320), interpolation=cv2.INTER_AREA), everything)
+    skin = measures.fine_texture(cv2.resize(skin_photo(seed=1), (320, 320), interpolation=cv2.INTER_AREA), everything)
+    assert fur[1] > 0.5 > 0.3 > skin[1]
+    assert fur[2] > 2 * skin[2]
+
+
+def test_light_slope_reads_a_ramp_and_ignores_a_dome() -> None:
+    """log2 light rising 2 stops across the frame reads ~2; a dome (bright centre, darker rim) reads ~0."""
+    yy, xx = np.mgrid[0:240, 0:320].astype(np.float32)
+    mask = np.ones((240, 320), bool)
+    ramp = 0.2 * 2.0 ** (2.0 * xx / 320)
+    dome = 0.2 * 2.0 ** (-3.0 * (((xx - 160) / 160) ** 2 + ((yy - 120) / 160) ** 2))
+    assert measures.light_gradient(ramp.astype(np.float32), mask)[2] == pytest.approx(2.0, abs=0.2)
+    assert measures.light_gradient(dome.astype(np.float32), mask)[2] < 0.2
+
+
+# --- the verdict ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_colour_noise_is_not_a_skin_photo(seed: int) -> None:
+    report = assess(colour_noise(seed, sigma=25.0 + 15 * seed, blur=0.5 + 0.5 * seed))
+    assert report.retake_codes == ["not_skin_photo"], report.measures
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stroke_texture_is_not_a_skin_photo(seed: int) -> None:
+    report = assess(strokes(seed))
+    assert report.retake_codes == ["not_skin_photo"], report.measures
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 4))
+def test_synthetic_skin_photos_pass(seed: int) -> None:
+    report = assess(synthetic_skin_photo(seed).rgb)
+    assert report.accepted, (report.retake_codes, report.measures)
+
+
+def test_evenly_lit_face_on_a_dark_room_passes() -> None:
+    report = assess(face_on_dark_room())
+    assert report.accepted, (report.retake_codes, report.measures)
+
+
+@pytest.mark.parametrize("angle", [0.0, 90.0, 200.0])
+def test_side_lit_face_is_uneven_lighting(angle: float) -> None:
+    """Strong side light (5 stops across the frame). 2-3 stops are not caught yet: ACNE04's own faces against dark
+    rooms show as much tilt (see the note on issue 12)."""
+    report = assess(face_on_dark_room(5.0, angle))
+    assert "uneven_lighting" in report.retake_codes, report.measures
+
+
+def test_new_measures_are_reported() -> None:
+    values = image_measures(skin_photo(seed=1), Thresholds())
+    assert {"colour_detail", "fine_coherence", "oriented_detail", "light_slope"} <= set(values)
