@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     # quality gate: threshold overrides by name, e.g. SKINTROUBLE_QUALITY_THRESHOLDS='{"min_sharpness": 40}'
     quality_thresholds: dict[str, float] = {}
+    # refuse (not_skin_photo) a photo whose detector embedding is beyond its model's limit (issue 12); needs the
+    # model's `embedding_ood` statistics, a no-op without them
+    embedding_ood_check: bool = True
 
     # review routing
     review_conf_low: float = 0.25

@@ -95,6 +95,7 @@ def predict(
             thresholds=thresholds_from(settings),
             policy=RoutingPolicy.from_settings(settings),
             skip_quality_gate=skip_quality_gate,
+            embedding_check=settings.embedding_ood_check,
             conf=conf,
         )
         line = {"image": str(path), **outcome_to_dict(outcome)}

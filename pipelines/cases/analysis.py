@@ -72,6 +72,7 @@ def analyze(
     thresholds: Thresholds,
     policy: RoutingPolicy,
     skip_quality_gate: bool = False,
+    embedding_check: bool = True,
     conf: float | None = None,
 ) -> AnalysisOutcome:
     """Gate, detect and route one photo; findings come back in the photo's own pixels (`photo_size`, W x H)."""
@@ -79,7 +80,7 @@ def analyze(
     if not quality.accepted and not skip_quality_gate:
         return AnalysisOutcome(quality=quality, detection=None, review=ReviewDecision.not_queued())
     detection = detector.predict(pixels.rgb, conf=conf).scaled(*pixels.scale)
-    refused = refuse_out_of_distribution(quality, detection)
+    refused = refuse_out_of_distribution(quality, detection) if embedding_check else None
     if refused is not None and not skip_quality_gate:
         return AnalysisOutcome(quality=refused, detection=None, review=ReviewDecision.not_queued())
     review = decide(

@@ -70,6 +70,7 @@ def analyse(resources: Resources, *, case: Case, jpeg: bytes) -> AnalysisOutcome
         detector=resources.models.get(),
         thresholds=thresholds_from(settings),
         policy=RoutingPolicy.from_settings(settings),
+        embedding_check=settings.embedding_ood_check,
     )
 
 

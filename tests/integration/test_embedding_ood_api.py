@@ -34,7 +34,8 @@ def model_with_statistics(folder: Path, ood: EmbeddingOod) -> Path:
 def test_a_far_embedding_is_refused_as_not_skin_photo_and_nothing_is_graded(settings: Settings, tmp_path: Path) -> None:
     dims = 640  # pooled SPPF (512) + P3 neck (128) of the shipped YOLOv8s-P2
     far = EmbeddingOod(np.full(dims, 100.0), np.eye(dims), limit=1.0)  # every real photo lies beyond it
-    refusing = settings.model_copy(update={"model_dir": model_with_statistics(tmp_path / "far", far)})
+    on = {"embedding_ood_check": True}
+    refusing = settings.model_copy(update={"model_dir": model_with_statistics(tmp_path / "far", far), **on})
     with TestClient(create_app(refusing)) as client:
         key = make_key(refusing)
         error = assert_error(upload(client, key, photo_bytes(7)), 422, "quality_rejected")
@@ -43,7 +44,7 @@ def test_a_far_embedding_is_refused_as_not_skin_photo_and_nothing_is_graded(sett
         read = client.get(f"/v1/analyses/{error['id']}", headers=key).json()
         assert read["status"] == "rejected" and read["lesion_count"] is None and read["severity"] is None
     wide = EmbeddingOod(np.zeros(dims), np.eye(dims) * 1e-6, limit=1e6)  # the same photo within the limit
-    accepting = settings.model_copy(update={"model_dir": model_with_statistics(tmp_path / "wide", wide)})
+    accepting = settings.model_copy(update={"model_dir": model_with_statistics(tmp_path / "wide", wide), **on})
     with TestClient(create_app(accepting)) as client:
         answer = upload(client, make_key(accepting), photo_bytes(7))
         assert answer.status_code == 200, answer.text
