@@ -23,15 +23,12 @@ ACNE04 = Path("/work/shared/datasets/acne04")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def collect(out: Path, seeds: int, photos: int) -> None:
+def images_to_judge(seeds: int, photos: int) -> list[tuple[str, str, np.ndarray]]:
+    """(family, name, RGB) of every image judged, in a fixed order (seeded)."""
     import cv2
 
     from bench import gate_data as gd
-    from detector.onnx_runtime import Detector
-    from quality_gate import Thresholds, assess
 
-    detector = Detector.load(REPO / "detector" / "weights", REPO / "var" / "cache" / "models", threads=1)
-    thresholds = Thresholds()
     images: list[tuple[str, str, np.ndarray]] = []
     for family in gd.NON_SKIN:
         images += [(family, f"{family}-{s}", gd.non_skin(family, s)) for s in range(1000, 1000 + seeds)]
@@ -43,11 +40,30 @@ def collect(out: Path, seeds: int, photos: int) -> None:
         close = gd.skin_close_up(rgb, rng)
         if close is not None:
             images.append(("skin close-up (must pass)", path.name, close))
+    return images
+
+
+def collect(out: Path, seeds: int, photos: int, previous: Path | None = None) -> None:
+    """Gate verdict and embedding per image. With `previous`, embeddings already there are reused (the images are
+    regenerated identically) and only the gate runs again: a changed gate is re-judged without the network."""
+    from detector.onnx_runtime import Detector
+    from quality_gate import Thresholds, assess
+
+    detector = Detector.load(REPO / "detector" / "weights", REPO / "var" / "cache" / "models", threads=1)
+    thresholds = Thresholds()
+    known: dict[tuple[str, str], np.ndarray] = {}
+    if previous is not None:
+        data = np.load(previous)
+        old_rows = json.loads(str(data["rows"]))
+        known = {(r["family"], r["name"]): e for r, e in zip(old_rows, data["embeddings"], strict=True)}
     rows, embeddings = [], []
+    images = images_to_judge(seeds, photos)
     for index, (family, name, rgb) in enumerate(images):
         quality = assess(rgb, thresholds)
-        detection = detector.predict(rgb)
-        embeddings.append(detection.evidence.embedding)
+        embedding = known.get((family, name))
+        if embedding is None:
+            embedding = detector.predict(rgb).evidence.embedding
+        embeddings.append(embedding)
         rows.append({"family": family, "name": name, "gate_accepted": quality.accepted, "codes": quality.retake_codes})
         if index % 20 == 0:
             print(f"{index}/{len(images)}", flush=True)
@@ -89,12 +105,13 @@ def main() -> None:
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--seeds", type=int, default=20, help="held-back seeds per non-skin family")
     c.add_argument("--photos", type=int, default=60, help="valid photos to cut background crops / close-ups from")
+    c.add_argument("--previous", type=Path, help="an earlier collect: reuse its embeddings, run only the gate again")
     r = sub.add_parser("report")
     r.add_argument("--images", type=Path, required=True)
     r.add_argument("--ood", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "collect":
-        collect(args.out, args.seeds, args.photos)
+        collect(args.out, args.seeds, args.photos, args.previous)
     else:
         report(args.images, args.ood)
 
