@@ -211,3 +211,34 @@ def test_a_train_fitted_probe_in_the_grade_head_only_leaves_the_count_head_alone
     assert grade_only.count_weights[-1] == 0.0 and grade_only.weights[-1] != 0.0
     plain = fit_grader(x, grades, counts, operating_conf=OP, levels=LEVELS, l2_grid=(0.1,)).grader
     assert np.allclose(grade_only.count_weights[:-1], plain.count_weights)
+
+
+def test_refit_with_train_photos_stores_the_probe_and_the_ood_statistics_with_the_model(tmp_path: Path) -> None:
+    from detector.embedding import OOD_FILE
+    from detector.grader_fit import PhotoRecord, refit, write_to_model
+    from detector.grading import grade_from_count
+
+    rng = np.random.default_rng(6)
+
+    def records(n: int, prefix: str) -> list[PhotoRecord]:
+        out = []
+        for i in range(n):
+            true = int(np.exp(rng.uniform(0, np.log(90))))
+            grade = grade_from_count(true, (5, 20, 50)).grade
+            ev = replace(evidence(int(rng.binomial(true, 0.7)), seed=i), embedding=rng.normal(size=8) + np.log1p(true))
+            name = f"levle{grade}_{prefix}{i}_jpg.rf.{i:04x}.jpg"
+            count = int(np.count_nonzero(ev.scores >= OP))
+            out.append(PhotoRecord(name, grade, true, count, ev, ev.boxes, ev.scores, ev.boxes[:0]))
+        return out
+
+    model = tmp_path / "model"
+    model.mkdir()
+    card = ModelCard(version="fake-1", weights="none.pt", class_names=["lesion"], operating_conf=OP, tta_flip=True)
+    card.save(model)
+    result = refit(records(120, "v"), card, None, cross_validate=False, train_records=records(80, "t"))
+    assert result.grader.has_probe and result.ood is not None
+    figures = result.summary["embedding OOD (limit chosen on selection)"]
+    assert figures["selection_refused"] == 0 and figures["train_photos"] == 80
+    stored = write_to_model(model, result)
+    assert stored.embedding_ood == OOD_FILE and EmbeddingOod.load(model / OOD_FILE).limit == result.ood.limit
+    assert Grader.load(model) == result.grader
