@@ -67,9 +67,6 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     monkeypatch.setenv("SKINTROUBLE_ENVIRONMENT", "test")
     # following the registry is exercised by the MLOps tests; elsewhere the shipped model is served
     monkeypatch.setenv("SKINTROUBLE_FOLLOW_REGISTRY", "false")
-    # synthetic test photos are not real skin: the shipped model's embedding check refuses them (issue 12); its own
-    # tests (test_embedding*.py) turn it on
-    monkeypatch.setenv("SKINTROUBLE_EMBEDDING_OOD_CHECK", "false")
     # ONNX exports are shared across tests and runs: exporting costs seconds, the cache key is the weights' digest
     monkeypatch.setenv("SKINTROUBLE_MODEL_CACHE", str(REPO_ROOT / "var" / "cache" / "models"))
     # a loaded CI machine can take seconds per analysis: only the pool's own test asks for a short wait
