@@ -61,7 +61,8 @@ def gaussian_blur(sigma: float) -> Degradation:
     return lambda image: cv2.GaussianBlur(image, (0, 0), sigma)
 
 
-def motion_kernel(length: int, angle: float) -> np.ndarray:
+def motion_kernel(length: int, angle: float, antialias: bool = True) -> np.ndarray:
+    """A line of `length` pixels at `angle` degrees, summing to 1: a straight smear."""
     size = length if length % 2 else length + 1
     kernel = np.zeros((size, size), np.float32)
     centre = (size - 1) / 2
@@ -73,7 +74,7 @@ def motion_kernel(length: int, angle: float) -> np.ndarray:
         (round(centre + half * c), round(centre + half * s)),
         1.0,
         1,
-        cv2.LINE_AA,
+        cv2.LINE_AA if antialias else cv2.LINE_8,
     )
     return kernel / kernel.sum()
 
@@ -297,23 +298,11 @@ def grain(rng: np.random.Generator) -> np.ndarray:
     not_skin_photo model that strongly oriented fine texture is not skin, while fur stays a kind never fitted.
     """
     palette = _colour(rng) if rng.random() < 0.5 else np.array((rng.uniform(120, 220), 90, 50), np.float32)
-    length, angle = int(rng.integers(9, 41)), float(rng.uniform(0, 180))
-    size = length if length % 2 else length + 1
-    kernel = np.zeros((size, size), np.float32)
-    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-    half = (length - 1) / 2
-    centre = (size - 1) / 2
-    cv2.line(
-        kernel,
-        (round(centre - half * c), round(centre - half * s)),
-        (round(centre + half * c), round(centre + half * s)),
-        1.0,
-        1,
-    )
-    streaks = cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel / kernel.sum())
+    kernel = motion_kernel(int(rng.integers(9, 41)), float(rng.uniform(0, 180)), antialias=False)
+    streaks = cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel)
     streaks /= streaks.std() + 1e-6
     if rng.random() < 0.5:  # a weave: a second direction at right angles
-        streaks += cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel.T / kernel.sum()) * 3
+        streaks += cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel.T) * 3
         streaks /= streaks.std() + 1e-6
     img = palette + streaks[..., None] * rng.uniform(3, 30) * rng.uniform(0.7, 1.0, 3)
     img += _noise(rng, 20)[..., None] * rng.uniform(0, 20)

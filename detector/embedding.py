@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from detector.model_card import in_folder
+
 OOD_FILE = "embedding_ood.npz"
 FORMAT = 1
 
@@ -77,9 +79,7 @@ class EmbeddingOod:
         return self.distance(embedding) > self.limit
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        if path.is_dir():
-            path = path / OOD_FILE
+        path = in_folder(path, OOD_FILE)
         meta = {"format": FORMAT, "limit": self.limit, "fitted_on": self.fitted_on}
         buffer = io.BytesIO()
         np.savez_compressed(
@@ -93,9 +93,7 @@ class EmbeddingOod:
 
     @classmethod
     def load(cls, path: Path) -> EmbeddingOod:
-        path = Path(path)
-        if path.is_dir():
-            path = path / OOD_FILE
+        path = in_folder(path, OOD_FILE)
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if int(meta.get("format", 0)) != FORMAT:

@@ -36,6 +36,7 @@ import numpy as np
 
 from detector.findings import Severity
 from detector.grading import GRADE_LABELS, grade_from_count
+from detector.model_card import in_folder
 
 GRADER_FILE = "grader.json"
 N_GRADES = 4
@@ -282,17 +283,13 @@ class Grader:
         return cls(**{**data, "format": FORMAT})
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        if path.is_dir():
-            path = path / GRADER_FILE
+        path = in_folder(path, GRADER_FILE)
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: Path) -> Grader:
-        path = Path(path)
-        if path.is_dir():
-            path = path / GRADER_FILE
+        path = in_folder(path, GRADER_FILE)
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 

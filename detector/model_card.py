@@ -14,6 +14,12 @@ from typing import Any
 CARD_FILE_NAME = "model.json"
 
 
+def in_folder(path: Path, name: str) -> Path:
+    """A model file given as itself or as the model folder holding it under its standard `name`."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """Serving settings of one model version.
@@ -91,9 +97,7 @@ class ModelCard:
     @classmethod
     def load(cls, path: Path) -> ModelCard:
         """Read a card; unknown keys are refused so that a typo never silently keeps a default."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / CARD_FILE_NAME
+        path = in_folder(path, CARD_FILE_NAME)
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
@@ -103,9 +107,7 @@ class ModelCard:
 
     def save(self, path: Path) -> None:
         """Write the card as stable, diff-friendly JSON."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / CARD_FILE_NAME
+        path = in_folder(path, CARD_FILE_NAME)
         data = asdict(self)
         data["grade_bands"] = list(self.grade_bands)
         data["uncertainty_band"] = list(self.uncertainty_band)
