@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError as DBOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.logging_config import REQUEST_ID_HEADER
+from infra.storage import StorageUnavailable
 from pipelines.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,16 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StorageUnavailable)
+    async def _storage_down(_: Request, exc: StorageUnavailable) -> JSONResponse:
+        log.error("photo store unavailable: %s", exc)
+        return error_response(
+            503,
+            "storage_unavailable",
+            "The photo store is unavailable; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(DBOperationalError)
     async def _db_down(_: Request, exc: DBOperationalError) -> JSONResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -18,6 +20,28 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 def _is_not_found(response: dict[str, Any]) -> bool:
     return str(response.get("Error", {}).get("Code", "")) in _NOT_FOUND_CODES
+
+
+class StorageUnavailable(RuntimeError):
+    """The photo store refused, failed or could not be reached: retry later; never read as "missing".
+
+    The API answers 503 `storage_unavailable` with Retry-After (`api/errors.py`); a task retries."""
+
+
+@contextmanager
+def _s3_answers(*, missing_is: type[Exception] | None = None) -> Iterator[None]:
+    """S3 errors as the store's own: not found as `missing_is` (FileNotFoundError, like the local store's),
+    everything else (403, 5xx, throttling, no connection) as StorageUnavailable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        if missing_is is not None and _is_not_found(exc.response):
+            raise missing_is(str(exc)) from exc
+        raise StorageUnavailable(f"S3 answered {exc.response.get('Error', {}).get('Code', '?')}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"S3 unreachable ({type(exc).__name__})") from exc
 
 
 def _check_key(key: str) -> str:
@@ -85,37 +109,40 @@ class S3PhotoStore:
         return f"{self.prefix}/{_check_key(key)}" if self.prefix else _check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ContentType=content_type,
-            ServerSideEncryption="AES256",
-        )
+        with _s3_answers():
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=content_type,
+                ServerSideEncryption="AES256",
+            )
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        with _s3_answers(missing_is=FileNotFoundError):
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _s3_answers():
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def exists(self, key: str) -> bool:
         """False only when S3 says the object is not there; a refusal (403), an S3 error (5xx) or no connection
-        raises, so an outage is never taken for a missing photo."""
+        raises StorageUnavailable, so an outage is never taken for a missing photo."""
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.ClientError as exc:
-            if _is_not_found(exc.response):
-                return False
-            raise
+            with _s3_answers(missing_is=FileNotFoundError):
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except FileNotFoundError:
+            return False
         return True
 
     def delete_prefix(self, prefix: str) -> None:
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if keys:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        with _s3_answers():
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
 
 
 def open_store(storage_url: str | None, local_root: Path, endpoint_url: str | None = None) -> PhotoStore:
