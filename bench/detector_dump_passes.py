@@ -52,9 +52,8 @@ def main() -> None:
         changes["tile_overlap"] = args.tile_overlap
     card = dataclasses.replace(card, **changes)
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy2(card.weights_path(args.model), Path(tmp) / card.weights)
-        if card.grader:
-            shutil.copy2(args.model / card.grader, Path(tmp) / card.grader)
+        for name in card.files():
+            shutil.copy2(args.model / name, Path(tmp) / name)
         card.save(Path(tmp))
         detector = Detector.load(Path(tmp), args.cache, threads=args.threads)
 

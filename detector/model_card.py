@@ -113,6 +113,11 @@ class ModelCard:
         data["uncertainty_band"] = list(self.uncertainty_band)
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
+    def files(self) -> list[str]:
+        """Every file this card names beside itself (weights, grader, embedding statistics): what a copy of the
+        model folder must carry."""
+        return [name for name in (self.weights, self.grader, self.embedding_ood) if name]
+
     def weights_path(self, model_dir: Path) -> Path:
         """The checkpoint this card describes, resolved against the card's folder."""
         return Path(model_dir) / self.weights

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.main import create_app
+from detector.model_card import ModelCard
 from infra.db.migrate import upgrade
 from infra.db.models import Case
 from infra.db.repositories import api_keys
@@ -133,14 +135,12 @@ def test_database_down_answers_503_database_unavailable(settings: Settings) -> N
 def _model_copy(tmp_path: Path, version: str) -> Path:
     """Another 'release' of the shipped weights (linked, not copied) under a new version name."""
     source = REPO_ROOT / "detector" / "weights"
-    card = json.loads((source / "model.json").read_text())
+    card = ModelCard.load(source)
     target = tmp_path / version
     target.mkdir()
-    (target / card["weights"]).symlink_to(source / card["weights"])
-    if card.get("grader"):
-        (target / card["grader"]).symlink_to(source / card["grader"])
-    card["version"] = version
-    (target / "model.json").write_text(json.dumps(card))
+    for name in card.files():
+        (target / name).symlink_to(source / name)
+    replace(card, version=version).save(target)
     return target
 
 

@@ -39,9 +39,8 @@ def model_folder(dest: Path, **card_changes: object) -> Path:
     dest.mkdir(parents=True)
     source = REPO_ROOT / "detector" / "weights"
     card = ModelCard.load(source)
-    for name in (card.weights, card.grader):  # every file the card names (the grader is optional)
-        if name:
-            shutil.copy2(source / name, dest / name)
+    for name in card.files():
+        shutil.copy2(source / name, dest / name)
     replace(card, **card_changes).save(dest)
     return dest
 
