@@ -66,6 +66,7 @@ def in_process_analysis(threads: int | None) -> Callable[[bytes], None]:
             detector=detector,
             thresholds=thresholds,
             policy=policy,
+            embedding_check=settings.embedding_ood_check,
         )
 
     return analyse

@@ -135,9 +135,17 @@ def train_command(
         shown = {k: round(v, 4) for k, v in row.items() if k != "epoch" and isinstance(v, float)}
         console.print(f"epoch {row['epoch']}/{epochs} {shown}")
 
-    recipe: dict[str, Any] = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "workers": workers}
     result = train(
-        snapshot, from_checkpoint=from_checkpoint, out_dir=out, extra=_parse_extra(extra or []), on_epoch=show, **recipe
+        snapshot,
+        from_checkpoint=from_checkpoint,
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        workers=workers,
+        out_dir=out,
+        extra=_parse_extra(extra or []),
+        on_epoch=show,
     )
     console.print(f"best weights: {result.best_weights}")
     typer.echo(str(result.best_weights))

@@ -243,7 +243,7 @@ class Detector:
                 "tta_flip": card.tta_flip,
                 # the pipeline refuses the photo above the limit (issue 12); None: no stats or no embedding
                 "embedding_distance": None if distance is None else round(distance, 3),
-                "embedding_limit": None if distance is None or self._ood is None else self._ood.limit,
+                "embedding_limit": None if self._ood is None or distance is None else self._ood.limit,
             },
             evidence=evidence,
         )

@@ -44,12 +44,8 @@ def unit_of_work(url: str, *, commit_on_exit: bool = True) -> Iterator[UnitOfWor
         yield uow
         if commit_on_exit:
             uow.commit()
-    except BaseException:
-        uow.rollback()
-        raise
     finally:
-        if not commit_on_exit:
-            uow.rollback()
+        uow.rollback()  # drops what was not committed (an error, or a caller that chose not to) and its jobs
         uow.session.close()
 
 

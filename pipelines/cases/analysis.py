@@ -71,11 +71,13 @@ def analyze(
     detector: Detector,
     thresholds: Thresholds,
     policy: RoutingPolicy,
+    embedding_check: bool,
     skip_quality_gate: bool = False,
-    embedding_check: bool = True,
     conf: float | None = None,
 ) -> AnalysisOutcome:
-    """Gate, detect and route one photo; findings come back in the photo's own pixels (`photo_size`, W x H)."""
+    """Gate, detect and route one photo; findings come back in the photo's own pixels (`photo_size`, W x H).
+
+    `embedding_check` has no default here: it is `Settings.embedding_ood_check`, so every caller serves alike."""
     quality = assess(pixels.rgb, thresholds, photo_size=photo_size)
     if not quality.accepted and not skip_quality_gate:
         return AnalysisOutcome(quality=quality, detection=None, review=ReviewDecision.not_queued())

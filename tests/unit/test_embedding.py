@@ -185,7 +185,13 @@ def test_a_far_embedding_is_refused_by_the_pipeline_like_a_gate_refusal() -> Non
     rgb = skin_photo(640, 640, seed=3)
     pixels = Pixels(rgb=rgb, scale=(1.0, 1.0))
     session = EmbeddingSession((100.0, 120.0, 20.0, 20.0), 0.9)
-    options = {"photo_size": (640, 640), "case_id": "c", "thresholds": Thresholds(), "policy": routing_policy()}
+    options = {
+        "photo_size": (640, 640),
+        "case_id": "c",
+        "thresholds": Thresholds(),
+        "policy": routing_policy(),
+        "embedding_check": True,
+    }
     near = Detector(_card(), session, ood=EmbeddingOod(np.zeros(3), np.eye(3), limit=100.0))
     accepted = analyze(pixels, detector=near, **options)  # type: ignore[arg-type]
     assert not accepted.rejected and accepted.quality.accepted
