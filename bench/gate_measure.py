@@ -10,6 +10,8 @@ Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
   out-of-distribution statistics are fitted on.
 - `valid`: every ACNE04 valid photo, `part` selection or report (detector/datasets/splits.py), through a fixed
   grid of degradations and tone shifts. Thresholds are chosen on `selection`; figures are reported on `report`.
+- `holdout`: the train photos outside the fit sample (491 with the defaults) through the same grid as `valid`:
+  no fit and no threshold choice ever read them, so their figures stand beside the report part's.
 - `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
   crops of valid photos, `part` from the photo's split (generated ones alternate).
 
@@ -54,6 +56,11 @@ VALID_GRID: dict[str, tuple[gd.Degradation, str | None]] = {
     "downscale 160 px": (gd.downscale(160), "low_resolution"),
     "side light 2 stops": (None, "uneven_lighting"),
     "side light 3 stops": (None, "uneven_lighting"),
+    "side light 4 stops": (None, "uneven_lighting"),
+    "side light 5 stops": (None, "uneven_lighting"),
+    "cast shadow 2 stops": (None, "uneven_lighting"),
+    "cast shadow 3 stops": (None, "uneven_lighting"),
+    "cast shadow 4 stops": (None, "uneven_lighting"),
     **{name: (gd.tone_shift(*shift), None) for name, shift in gd.TONE_SHIFTS.items()},
 }
 MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)
@@ -72,6 +79,9 @@ def degrade(name: str, image: np.ndarray, index: int) -> np.ndarray:
         return gd.motion_blur(25, angle)(image)
     if name.startswith("side light"):
         return gd.side_light(float(name.split()[2]), side_angle)(image)
+    if name.startswith("cast shadow"):  # over 30-60% of the frame, penumbra 5-25% of it wide
+        cover, soft = 0.3 + 0.3 * ((index * 7) % 11) / 10, 0.05 + 0.2 * ((index * 3) % 5) / 4
+        return gd.cast_shadow(float(name.split()[2]), side_angle, cover, soft)(image)
     return VALID_GRID[name][0](image)
 
 
@@ -124,9 +134,7 @@ def row(set_: str, part: str, photo: str, kind: str, label: str | None, image: n
 
 
 def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
-    photos = sorted((ACNE04 / "train" / "images").glob("*.jpg"))
-    random.Random(seed).shuffle(photos)
-    photos = photos[:limit] if limit > 0 else photos
+    photos, _ = fit_sample(limit, seed)
     rng = np.random.default_rng(seed)
     rows = []
     tones = list(gd.TONE_SHIFTS.items())
@@ -153,19 +161,36 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
     return rows
 
 
-def measure_valid(t: Thresholds) -> list[dict]:
-    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
-    parts = split_names([p.name for p in photos])
-    part_of = {name: part for part, names in parts.items() for name in names}
+def fit_sample(limit: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """The train photos the gate is fitted on (`limit` of them, seeded) and the rest, which no fit reads."""
+    photos = sorted((ACNE04 / "train" / "images").glob("*.jpg"))
+    random.Random(seed).shuffle(photos)
+    return (photos[:limit], photos[limit:]) if limit > 0 else (photos, [])
+
+
+def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thresholds) -> list[dict]:
+    """Every photo through the fixed grid of degradations and tone shifts."""
     rows = []
-    for index, path in enumerate(track(photos, description="valid photos x grid")):
+    for index, path in enumerate(track(photos, description=f"{set_} photos x grid")):
         image = load_rgb(path)
         for name, (_, code) in VALID_GRID.items():
             degraded = degrade(name, image, index)
-            rows.append(row("valid", part_of[path.name], path.name, name, code, degraded, t))
+            rows.append(row(set_, part_of[path.name], path.name, name, code, degraded, t))
             if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
                 rows[-1]["ita"] = gd.ita(degraded)
     return rows
+
+
+def measure_valid(t: Thresholds) -> list[dict]:
+    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
+    parts = split_names([p.name for p in photos])
+    return measure_grid("valid", photos, {name: part for part, names in parts.items() for name in names}, t)
+
+
+def measure_holdout(limit: int, seed: int, t: Thresholds) -> list[dict]:
+    """The train photos outside the fit sample through the same grid: read by no fit and no choice."""
+    _, rest = fit_sample(limit, seed)
+    return measure_grid("holdout", rest, {path.name: "holdout" for path in rest}, t)
 
 
 def measure_nonskin(t: Thresholds) -> list[dict]:
@@ -201,6 +226,8 @@ def main() -> None:
         rows += measure_valid(t)
     if "nonskin" in sets:
         rows += measure_nonskin(t)
+    if "holdout" in sets:
+        rows += measure_holdout(args.train_limit, args.seed, t)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows))
     print(f"{len(rows)} rows -> {args.out}")
