@@ -4,7 +4,7 @@
 
 Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
 - `train`: ACNE04 train photos (a seeded sample), each as is, with two skin-tone shifts, a JPEG/noise copy, a
-  skin close-up crop, and six degradations at random strengths (labelled with the code they should raise, or
+  skin close-up crop, a cast shadow, and six degradations at random strengths (labelled with the code they should raise, or
   "ignore" when the strength is in the band between clearly fine and clearly faulty); plus non-skin images of
   the fit families (seeds 0..) and background crops of train photos. What the verdict and the
   out-of-distribution statistics are fitted on.
@@ -85,6 +85,23 @@ def degrade(name: str, image: np.ndarray, index: int) -> np.ndarray:
     return VALID_GRID[name][0](image)
 
 
+SIDE_LIGHT_FAULT = 4.0  # stops of ramp from which a copy is fitted as uneven lighting (2-3: ACNE04's own range)
+CAST_SHADOW_FAULT = 3.0  # stops of cast shadow from which a copy is fitted as uneven lighting
+
+
+def lighting_label(stops: float, fault: float) -> str | None:
+    """Fitted as faulty from `fault` stops, as fine up to 1 stop, left out of the fit in between."""
+    return "uneven_lighting" if stops >= fault else (None if stops <= 1.0 else "ignore")
+
+
+def cast_shadow_copy(image: np.ndarray, rng: np.random.Generator) -> tuple[str, str | None, np.ndarray]:
+    """A cast shadow at a random depth, side, cover and penumbra (its own generator: the other rows stay as they were)."""
+    stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
+    cover, soft = rng.uniform(0.3, 0.6), rng.uniform(0.05, 0.25)
+    shadowed = gd.cast_shadow(stops, angle, cover, soft)(image)
+    return f"cast shadow {stops:.2f}", lighting_label(stops, CAST_SHADOW_FAULT), shadowed
+
+
 def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
     """Six degradations at random strengths: (kind, label, image); label "ignore" in the in-between band."""
     out = []
@@ -105,8 +122,7 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
         moved = gd.noise_and_jpeg(rng.uniform(1, 4), int(rng.integers(60, 95)), int(rng.integers(1 << 30)))(moved)
     out.append((f"motion {length} px {angle:.0f} deg", label, moved))
     stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
-    label = "uneven_lighting" if stops >= 2.5 else (None if stops <= 1.0 else "ignore")
-    out.append((f"side light {stops:.2f}", label, gd.side_light(stops, angle)(image)))
+    out.append((f"side light {stops:.2f}", lighting_label(stops, SIDE_LIGHT_FAULT), gd.side_light(stops, angle)(image)))
     quality = int(rng.integers(50, 95))
     out.append(
         (
@@ -136,6 +152,7 @@ def row(set_: str, part: str, photo: str, kind: str, label: str | None, image: n
 def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
     photos, _ = fit_sample(limit, seed)
     rng = np.random.default_rng(seed)
+    shadow_rng = np.random.default_rng(seed + 1)
     rows = []
     tones = list(gd.TONE_SHIFTS.items())
     for path in track(photos, description="train photos"):
@@ -146,12 +163,14 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
             rows.append(row("train", "fit", path.name, name, None, gd.tone_shift(*shift)(image), t))
         for kind, label, degraded in random_degradations(image, rng):
             rows.append(row("train", "fit", path.name, kind, label, degraded, t))
+        rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, shadow_rng), t))
         close = gd.skin_close_up(image, rng)
         if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution and lighting models only
             rows.append(row("train", "fit", path.name, "close-up", "closeup", close, t))
             stops, angle = rng.uniform(2.5, 6.0), rng.uniform(0, 360)
             lit = gd.side_light(stops, angle)(close)
-            rows.append(row("train", "fit", path.name, f"close-up side light {stops:.2f}", "uneven_lighting", lit, t))
+            label = lighting_label(stops, SIDE_LIGHT_FAULT)
+            rows.append(row("train", "fit", path.name, f"close-up side light {stops:.2f}", label, lit, t))
         for crop in gd.background_crops(image, rng, count=1):
             rows.append(row("train", "fit", path.name, "background crop", "not_skin_photo", crop, t))
     fit_families = [f for f in gd.NON_SKIN if f not in gd.HELD_OUT_FAMILIES]
