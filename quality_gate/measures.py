@@ -206,7 +206,82 @@ def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[f
 # --- lighting --------------------------------------------------------------------------------------------------
 
 
-def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tuple[float, float, float]:
+LIGHT_GRID = 48  # cells across the long side on which the skin's light is read: smooth, and cheap
+
+
+def light_grid(
+    y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The skin's light on a coarse grid: (skin share of each cell, cells mostly skin, log2 light of those cells).
+
+    Averaged over the skin pixels of each cell only, so a dark background next to the skin does not darken it.
+    None when fewer than 8 cells are mostly skin.
+    """
+    if not mask.any():
+        return None
+    h, w = y_linear.shape
+    scale = side / max(h, w)
+    small = (max(2, round(w * scale)), max(2, round(h * scale)))
+    weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    light = cv2.resize(y_linear * mask, small, interpolation=cv2.INTER_AREA)
+    valid = weights > 0.5
+    if valid.sum() < 8:
+        return None
+    return weights, valid, np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
+
+
+LIGHT_LEVEL_NAMES = (
+    "light_q10",
+    "light_q25",
+    "light_q80",
+    "light_q95",
+    "light_spread",
+    "light_spread_inner",
+    "shadowed_1",
+    "shadowed_1_5",
+    "shadowed_2",
+    "frame_gradient",
+)
+
+
+def light_levels(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID) -> dict[str, float]:
+    """How the skin's light is spread (`LIGHT_LEVEL_NAMES`), for the uneven-lighting model.
+
+    - light_qNN: the skin's light at that quantile of its area, in stops from mid grey;
+    - light_spread / light_spread_inner: stops between the lit part (80th percentile) and the 10th / 25th;
+    - shadowed_N: share of the skin more than N stops below the lit part (a shadow over part of the face);
+    - frame_gradient: stops of tilt across the frame of a plane fitted to the whole frame's light (a light that
+      falls off across the scene tilts the background too; a dark background behind a lit face does not tilt).
+    A face in ACNE04's own photos already spans several stops (dark hair and rooms pass the colour test), so
+    none of these alone separates side light from a good photo; together they catch deeper shadows.
+    """
+    grid = light_grid(y_linear, mask, side)
+    if grid is None:
+        return dict.fromkeys(LIGHT_LEVEL_NAMES, 0.0)
+    weights, valid, level = grid
+    level = level - np.log2(MID_GREY)
+    area = weights[valid]
+    order = np.argsort(level)
+    cumulative = np.cumsum(area[order]) / area.sum()
+
+    def quantile(q: float) -> float:
+        return float(level[order][min(int(np.searchsorted(cumulative, q)), len(order) - 1)])
+
+    q10, q25, q80, q95 = quantile(0.10), quantile(0.25), quantile(0.80), quantile(0.95)
+    values = {"light_q10": q10, "light_q25": q25, "light_q80": q80, "light_q95": q95}
+    values["light_spread"], values["light_spread_inner"] = q80 - q10, q80 - q25
+    for depth, name in ((1.0, "shadowed_1"), (1.5, "shadowed_1_5"), (2.0, "shadowed_2")):
+        values[name] = float(area[level < q80 - depth].sum() / area.sum())
+    frame = cv2.resize(y_linear, (weights.shape[1], weights.shape[0]), interpolation=cv2.INTER_AREA)
+    frame_level = np.log2(np.maximum(frame, 1e-4)).ravel()
+    rows, cols = np.mgrid[0 : weights.shape[0], 0 : weights.shape[1]]
+    design = np.stack([np.ones(frame_level.size), cols.ravel() / side, rows.ravel() / side], axis=1)
+    coef, *_ = np.linalg.lstsq(design, frame_level, rcond=None)
+    values["frame_gradient"] = float(np.hypot(coef[1], coef[2]))
+    return values
+
+
+def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID) -> tuple[float, float, float]:
     """Lighting across the skin from log2 of its smoothed light on a `side` px grid: (gradient, planarity, slope).
 
     - gradient: stops of change across the frame's long side of a plane fitted to it; planarity: R^2 of that fit.
@@ -217,17 +292,10 @@ def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = 48) -> tu
       median keeps it; a face's own shading (darker jaw, temples, neck) tilts parts in different directions
       and sits at the rim the median leaves out.
     """
-    if not mask.any():
+    grid = light_grid(y_linear, mask, side)
+    if grid is None:
         return 0.0, 0.0, 0.0
-    h, w = y_linear.shape
-    scale = side / max(h, w)
-    small = (max(2, round(w * scale)), max(2, round(h * scale)))
-    weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    light = cv2.resize(y_linear * mask, small, interpolation=cv2.INTER_AREA)
-    valid = weights > 0.5
-    if valid.sum() < 8:
-        return 0.0, 0.0, 0.0
-    level = np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
+    _, valid, level = grid
     rows, cols = np.nonzero(valid)
     design = np.stack([np.ones_like(level), cols / side, rows / side], axis=1)
     coef, *_ = np.linalg.lstsq(design, level, rcond=None)

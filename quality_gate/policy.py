@@ -157,6 +157,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
         "noise": measures.noise_level(y, face),
     }
+    values.update(measures.light_levels(linear_half, lit))
     values.update(measures.colour_texture(half, skin_half))
     values["colour_detail"], values["fine_coherence"], values["oriented_detail"] = measures.fine_texture(half, lit)
     values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))

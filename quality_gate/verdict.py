@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from quality_gate.measures import LIGHT_LEVEL_NAMES
+
 MODEL_PATH = Path(__file__).with_name("verdict.json")
 
 # code -> the measures its model reads (derived ones below)
@@ -58,6 +60,7 @@ MODEL_FEATURES: dict[str, list[str]] = {
         "shadow_fraction",
         "skin_fraction",
         "skin_exposure",
+        *LIGHT_LEVEL_NAMES,
     ],
 }
 _LOGS = {
