@@ -112,10 +112,10 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     work = measures.working_copy(image, side)
     half = measures.working_copy(work, max(8, side // 2))
     y = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)  # uint8 luma: the fast paths
-    skin_half = skin_mask(half, thresholds.min_skin_fraction)
+    brightest = measures.max_channel(half)
+    skin_half = skin_mask(half, thresholds.min_skin_fraction, brightest)
     skin_fraction = measures.fraction(skin_half)
     luma_half = cv2.cvtColor(np.ascontiguousarray(half), cv2.COLOR_RGB2GRAY)
-    brightest = measures.max_channel(half)
     clipped = brightest >= measures.CLIP_LEVEL
     has_skin = skin_fraction >= thresholds.min_skin_fraction
     everything = np.ones(luma_half.shape, dtype=bool)
