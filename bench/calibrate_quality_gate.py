@@ -6,9 +6,10 @@ non-skin refusal; selection and report parts of ACNE04 `valid` side by side.
     .venv/bin/python bench/calibrate_quality_gate.py --measures var/gate/measures.json [--markdown]
 
 Every row is replayed through `quality_gate.policy.judge` with the shipped `verdict.json` and
-`ood_stats.json`. The *report* part of `valid` (detector/datasets/splits.py) and the held-back non-skin images
-(seeds no fit saw, two families no fit saw at all) are the figures to quote; the *selection* part is shown
-beside them because the thresholds were chosen on it.
+`ood_stats.json`. The *report* part of `valid` (detector/datasets/splits.py), the *holdout* train photos (outside
+the fit sample: `gate_measure.py --sets holdout`) and the held-back non-skin images (seeds no fit saw, two families
+no fit saw at all) are the figures to quote; the *selection* part is shown beside them because the thresholds were
+chosen on it. Several measure files may be given (e.g. valid and holdout measured apart).
 
 "Caught" counts a degraded photo as caught when it is refused with the expected code (for motion blur:
 `motion_blur` or `blurry`; "code exact" is `motion_blur` alone). Non-skin images count as refused on any
@@ -26,7 +27,8 @@ from bench import gate_data as gd
 from quality_gate import ood
 from quality_gate.policy import QualityReport, Thresholds, judge
 
-PARTS = ("selection", "report")
+PARTS = ("selection", "report", "holdout")
+GRID_SETS = ("valid", "holdout")  # photos through the fixed grid of degradations
 
 
 def replay(rows: list[dict], thresholds: Thresholds) -> list[QualityReport]:
@@ -53,9 +55,11 @@ def pct(hits: int, n: int) -> str:
 def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
     by_kind: dict[str, dict[str, list[tuple[dict, QualityReport]]]] = defaultdict(lambda: defaultdict(list))
     for row, report in zip(rows, reports, strict=True):
-        if row["set"] == "valid":
+        if row["set"] in GRID_SETS:
             by_kind[row["kind"]][row["part"]].append((row, report))
-    table = [["degradation", "expected", "n sel/rep", "selection %", "report %", "report: codes seen"]]
+    table = [
+        ["degradation", "expected", "n sel/rep/hold", "selection %", "report %", "holdout %", "report: codes seen"]
+    ]
     for kind, parts in by_kind.items():
         expected = next(iter(pairs for pairs in parts.values() if pairs))[0][0]["label"]
         cells = []
@@ -70,7 +74,7 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
             [
                 kind,
                 expected or "(good: false rejects)",
-                f"{len(parts['selection'])}/{len(parts['report'])}",
+                "/".join(str(len(parts[part])) for part in PARTS),
                 *cells,
                 ", ".join(f"{c} {n}" for c, n in codes.most_common(4)),
             ]
@@ -81,13 +85,13 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
 def false_reject_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
     groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for row, report in zip(rows, reports, strict=True):
-        if row["set"] == "valid" and row["label"] is None:
+        if row["set"] in GRID_SETS and row["label"] is None:
             groups["all good photos and copies"][row["part"]].append(not report.accepted)
             if row["kind"] == "good":
                 groups["good photos as they are"][row["part"]].append(not report.accepted)
             if "ita" in row and row["ita"] == row["ita"]:
                 groups["ITA " + gd.ita_group(row["ita"])][row["part"]].append(not report.accepted)
-    table = [["good photos", "n sel/rep", "false rejects selection %", "false rejects report %"]]
+    table = [["good photos", "n sel/rep/hold", *(f"false rejects {part} %" for part in PARTS)]]
     order = ["all good photos and copies", "good photos as they are"] + ["ITA " + name for _, name in gd.ITA_GROUPS]
     for name in order:
         if name in groups:
@@ -95,9 +99,8 @@ def false_reject_table(rows: list[dict], reports: list[QualityReport]) -> list[l
             table.append(
                 [
                     name,
-                    f"{len(parts['selection'])}/{len(parts['report'])}",
-                    pct(sum(parts["selection"]), len(parts["selection"])),
-                    pct(sum(parts["report"]), len(parts["report"])),
+                    "/".join(str(len(parts[part])) for part in PARTS),
+                    *(pct(sum(parts[part]), len(parts[part])) for part in PARTS),
                 ]
             )
     return table
@@ -137,13 +140,13 @@ def render(table: list[list[str]], markdown: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--measures", type=Path, default=Path("var/gate/measures.json"))
+    parser.add_argument("--measures", type=Path, nargs="+", default=[Path("var/gate/measures.json")])
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
     )
     args = parser.parse_args()
-    rows = [r for r in json.loads(args.measures.read_text()) if r["set"] in ("valid", "nonskin")]
+    rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in (*GRID_SETS, "nonskin")]
     if args.selection_only:
         rows = [r for r in rows if r["part"] == "selection"]
     reports = replay(rows, Thresholds())

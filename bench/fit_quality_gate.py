@@ -19,8 +19,9 @@ Protocol (what each choice sees):
   only: the lowest threshold under which at most `--budget` of the good selection photos (as is, JPEG, five
   skin-tone shifts) would be refused by that code (`--code-budget CODE=SHARE` for one code; `--search-budgets`
   tries every combination for the four exposure/blur codes on selection and keeps the best within
-  `--max-false-rejects`; `--fair-bands` takes the largest of three ITA bands' own quantiles). The *report* part and the held-back non-skin images are
-  not read here; `bench/calibrate_quality_gate.py` reports on them.
+  `--max-false-rejects`; `--fair-bands` takes the largest of three ITA bands' own quantiles). The *report* part,
+  the holdout train photos and the held-back non-skin images are not read here; `bench/calibrate_quality_gate.py`
+  reports on them.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def search_budgets(rows: list[dict], models: dict, stats: dict, args: argparse.N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--measures", type=Path, default=Path("var/gate/measures.json"))
+    parser.add_argument("--measures", type=Path, nargs="+", default=[Path("var/gate/measures.json")])
     parser.add_argument("--budget", type=float, default=0.003, help="share of good selection photos per code")
     parser.add_argument("--ood-budget", type=float, default=0.003)
     parser.add_argument(
@@ -200,7 +201,7 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=1e-3)
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the shipped files")
     args = parser.parse_args()
-    rows = json.loads(args.measures.read_text())
+    rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in ("train", "valid")]
     global FAIR_BANDS
     FAIR_BANDS = args.fair_bands
     stats = fit_ood(rows)

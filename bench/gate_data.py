@@ -2,7 +2,7 @@
 
 Imported by `bench/fit_quality_gate.py` and `bench/calibrate_quality_gate.py`; nothing here is shipped.
 
-- Degradations act as a camera would: exposure and side light in linear light (sRGB -> linear, x 2^k, back
+- Degradations act as a camera would: exposure, side light and cast shadows in linear light (sRGB -> linear, x 2^k, back
   with clipping), focus blur (Gaussian), motion blur (a line kernel at any angle), small photos, sensor noise
   and JPEG re-encoding.
 - Skin-tone shifts move the *skin* of a good photo along CIELAB L* and b* (a soft skin mask, texture kept),
@@ -46,15 +46,31 @@ def side_light(stops: float, angle: float = 0.0) -> Degradation:
     """Light falling off by `stops` across the frame along direction `angle` (degrees; 0 = darker on the left)."""
 
     def apply(image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-        t = (xx - w / 2) * c + (yy - h / 2) * s
-        t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
-        ramp = (-stops * (1.0 - t))[..., None]
+        ramp = (-stops * (1.0 - _position(image.shape[:2], angle)))[..., None]
         return linear_to_srgb(srgb_to_linear(image) * 2.0**ramp)
 
     return apply
+
+
+def cast_shadow(stops: float, angle: float = 0.0, cover: float = 0.45, soft: float = 0.15) -> Degradation:
+    """A shadow `stops` deep over the share `cover` of the frame, on the side `angle` points away from (0: the left part),
+    with a penumbra `soft` x the frame wide: a hand, a phone or a lamp shade between the light and the skin."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        t = _position(image.shape[:2], angle)
+        depth = np.clip((cover - t) / max(soft, 1e-3) + 0.5, 0.0, 1.0)
+        return linear_to_srgb(srgb_to_linear(image) * (2.0 ** (-stops * depth))[..., None])
+
+    return apply
+
+
+def _position(shape: tuple[int, int], angle: float) -> np.ndarray:
+    """Each pixel's position 0..1 across the frame along direction `angle` (degrees)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    t = (xx - w / 2) * c + (yy - h / 2) * s
+    return (t - t.min()) / max(float(t.max() - t.min()), 1.0)
 
 
 def gaussian_blur(sigma: float) -> Degradation:

@@ -4,12 +4,14 @@
 
 Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
 - `train`: ACNE04 train photos (a seeded sample), each as is, with two skin-tone shifts, a JPEG/noise copy, a
-  skin close-up crop, and six degradations at random strengths (labelled with the code they should raise, or
+  skin close-up crop, a cast shadow, and six degradations at random strengths (labelled with the code they should raise, or
   "ignore" when the strength is in the band between clearly fine and clearly faulty); plus non-skin images of
   the fit families (seeds 0..) and background crops of train photos. What the verdict and the
   out-of-distribution statistics are fitted on.
 - `valid`: every ACNE04 valid photo, `part` selection or report (detector/datasets/splits.py), through a fixed
   grid of degradations and tone shifts. Thresholds are chosen on `selection`; figures are reported on `report`.
+- `holdout`: the train photos outside the fit sample (491 with the defaults) through the same grid as `valid`:
+  no fit and no threshold choice ever read them, so their figures stand beside the report part's.
 - `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
   crops of valid photos, `part` from the photo's split (generated ones alternate).
 
@@ -54,6 +56,11 @@ VALID_GRID: dict[str, tuple[gd.Degradation, str | None]] = {
     "downscale 160 px": (gd.downscale(160), "low_resolution"),
     "side light 2 stops": (None, "uneven_lighting"),
     "side light 3 stops": (None, "uneven_lighting"),
+    "side light 4 stops": (None, "uneven_lighting"),
+    "side light 5 stops": (None, "uneven_lighting"),
+    "cast shadow 2 stops": (None, "uneven_lighting"),
+    "cast shadow 3 stops": (None, "uneven_lighting"),
+    "cast shadow 4 stops": (None, "uneven_lighting"),
     **{name: (gd.tone_shift(*shift), None) for name, shift in gd.TONE_SHIFTS.items()},
 }
 MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)
@@ -72,7 +79,27 @@ def degrade(name: str, image: np.ndarray, index: int) -> np.ndarray:
         return gd.motion_blur(25, angle)(image)
     if name.startswith("side light"):
         return gd.side_light(float(name.split()[2]), side_angle)(image)
+    if name.startswith("cast shadow"):  # over 30-60% of the frame, penumbra 5-25% of it wide
+        cover, soft = 0.3 + 0.3 * ((index * 7) % 11) / 10, 0.05 + 0.2 * ((index * 3) % 5) / 4
+        return gd.cast_shadow(float(name.split()[2]), side_angle, cover, soft)(image)
     return VALID_GRID[name][0](image)
+
+
+SIDE_LIGHT_FAULT = 4.0  # stops of ramp from which a copy is fitted as uneven lighting (2-3: ACNE04's own range)
+CAST_SHADOW_FAULT = 3.0  # stops of cast shadow from which a copy is fitted as uneven lighting
+
+
+def lighting_label(stops: float, fault: float) -> str | None:
+    """Fitted as faulty from `fault` stops, as fine up to 1 stop, left out of the fit in between."""
+    return "uneven_lighting" if stops >= fault else (None if stops <= 1.0 else "ignore")
+
+
+def cast_shadow_copy(image: np.ndarray, rng: np.random.Generator) -> tuple[str, str | None, np.ndarray]:
+    """A cast shadow at a random depth, side, cover and penumbra (its own generator: the other rows stay as they were)."""
+    stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
+    cover, soft = rng.uniform(0.3, 0.6), rng.uniform(0.05, 0.25)
+    shadowed = gd.cast_shadow(stops, angle, cover, soft)(image)
+    return f"cast shadow {stops:.2f}", lighting_label(stops, CAST_SHADOW_FAULT), shadowed
 
 
 def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
@@ -95,8 +122,7 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
         moved = gd.noise_and_jpeg(rng.uniform(1, 4), int(rng.integers(60, 95)), int(rng.integers(1 << 30)))(moved)
     out.append((f"motion {length} px {angle:.0f} deg", label, moved))
     stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
-    label = "uneven_lighting" if stops >= 2.5 else (None if stops <= 1.0 else "ignore")
-    out.append((f"side light {stops:.2f}", label, gd.side_light(stops, angle)(image)))
+    out.append((f"side light {stops:.2f}", lighting_label(stops, SIDE_LIGHT_FAULT), gd.side_light(stops, angle)(image)))
     quality = int(rng.integers(50, 95))
     out.append(
         (
@@ -124,10 +150,9 @@ def row(set_: str, part: str, photo: str, kind: str, label: str | None, image: n
 
 
 def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
-    photos = sorted((ACNE04 / "train" / "images").glob("*.jpg"))
-    random.Random(seed).shuffle(photos)
-    photos = photos[:limit] if limit > 0 else photos
+    photos, _ = fit_sample(limit, seed)
     rng = np.random.default_rng(seed)
+    shadow_rng = np.random.default_rng(seed + 1)
     rows = []
     tones = list(gd.TONE_SHIFTS.items())
     for path in track(photos, description="train photos"):
@@ -138,12 +163,14 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
             rows.append(row("train", "fit", path.name, name, None, gd.tone_shift(*shift)(image), t))
         for kind, label, degraded in random_degradations(image, rng):
             rows.append(row("train", "fit", path.name, kind, label, degraded, t))
+        rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, shadow_rng), t))
         close = gd.skin_close_up(image, rng)
         if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution and lighting models only
             rows.append(row("train", "fit", path.name, "close-up", "closeup", close, t))
             stops, angle = rng.uniform(2.5, 6.0), rng.uniform(0, 360)
             lit = gd.side_light(stops, angle)(close)
-            rows.append(row("train", "fit", path.name, f"close-up side light {stops:.2f}", "uneven_lighting", lit, t))
+            label = lighting_label(stops, SIDE_LIGHT_FAULT)
+            rows.append(row("train", "fit", path.name, f"close-up side light {stops:.2f}", label, lit, t))
         for crop in gd.background_crops(image, rng, count=1):
             rows.append(row("train", "fit", path.name, "background crop", "not_skin_photo", crop, t))
     fit_families = [f for f in gd.NON_SKIN if f not in gd.HELD_OUT_FAMILIES]
@@ -153,19 +180,36 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
     return rows
 
 
-def measure_valid(t: Thresholds) -> list[dict]:
-    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
-    parts = split_names([p.name for p in photos])
-    part_of = {name: part for part, names in parts.items() for name in names}
+def fit_sample(limit: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """The train photos the gate is fitted on (`limit` of them, seeded) and the rest, which no fit reads."""
+    photos = sorted((ACNE04 / "train" / "images").glob("*.jpg"))
+    random.Random(seed).shuffle(photos)
+    return (photos[:limit], photos[limit:]) if limit > 0 else (photos, [])
+
+
+def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thresholds) -> list[dict]:
+    """Every photo through the fixed grid of degradations and tone shifts."""
     rows = []
-    for index, path in enumerate(track(photos, description="valid photos x grid")):
+    for index, path in enumerate(track(photos, description=f"{set_} photos x grid")):
         image = load_rgb(path)
         for name, (_, code) in VALID_GRID.items():
             degraded = degrade(name, image, index)
-            rows.append(row("valid", part_of[path.name], path.name, name, code, degraded, t))
+            rows.append(row(set_, part_of[path.name], path.name, name, code, degraded, t))
             if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
                 rows[-1]["ita"] = gd.ita(degraded)
     return rows
+
+
+def measure_valid(t: Thresholds) -> list[dict]:
+    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
+    parts = split_names([p.name for p in photos])
+    return measure_grid("valid", photos, {name: part for part, names in parts.items() for name in names}, t)
+
+
+def measure_holdout(limit: int, seed: int, t: Thresholds) -> list[dict]:
+    """The train photos outside the fit sample through the same grid: read by no fit and no choice."""
+    _, rest = fit_sample(limit, seed)
+    return measure_grid("holdout", rest, {path.name: "holdout" for path in rest}, t)
 
 
 def measure_nonskin(t: Thresholds) -> list[dict]:
@@ -201,6 +245,8 @@ def main() -> None:
         rows += measure_valid(t)
     if "nonskin" in sets:
         rows += measure_nonskin(t)
+    if "holdout" in sets:
+        rows += measure_holdout(args.train_limit, args.seed, t)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows))
     print(f"{len(rows)} rows -> {args.out}")

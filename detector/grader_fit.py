@@ -32,6 +32,7 @@ from detector.grader import (
     Evidence,
     FitReport,
     Grader,
+    calibrated_ece,
     default_levels,
     expected_calibration_error,
     fit_grader,
@@ -212,16 +213,19 @@ def grader_figures(grader: Grader, records: Sequence[PhotoRecord]) -> dict[str, 
 
 
 def bootstrap_interval(probs: np.ndarray, y: np.ndarray, draws: int = 1000, seed: int = 0) -> dict[str, list[float]]:
-    """90% bootstrap intervals (photos resampled) of grade accuracy and ECE: how much 141 photos can say."""
+    """90% bootstrap intervals (photos resampled) of grade accuracy and ECE, and the ECE a calibrated grader would
+    show on as many photos (`calibrated_ece`): how much 141 photos can say."""
     rng = np.random.default_rng(seed)
     acc, ece = [], []
     for _ in range(draws):
         pick = rng.integers(0, len(y), len(y))
         acc.append(float((probs[pick].argmax(axis=1) == y[pick]).mean()))
         ece.append(expected_calibration_error(probs[pick], y[pick]))
+    floor_mean, floor_p95 = calibrated_ece(probs, draws=draws, seed=seed)
     return {
         "grade_accuracy_90": [round(float(v), 4) for v in np.quantile(acc, [0.05, 0.95])],
         "ece_90": [round(float(v), 4) for v in np.quantile(ece, [0.05, 0.95])],
+        "ece_if_calibrated_mean_p95": [round(floor_mean, 4), round(floor_p95, 4)],
     }
 
 
@@ -466,7 +470,8 @@ def refit(
             rep_probs,
             rep_y,
             out / "reliability_report.png",
-            f"report part: ECE {expected_calibration_error(rep_probs, rep_y):.3f}, n={len(rep)}",
+            f"report part: ECE {expected_calibration_error(rep_probs, rep_y):.3f} (a calibrated grader: "
+            f"{report_grader['bootstrap']['ece_if_calibrated_mean_p95'][0]:.3f}), n={len(rep)}",
         )
         reliability_plot(
             fit.oof_probabilities,

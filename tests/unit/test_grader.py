@@ -15,6 +15,7 @@ from detector.grader import (
     GRADER_FILE,
     Evidence,
     Grader,
+    calibrated_ece,
     default_levels,
     expected_calibration_error,
     feature_names,
@@ -113,6 +114,21 @@ def test_expected_calibration_error_is_zero_for_perfect_confidence() -> None:
     y = np.array([0, 1, 2, 3])
     assert expected_calibration_error(np.eye(4), y) == 0.0
     assert expected_calibration_error(np.full((4, 4), 0.25), np.array([0, 0, 0, 0])) == pytest.approx(0.75)
+
+
+def test_calibrated_ece_floor_shrinks_with_photos_and_vanishes_for_certain_grades() -> None:
+    """The ECE a calibrated grader shows by chance: zero when every grade is certain, larger on fewer photos,
+    and a deliberately overconfident grader lands above it."""
+    rng = np.random.default_rng(0)
+    assert calibrated_ece(np.eye(4)[rng.integers(0, 4, 50)], draws=50) == (0.0, 0.0)
+    probs = rng.dirichlet(np.ones(4) * 2.0, size=1000)
+    few, _ = calibrated_ece(probs[:140], draws=200)
+    many, _ = calibrated_ece(probs, draws=200)
+    assert many < few
+    assert 0.02 < few < 0.2
+    drawn = np.array([rng.choice(4, p=p) for p in probs[:140]])
+    overconfident = np.eye(4)[probs[:140].argmax(axis=1)] * 0.97 + 0.01
+    assert expected_calibration_error(overconfident, drawn) > calibrated_ece(probs[:140], draws=200)[1]
 
 
 def test_json_round_trip_is_exact(tmp_path: Path, fitted: tuple[Grader, np.ndarray, np.ndarray, np.ndarray]) -> None:
