@@ -7,6 +7,9 @@ cost does not grow with the photo's resolution and a sharp 12 MP photo scores li
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -33,8 +36,10 @@ def working_copy(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 def max_channel(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel brightest channel (uint8); OpenCV is ~30x faster than numpy's max over an axis."""
-    return cv2.max(cv2.max(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    """Per-pixel brightest channel (uint8); OpenCV is ~30x faster than numpy's max over an axis, and one split
+    into contiguous planes ~2x faster than letting it copy each strided channel view."""
+    red, green, blue = cv2.split(np.ascontiguousarray(rgb))
+    return cv2.max(cv2.max(red, green), blue)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -58,17 +63,67 @@ def subject_mask(skin: np.ndarray, clipped: np.ndarray, reach: int) -> np.ndarra
     return skin | (clipped & dilate(skin, reach))
 
 
+def mask_u8(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask as the uint8 mask OpenCV takes: a view where it can be (bool is stored as 0/1 bytes)."""
+    return np.ascontiguousarray(mask).view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+
+
 def dilate(mask: np.ndarray, reach: int) -> np.ndarray:
     """Grow a mask by `reach` px (square kernel: separable, so cheap at any reach)."""
     if reach <= 0:
         return mask
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * reach + 1, 2 * reach + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    return cv2.dilate(mask_u8(mask), kernel).astype(bool)
 
 
 def fraction(mask: np.ndarray) -> float:
-    """Share of pixels set in a boolean mask."""
-    return float(mask.mean()) if mask.size else 0.0
+    """Share of pixels set in a boolean mask (a count: ~10x faster than the mean, the same float)."""
+    return np.count_nonzero(mask) / mask.size if mask.size else 0.0
+
+
+# OpenCV's masked mean and meanStdDev are 10-20x slower than its masked norms and unmasked sums; these helpers
+# compute the same double sums (scaled by 1/count, as OpenCV does), equal to theirs to rounding. OpenCV's norms
+# of uint8 can come back an ulp off their integer value, hence the rounding (a constant channel has no spread).
+
+
+def _masked_sum(values: np.ndarray, m8: np.ndarray | None) -> float:
+    """Sum of a one-channel image under a uint8 mask (None: all of it); exact for uint8 (its L1 norm)."""
+    if values.dtype == np.uint8:
+        return float(round(cv2.norm(values, cv2.NORM_L1, mask=m8)))
+    return cv2.sumElems(values if m8 is None else cv2.copyTo(values, m8))[0]
+
+
+def _masked_mean(values: np.ndarray, m8: np.ndarray) -> float:
+    """`cv2.mean(values, mask=m8)[0]` of a one-channel image (0 for an empty mask)."""
+    count = cv2.countNonZero(m8)
+    return _masked_sum(values, m8) * (1.0 / count) if count else 0.0
+
+
+def _masked_mean_std(channel: np.ndarray, mask: np.ndarray | None, offset: float = 0.0) -> tuple[float, float]:
+    """`cv2.meanStdDev` of one channel plus `offset` under a boolean mask (None: everywhere); for uint8 the
+    offset is applied to the exact integer sums, as if the channel had been shifted in float."""
+    m8 = None if mask is None else mask_u8(mask)
+    count = channel.size if m8 is None else cv2.countNonZero(m8)
+    if not count:
+        return 0.0, 0.0
+    total = _masked_sum(channel, m8)
+    squares = cv2.norm(channel, cv2.NORM_L2SQR, mask=m8)
+    if channel.dtype == np.uint8:
+        squares = float(round(squares))
+    if offset:
+        squares += 2.0 * offset * total + offset * offset * count
+        total += offset * count
+    scale = 1.0 / count
+    mean = total * scale
+    return mean, math.sqrt(max(squares * scale - mean * mean, 0.0))
+
+
+def _area_shrink(values: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """INTER_AREA shrink of a mask (as float32 weights) and of the float32 values under it in one two-channel
+    resize: each channel comes out bit for bit as its own resize gives it, at ~60% of the cost of two."""
+    both = cv2.resize(cv2.merge([mask.astype(np.float32), values * mask]), size, interpolation=cv2.INTER_AREA)
+    weights, shrunk = cv2.split(both)
+    return weights, shrunk
 
 
 def brightness(y: np.ndarray, mask: np.ndarray) -> float:
@@ -79,8 +134,8 @@ def brightness(y: np.ndarray, mask: np.ndarray) -> float:
 
 def clipped_fraction(clipped: np.ndarray, mask: np.ndarray) -> float:
     """Share of the masked pixels that are blown out: over-exposure measure."""
-    count = int(mask.sum())
-    return float((clipped & mask).sum() / count) if count else 0.0
+    count = np.count_nonzero(mask)
+    return float(np.count_nonzero(clipped & mask) / count) if count else 0.0
 
 
 def uniformity(y: np.ndarray, mask: np.ndarray, sigma: float) -> float:
@@ -94,8 +149,7 @@ def uniformity(y: np.ndarray, mask: np.ndarray, sigma: float) -> float:
         return 1.0
     shrink = max(1.0, sigma / 4.0)
     small = (max(1, round(y.shape[1] / shrink)), max(1, round(y.shape[0] / shrink)))
-    weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    y_small = cv2.resize(y * mask, small, interpolation=cv2.INTER_AREA)
+    weights, y_small = _area_shrink(y, mask, small)
     blurred = cv2.GaussianBlur(y_small, (0, 0), sigma / shrink)
     coverage = cv2.GaussianBlur(weights, (0, 0), sigma / shrink)
     mask = weights > 0.5
@@ -115,12 +169,12 @@ def sharpness(y: np.ndarray, mask: np.ndarray) -> float:
     """
     if y.shape[0] < 3 or y.shape[1] < 3 or not mask.any():
         return 0.0
-    m8 = mask.astype(np.uint8)
+    m8 = mask_u8(mask)
     median = quantile_level(histogram(y, mask), 0.5) if y.dtype == np.uint8 else float(np.median(y[mask]))
     level = max(float(median), 8.0)
     # float input: OpenCV's uint8 -> float32 Laplacian has no fast path (~30x slower); the values are the same
     laplacian = cv2.Laplacian(y.astype(np.float32), cv2.CV_32F, ksize=3)
-    return float(cv2.mean(cv2.absdiff(laplacian, 0.0), mask=m8)[0] / level * 100.0)
+    return float(cv2.norm(laplacian, cv2.NORM_L1, mask=m8) / cv2.countNonZero(m8) / level * 100.0)
 
 
 # --- linear light -------------------------------------------------------------------------------------------
@@ -137,7 +191,7 @@ MID_GREY = 0.18  # linear reflectance a camera's auto-exposure aims the scene av
 
 def histogram(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """256-bin histogram of a uint8 image, optionally under a boolean mask (OpenCV: ~20x faster than numpy)."""
-    m = None if mask is None else mask.astype(np.uint8)
+    m = None if mask is None else mask_u8(mask)
     return cv2.calcHist([np.ascontiguousarray(values)], [0], m, [256], [0, 256]).ravel()
 
 
@@ -158,16 +212,16 @@ def stops(level: int) -> float:
 
 
 def _tensor(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean gradient structure tensor (Jxx, Jxy, Jyy) of y over the masked pixels (uint8 mask)."""
-    gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
-    return np.array(
-        [
-            cv2.mean(cv2.multiply(gx, gx), mask=mask)[0],
-            cv2.mean(cv2.multiply(gx, gy), mask=mask)[0],
-            cv2.mean(cv2.multiply(gy, gy), mask=mask)[0],
-        ]
-    )
+    """Mean gradient structure tensor (Jxx, Jxy, Jyy) of y over the masked pixels (uint8 mask).
+
+    Gradients are zeroed outside the mask first, so the products' plain sums are the masked sums."""
+    count = cv2.countNonZero(mask)
+    if not count:
+        return np.zeros(3)
+    gx = cv2.copyTo(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), mask)
+    gy = cv2.copyTo(cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3), mask)
+    scale = 1.0 / count
+    return np.array([cv2.sumElems(cv2.multiply(a, b))[0] * scale for a, b in ((gx, gx), (gx, gy), (gy, gy))])
 
 
 def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[float, float, float]:
@@ -182,7 +236,7 @@ def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[f
     if y.shape[0] < 4 * coarse or y.shape[1] < 4 * coarse or not mask.any():
         return 0.0, 0.0, 0.0
     small = (max(4, y.shape[1] // coarse), max(4, y.shape[0] // coarse))
-    m8 = mask.astype(np.uint8)
+    m8 = mask_u8(mask)
     fine = _tensor(y, m8)
     y_small = cv2.resize(y.astype(np.float32), small, interpolation=cv2.INTER_AREA)
     m_small = (cv2.resize(m8, small, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
@@ -206,28 +260,41 @@ def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[f
 # --- lighting --------------------------------------------------------------------------------------------------
 
 
-LIGHT_GRID = 48  # cells across the long side on which the skin's light is read: smooth, and cheap
+LIGHT_GRID = 48  # cells across the long side on which the light is read: smooth, and cheap
 
 
-def light_grid(
-    y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The skin's light on a coarse grid: (skin share of each cell, cells mostly skin, log2 light of those cells).
+@dataclass(frozen=True)
+class LightGrid:
+    """The light on a coarse grid (one shrink serves every lighting measure).
 
-    Averaged over the skin pixels of each cell only, so a dark background next to the skin does not darken it.
-    None when fewer than 8 cells are mostly skin.
+    `valid`: cells mostly skin; `level`: log2 linear light of those cells, averaged over their skin pixels only
+    (a dark background next to the skin does not darken it); `area`: their skin share; `frame`: log2 light of
+    every cell, skin or not; `side`: cells across the long side.
     """
+
+    valid: np.ndarray
+    level: np.ndarray
+    area: np.ndarray
+    frame: np.ndarray
+    side: int
+
+
+def light_grid(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID) -> LightGrid | None:
+    """The light of the skin and of the frame on a `side`-cell grid; None when under 8 cells are mostly skin."""
     if not mask.any():
         return None
     h, w = y_linear.shape
     scale = side / max(h, w)
     small = (max(2, round(w * scale)), max(2, round(h * scale)))
-    weights = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    light = cv2.resize(y_linear * mask, small, interpolation=cv2.INTER_AREA)
+    shrunk = cv2.resize(
+        cv2.merge([mask.astype(np.float32), y_linear * mask, y_linear]), small, interpolation=cv2.INTER_AREA
+    )
+    weights, light, frame = cv2.split(shrunk)
     valid = weights > 0.5
-    if valid.sum() < 8:
+    if np.count_nonzero(valid) < 8:
         return None
-    return weights, valid, np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
+    level = np.log2(np.maximum(light[valid] / weights[valid], 1e-4))
+    return LightGrid(valid, level, weights[valid], np.log2(np.maximum(frame, 1e-4)), side)
 
 
 LIGHT_LEVEL_NAMES = (
@@ -244,7 +311,7 @@ LIGHT_LEVEL_NAMES = (
 )
 
 
-def light_levels(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID) -> dict[str, float]:
+def light_levels(grid: LightGrid | None) -> dict[str, float]:
     """How the skin's light is spread (`LIGHT_LEVEL_NAMES`), for the uneven-lighting model.
 
     - light_qNN: the skin's light at that quantile of its area, in stops from mid grey;
@@ -253,16 +320,14 @@ def light_levels(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID)
     - frame_gradient: stops of tilt across the frame of a plane fitted to the whole frame's light (a light that
       falls off across the scene tilts the background too; a dark background behind a lit face does not tilt).
     A face in ACNE04's own photos already spans several stops (dark hair and rooms pass the colour test), so
-    none of these alone separates side light from a good photo; together they catch deeper shadows.
+    none of these alone separates side light from a good photo; together they catch deeper shadows
+    (`bench/lighting_separability.py`).
     """
-    grid = light_grid(y_linear, mask, side)
     if grid is None:
         return dict.fromkeys(LIGHT_LEVEL_NAMES, 0.0)
-    weights, valid, level = grid
-    level = level - np.log2(MID_GREY)
-    area = weights[valid]
+    level = grid.level - np.log2(MID_GREY)
     order = np.argsort(level)
-    cumulative = np.cumsum(area[order]) / area.sum()
+    cumulative = np.cumsum(grid.area[order]) / grid.area.sum()
 
     def quantile(q: float) -> float:
         return float(level[order][min(int(np.searchsorted(cumulative, q)), len(order) - 1)])
@@ -271,18 +336,23 @@ def light_levels(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID)
     values = {"light_q10": q10, "light_q25": q25, "light_q80": q80, "light_q95": q95}
     values["light_spread"], values["light_spread_inner"] = q80 - q10, q80 - q25
     for depth, name in ((1.0, "shadowed_1"), (1.5, "shadowed_1_5"), (2.0, "shadowed_2")):
-        values[name] = float(area[level < q80 - depth].sum() / area.sum())
-    frame = cv2.resize(y_linear, (weights.shape[1], weights.shape[0]), interpolation=cv2.INTER_AREA)
-    frame_level = np.log2(np.maximum(frame, 1e-4)).ravel()
-    rows, cols = np.mgrid[0 : weights.shape[0], 0 : weights.shape[1]]
-    design = np.stack([np.ones(frame_level.size), cols.ravel() / side, rows.ravel() / side], axis=1)
-    coef, *_ = np.linalg.lstsq(design, frame_level, rcond=None)
-    values["frame_gradient"] = float(np.hypot(coef[1], coef[2]))
+        values[name] = float(grid.area[level < q80 - depth].sum() / grid.area.sum())
+    values["frame_gradient"] = _plane_tilt(grid.frame, grid.side)
     return values
 
 
-def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID) -> tuple[float, float, float]:
-    """Lighting across the skin from log2 of its smoothed light on a `side` px grid: (gradient, planarity, slope).
+def _plane_tilt(frame: np.ndarray, side: int) -> float:
+    """Tilt (stops per `side` cells) of the plane fitted to a full grid: for a full grid the x and y slopes
+    decouple, so each is a covariance with the centred coordinate."""
+    rows = np.arange(frame.shape[0], dtype=np.float64) - (frame.shape[0] - 1) / 2
+    cols = np.arange(frame.shape[1], dtype=np.float64) - (frame.shape[1] - 1) / 2
+    slope_x = float(frame.sum(axis=0) @ cols) / (frame.shape[0] * float(cols @ cols))
+    slope_y = float(frame.sum(axis=1) @ rows) / (frame.shape[1] * float(rows @ rows)) if len(rows) > 1 else 0.0
+    return float(np.hypot(slope_x, slope_y) * side)
+
+
+def light_gradient(grid: LightGrid | None) -> tuple[float, float, float]:
+    """Lighting across the skin from log2 of its smoothed light on the grid: (gradient, planarity, slope).
 
     - gradient: stops of change across the frame's long side of a plane fitted to it; planarity: R^2 of that fit.
       Side light darkens one side of the skin in a smooth ramp, which a plane explains well; natural shading
@@ -292,10 +362,9 @@ def light_gradient(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRI
       median keeps it; a face's own shading (darker jaw, temples, neck) tilts parts in different directions
       and sits at the rim the median leaves out.
     """
-    grid = light_grid(y_linear, mask, side)
     if grid is None:
         return 0.0, 0.0, 0.0
-    _, valid, level = grid
+    valid, level, side = grid.valid, grid.level, grid.side
     rows, cols = np.nonzero(valid)
     design = np.stack([np.ones_like(level), cols / side, rows / side], axis=1)
     coef, *_ = np.linalg.lstsq(design, level, rcond=None)
@@ -324,11 +393,6 @@ GREY_CHROMA = 8.0  # Lab chroma (uint8 units) below which a pixel is grey
 EDGE_LEVEL = 0.08  # gradient magnitude, as a share of the median luma, that counts as an edge
 
 
-def _masked_mean_std(channel: np.ndarray, mask: np.ndarray | None) -> tuple[float, float]:
-    mean, std = cv2.meanStdDev(channel, mask=None if mask is None else mask.astype(np.uint8))
-    return float(mean[0, 0]), float(std[0, 0])
-
-
 def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
     """Colour and texture statistics of a (small) working copy: frame-wide and on the skin.
 
@@ -342,12 +406,12 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
     chroma = cv2.magnitude(a, b)
     region = skin if skin.any() else np.ones(skin.shape, bool)
     l_mean, l_std = _masked_mean_std(lightness, None)
-    a_mean, a_std = _masked_mean_std(a, None)
-    b_mean, b_std = _masked_mean_std(b, None)
-    sa_mean, sa_std = _masked_mean_std(a, region)
-    sb_mean, sb_std = _masked_mean_std(b, region)
+    a_mean, a_std = _masked_mean_std(red_green, None, -128.0)
+    b_mean, b_std = _masked_mean_std(yellow_blue, None, -128.0)
+    sa_mean, sa_std = _masked_mean_std(red_green, region, -128.0)
+    sb_mean, sb_std = _masked_mean_std(yellow_blue, region, -128.0)
     r, g, bl = cv2.split(rgb)
-    green_blue = (g > r) | (bl > r)
+    green_blue = cv2.max(g, bl) > r
     y = lightness.astype(np.float32)
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
@@ -378,9 +442,6 @@ def shadow_fraction(brightest: np.ndarray, mask: np.ndarray, depth: float = 0.4)
     return float(hist[:cutoff].sum() / hist.sum())
 
 
-_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-
-
 def noise_level(y: np.ndarray, mask: np.ndarray, step: int = 3) -> float:
     """Sensor/JPEG noise as a share of the median luma (Immerkaer's operator, robust median, subsampled).
 
@@ -390,12 +451,32 @@ def noise_level(y: np.ndarray, mask: np.ndarray, step: int = 3) -> float:
     """
     if y.shape[0] < 3 or y.shape[1] < 3 or not mask.any():
         return 0.0
-    response = cv2.filter2D(y.astype(np.float32), cv2.CV_32F, _NOISE_KERNEL)[::step, ::step]
-    values = np.abs(response[mask[::step, ::step]])
+    # the operator is [1, -2, 1] down then across: evaluated at the sampled pixels only (borders reflected as
+    # filter2D does), in integers for uint8 luma, it gives filter2D's values exactly at a fraction of the cost
+    rows, cols = -(-y.shape[0] // step), -(-y.shape[1] // step)
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(y), 1, 1, 1, 1, cv2.BORDER_REFLECT_101)
+    exact = np.int16 if y.dtype == np.uint8 else np.float32  # |response| <= 16 * 255 fits int16
+    above, centre, below = (padded[k::step][:rows].astype(exact) for k in range(3))
+    down = above + below - 2 * centre
+    left, middle, right = (down[:, k::step][:, :cols] for k in range(3))
+    response = left + right - 2 * middle
+    sampled = mask[::step, ::step]
+    values = np.abs(response[sampled])
     if values.size == 0:
         return 0.0
-    level = max(float(np.median(y[::step, ::step][mask[::step, ::step]])), 8.0)
-    return float(1.4826 * np.median(values) / 6.0 / level)
+    level = max(_median(y[::step, ::step][sampled]), 8.0)
+    # in float32 from the median on, as when the response came from filter2D (the measure keeps every digit)
+    return float(1.4826 * np.float32(_median(values)) / 6.0 / level)
+
+
+def _median(values: np.ndarray) -> float:
+    """`np.median` of a 1-D array; of non-negative integers (luma, integer filter responses) from their counts:
+    exact, and ~5x faster than the partial sort."""
+    if values.dtype.kind not in "ui" or values.size == 0:
+        return float(np.median(values))
+    cumulative = np.cumsum(np.bincount(values))
+    middle = np.searchsorted(cumulative, [(values.size - 1) // 2 + 1, values.size // 2 + 1])
+    return float(middle.sum()) / 2.0  # the mean of the two middle values, as np.median takes for an even count
 
 
 def texture_contrast(y: np.ndarray, mask: np.ndarray) -> float:
@@ -405,11 +486,10 @@ def texture_contrast(y: np.ndarray, mask: np.ndarray) -> float:
     """
     if not mask.any():
         return 0.0
+    level = max(_masked_mean(y, mask_u8(mask)), 8.0)
     y = y.astype(np.float32)
-    detail = y - cv2.GaussianBlur(y, (0, 0), 2.0)
-    _, std = cv2.meanStdDev(detail, mask=mask.astype(np.uint8))
-    level = max(float(cv2.mean(y, mask=mask.astype(np.uint8))[0]), 8.0)
-    return float(std[0, 0]) / level
+    _, std = _masked_mean_std(y - cv2.GaussianBlur(y, (0, 0), 2.0), mask)
+    return std / level
 
 
 # --- what the texture is made of: colour noise and oriented strokes -------------------------------------------
@@ -422,9 +502,8 @@ def _masked_quantile(values: np.ndarray, mask: np.ndarray, q: float, step: float
 
 
 def _mean_square(image: np.ndarray, m8: np.ndarray) -> float:
-    """Mean of the squares under a uint8 mask, summed over channels (mean^2 + variance: no squared copy)."""
-    mean, std = cv2.meanStdDev(image, mask=m8)
-    return float((mean**2 + std**2).sum())
+    """Mean of the squares under a uint8 mask, summed over channels (the masked L2 norm: no squared copy)."""
+    return cv2.norm(image, cv2.NORM_L2SQR, mask=m8) / cv2.countNonZero(m8)
 
 
 _FINE_KERNEL = (5, 5)  # 1 px Gaussian: what a lens keeps and a 2x downscale does not average away
@@ -448,7 +527,7 @@ def fine_texture(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float, float
         return 0.0, 0.0, 0.0
     image = rgb.astype(np.float32)
     detail = cv2.subtract(image, cv2.GaussianBlur(image, _FINE_KERNEL, 1.0))
-    m8 = mask.astype(np.uint8)
+    m8 = mask_u8(mask)
     total = _mean_square(detail, m8)
     grey = _mean_square(cv2.transform(detail, np.ones((1, 3), np.float32)), m8) / 3.0  # R + G + B detail
     colour = max(total - grey, 0.0) / total if total > 1e-6 else 0.0
@@ -459,7 +538,8 @@ def fine_texture(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float, float
     jyy = cv2.blur(cv2.multiply(gy, gy), (5, 5))
     jxy = cv2.blur(cv2.multiply(gx, gy), (5, 5))
     coherence = cv2.divide(cv2.magnitude(cv2.subtract(jxx, jyy), 2.0 * jxy), cv2.add(jxx, jyy) + 1e-3)
-    level = max(float(sum(w * c for w, c in zip(_LUMA_WEIGHTS[0], cv2.mean(image, mask=m8)[:3], strict=True))), 8.0)
+    means = [_masked_mean(channel, m8) for channel in cv2.split(rgb)]  # of the uint8 channels: exact sums
+    level = max(float(sum(w * c for w, c in zip(_LUMA_WEIGHTS[0], means, strict=True))), 8.0)
     contrast = cv2.blur(cv2.absdiff(luma_detail, 0.0), (5, 5)) * (100.0 / level)  # local fine contrast, % of luma
     return (
         colour,

@@ -112,10 +112,10 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     work = measures.working_copy(image, side)
     half = measures.working_copy(work, max(8, side // 2))
     y = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)  # uint8 luma: the fast paths
-    skin_half = skin_mask(half, thresholds.min_skin_fraction)
+    brightest = measures.max_channel(half)
+    skin_half = skin_mask(half, thresholds.min_skin_fraction, brightest)
     skin_fraction = measures.fraction(skin_half)
     luma_half = cv2.cvtColor(np.ascontiguousarray(half), cv2.COLOR_RGB2GRAY)
-    brightest = measures.max_channel(half)
     clipped = brightest >= measures.CLIP_LEVEL
     has_skin = skin_fraction >= thresholds.min_skin_fraction
     everything = np.ones(luma_half.shape, dtype=bool)
@@ -131,7 +131,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     subject_hist = measures.histogram(luma_half, subject)
     median_level = measures.quantile_level(subject_hist, 0.5)
     lit = skin_half if has_skin else subject
-    gradient, planarity, slope = measures.light_gradient(linear_half, lit)
+    light = measures.light_grid(linear_half, lit)
+    gradient, planarity, slope = measures.light_gradient(light)
     face_small = face_half if has_skin else everything
     half_max, half_min, angle = measures.detail_spectrum(luma_half, face_small, coarse=4)
     values = {
@@ -157,7 +158,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
         "noise": measures.noise_level(y, face),
     }
-    values.update(measures.light_levels(linear_half, lit))
+    values.update(measures.light_levels(light))
     values.update(measures.colour_texture(half, skin_half))
     values["colour_detail"], values["fine_coherence"], values["oriented_detail"] = measures.fine_texture(half, lit)
     values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from quality_gate.measures import max_channel
+from quality_gate.measures import fraction, mask_u8, max_channel
 
 # Soriano et al. (2003) skin locus bounds: g between two parabolas in r.
 _UPPER = (-1.3767, 1.0743, 0.1452)
@@ -25,8 +25,8 @@ _MAX_CHANNEL_MIN = 250.0  # all channels clipped: colour is unknown, not skin
 
 def skin_locus_mask(rgb: np.ndarray) -> np.ndarray:
     """Boolean HxW mask of pixels whose chromaticity lies in the skin locus."""
-    img = rgb.astype(np.float32)
-    r_ch, g_ch, b_ch = img[..., 0], img[..., 1], img[..., 2]
+    # contiguous float planes (not strided views of one float copy): the same values, ~2x faster arithmetic
+    r_ch, g_ch, b_ch = (channel.astype(np.float32) for channel in cv2.split(np.ascontiguousarray(rgb)))
     total = r_ch + g_ch + b_ch + 1e-6
     r = r_ch / total
     g = g_ch / total
@@ -51,30 +51,37 @@ _TARGET_BRIGHT = 190.0  # 95th percentile of max channel the gain lifts dim phot
 _MAX_GAIN = 12.0
 
 
-def normalise_exposure(rgb: np.ndarray) -> np.ndarray:
+# `brightest` below: the photo's `max_channel`, when the caller has it already (the skin mask needs it thrice)
+
+
+def normalise_exposure(rgb: np.ndarray, brightest: np.ndarray | None = None) -> np.ndarray:
     """Brighten a dim photo so its 95th percentile of max channel sits at a normal level; never darkens."""
-    histogram = cv2.calcHist([max_channel(rgb)], [0], None, [256], [0, 256]).ravel()
+    brightest = max_channel(rgb) if brightest is None else brightest
+    histogram = cv2.calcHist([brightest], [0], None, [256], [0, 256]).ravel()
     level = float(np.searchsorted(np.cumsum(histogram), 0.95 * histogram.sum()))
     gain = min(_MAX_GAIN, _TARGET_BRIGHT / max(level, 1.0))
     if gain <= 1.0:
         return rgb
-    return np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    scaled = rgb.astype(np.float32)
+    scaled *= gain
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
 
 
-def ycrcb_mask(rgb: np.ndarray) -> np.ndarray:
+def ycrcb_mask(rgb: np.ndarray, brightest: np.ndarray | None = None) -> np.ndarray:
     """Chai & Ngan YCrCb skin box on an exposure-normalised copy."""
-    ycrcb = cv2.cvtColor(np.ascontiguousarray(normalise_exposure(rgb)), cv2.COLOR_RGB2YCrCb)
+    brightest = max_channel(rgb) if brightest is None else brightest
+    ycrcb = cv2.cvtColor(np.ascontiguousarray(normalise_exposure(rgb, brightest)), cv2.COLOR_RGB2YCrCb)
     in_box = cv2.inRange(ycrcb, (0, 133, 77), (255, 173, 127)).astype(bool)
-    return in_box & (max_channel(rgb) >= _MIN_CHANNEL_MAX)
+    return in_box & (brightest >= _MIN_CHANNEL_MAX)
 
 
-def lit_skin_mask(rgb: np.ndarray, min_fraction: float) -> np.ndarray:
+def lit_skin_mask(rgb: np.ndarray, min_fraction: float, brightest: np.ndarray | None = None) -> np.ndarray:
     """Skin as the colour rules see it: YCrCb rule, or the chromaticity locus when the rule finds too little."""
-    mask = ycrcb_mask(rgb)
-    if mask.mean() >= min_fraction:
+    mask = ycrcb_mask(rgb, brightest)
+    if fraction(mask) >= min_fraction:
         return mask
     fallback = skin_locus_mask(rgb)
-    return fallback if fallback.mean() > mask.mean() else mask
+    return fallback if fraction(fallback) > fraction(mask) else mask
 
 
 _SHADOW_CHROMA_RADIUS = 2.5  # in standard deviations of the lit skin's own chromaticity
@@ -83,7 +90,7 @@ _SHADOW_MIN_CHANNEL = 10.0  # below this the chromaticity of a pixel is noise
 _SHADOW_FLOOR = 0.15  # x the lit skin's 90th-percentile brightest channel: ~5 stops down, darker is background
 
 
-def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray, brightest: np.ndarray | None = None) -> np.ndarray:
     """Add the shadowed part of the skin: pixels with the lit skin's chromaticity, connected to it.
 
     Shadow scales all three channels alike, so it moves a pixel's brightness but not its rg chromaticity
@@ -93,35 +100,45 @@ def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Pixels more than ~5 stops below the lit skin (`_SHADOW_FLOOR`) leave the mask, lit or not: in these
     photos that is a dark background whose JPEG noise happens to have a skin-like chroma.
     """
-    if mask.mean() < 0.002:
+    if fraction(mask) < 0.002:
         return mask
-    brightest = max_channel(rgb)
-    hist = cv2.calcHist([brightest], [0], mask.astype(np.uint8), [256], [0, 256]).ravel()
+    brightest = max_channel(rgb) if brightest is None else brightest
+    hist = cv2.calcHist([brightest], [0], mask_u8(mask), [256], [0, 256]).ravel()
     floor = _SHADOW_FLOOR * float(np.searchsorted(np.cumsum(hist), 0.9 * hist.sum()))
     bright_enough = brightest >= max(floor, _SHADOW_MIN_CHANNEL)
     mask = mask & bright_enough
     if not mask.any():
         return mask
     red, green, blue = (channel.astype(np.float32) for channel in cv2.split(rgb))
-    total = red + green + blue + 1e-3
-    r = red / total
-    g = green / total
-    m8 = mask.astype(np.uint8)
+    # float32 arithmetic in place, in the order of the plain expressions (fewer ~0.4 MB temporaries, same bits)
+    total = red + green
+    total += blue
+    total += 1e-3
+    r = np.divide(red, total, out=red)
+    g = np.divide(green, total, out=green)
+    m8 = mask_u8(mask)
     mean_r, std_r = cv2.meanStdDev(r, mask=m8)
     mean_g, std_g = cv2.meanStdDev(g, mask=m8)
     sr = max(float(std_r[0, 0]), _SHADOW_MIN_CHROMA_STD)
     sg = max(float(std_g[0, 0]), _SHADOW_MIN_CHROMA_STD)
-    distance = ((r - float(mean_r[0, 0])) / sr) ** 2 + ((g - float(mean_g[0, 0])) / sg) ** 2
+    distance = np.subtract(r, float(mean_r[0, 0]), out=r)
+    distance /= sr
+    distance *= distance
+    off_g = np.subtract(g, float(mean_g[0, 0]), out=g)
+    off_g /= sg
+    off_g *= off_g
+    distance += off_g  # ((r - mean_r) / sr)^2 + ((g - mean_g) / sg)^2
     candidates = (distance < _SHADOW_CHROMA_RADIUS**2) & bright_enough
-    union = (candidates | mask).astype(np.uint8)
+    union = mask_u8(candidates | mask)
     count, labels = cv2.connectedComponents(union, connectivity=8)
     if count <= 1:
         return mask
     touching = np.bincount(labels[mask], minlength=count) > 0
     touching[0] = False
-    return touching[labels]
+    return np.take(touching, labels)  # touching[labels], ~2x faster
 
 
-def skin_mask(rgb: np.ndarray, min_fraction: float) -> np.ndarray:
+def skin_mask(rgb: np.ndarray, min_fraction: float, brightest: np.ndarray | None = None) -> np.ndarray:
     """Skin mask: the colour rules' lit skin, grown into the shadowed skin connected to it."""
-    return grow_into_shadow(rgb, lit_skin_mask(rgb, min_fraction))
+    brightest = max_channel(rgb) if brightest is None else brightest
+    return grow_into_shadow(rgb, lit_skin_mask(rgb, min_fraction, brightest), brightest)

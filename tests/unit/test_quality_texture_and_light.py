@@ -79,8 +79,8 @@ def test_light_slope_reads_a_ramp_and_ignores_a_dome() -> None:
     mask = np.ones((240, 320), bool)
     ramp = 0.2 * 2.0 ** (2.0 * xx / 320)
     dome = 0.2 * 2.0 ** (-3.0 * (((xx - 160) / 160) ** 2 + ((yy - 120) / 160) ** 2))
-    assert measures.light_gradient(ramp.astype(np.float32), mask)[2] == pytest.approx(2.0, abs=0.2)
-    assert measures.light_gradient(dome.astype(np.float32), mask)[2] < 0.2
+    assert measures.light_gradient(measures.light_grid(ramp.astype(np.float32), mask))[2] == pytest.approx(2.0, abs=0.2)
+    assert measures.light_gradient(measures.light_grid(dome.astype(np.float32), mask))[2] < 0.2
 
 
 # --- the verdict ---------------------------------------------------------------------------------------------------
