@@ -38,18 +38,20 @@ def strokes(seed: int = 0, count: int = 7000) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def face_on_dark_room(side_light_stops: float = 0.0, angle: float = 0.0) -> np.ndarray:
-    """A skin-coloured oval filling most of a dark frame, lit evenly or with light falling off across the frame
-    by `side_light_stops` (in linear light, as a lamp to one side does)."""
+def face_on_dark_room(side_light_stops: float = 0.0, angle: float = 0.0, shadow_stops: float = 0.0) -> np.ndarray:
+    """A skin-coloured oval filling most of a dark frame, lit evenly, or with light falling off across the frame
+    by `side_light_stops`, or with a shadow `shadow_stops` deep over the half of the frame `angle` points away
+    from (soft edge 10% of the frame wide); both in linear light, as a lamp to one side or a hand in its way does."""
     photo = synthetic_skin_photo(5, 640, 640, spots=12).rgb
     yy, xx = np.mgrid[0:640, 0:640].astype(np.float32)
     oval = ((xx - 320) / 230) ** 2 + ((yy - 330) / 290) ** 2 < 1.0
     image = np.where(oval[..., None], photo, np.uint8(14)).astype(np.uint8)
-    if side_light_stops:
-        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-        t = (xx - 320) * c + (yy - 320) * s
-        t = (t - t.min()) / (t.max() - t.min())
-        linear = cv2.LUT(image, measures.LINEAR_LUT) * (2.0 ** (-side_light_stops * (1.0 - t)))[..., None]
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    t = (xx - 320) * c + (yy - 320) * s
+    t = (t - t.min()) / (t.max() - t.min())
+    stops = side_light_stops * (1.0 - t) + shadow_stops * np.clip((0.5 - t) / 0.1 + 0.5, 0.0, 1.0)
+    if side_light_stops or shadow_stops:
+        linear = cv2.LUT(image, measures.LINEAR_LUT) * (2.0**-stops)[..., None]
         srgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.maximum(linear, 0) ** (1 / 2.4) - 0.055)
         image = np.clip(srgb * 255 + 0.5, 0, 255).astype(np.uint8)
     return image
@@ -81,6 +83,24 @@ def test_light_slope_reads_a_ramp_and_ignores_a_dome() -> None:
     dome = 0.2 * 2.0 ** (-3.0 * (((xx - 160) / 160) ** 2 + ((yy - 120) / 160) ** 2))
     assert measures.light_gradient(measures.light_grid(ramp.astype(np.float32), mask))[2] == pytest.approx(2.0, abs=0.2)
     assert measures.light_gradient(measures.light_grid(dome.astype(np.float32), mask))[2] < 0.2
+
+
+def test_light_levels_read_a_shadow_over_half_the_skin() -> None:
+    """Even light: no spread, nothing shadowed. A 3-stop shadow over the left half: the lit part keeps its level,
+    the spread is ~3 stops and about half the skin is more than 2 stops below the lit part; the whole frame tilts."""
+    yy, xx = np.mgrid[0:240, 0:320].astype(np.float32)
+    mask = np.ones((240, 320), bool)
+    even = measures.light_levels(measures.light_grid(np.full((240, 320), 0.18, np.float32), mask))
+    assert even["light_spread"] == pytest.approx(0.0, abs=1e-3)
+    assert even["light_q80"] == pytest.approx(0.0, abs=1e-3)  # stops from mid grey
+    assert even["shadowed_1"] == 0.0 and even["frame_gradient"] < 1e-3
+    shadow = (0.18 * np.where(xx < 160, 2.0**-3, 1.0)).astype(np.float32)
+    shaded = measures.light_levels(measures.light_grid(shadow, mask))
+    assert shaded["light_q80"] == pytest.approx(0.0, abs=1e-3)
+    assert shaded["light_spread"] == pytest.approx(3.0, abs=0.1)
+    assert shaded["shadowed_2"] == pytest.approx(0.5, abs=0.05)
+    ramp = (0.18 * 2.0 ** (2.0 * xx / 320)).astype(np.float32)
+    assert measures.light_levels(measures.light_grid(ramp, mask))["frame_gradient"] == pytest.approx(2.0, abs=0.1)
 
 
 # --- the verdict ---------------------------------------------------------------------------------------------------
@@ -119,4 +139,6 @@ def test_side_lit_face_is_uneven_lighting(angle: float) -> None:
 
 def test_new_measures_are_reported() -> None:
     values = image_measures(skin_photo(seed=1), Thresholds())
-    assert {"colour_detail", "fine_coherence", "oriented_detail", "light_slope"} <= set(values)
+    assert {"colour_detail", "fine_coherence", "oriented_detail", "light_slope", *measures.LIGHT_LEVEL_NAMES} <= set(
+        values
+    )
