@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.grader import Grader, calibrated_ece, expected_calibration_error
-from detector.grader_fit import feature_matrix, load_records, split_records
+from detector.grader_fit import feature_matrix, load_records, reliability_plot, split_records
 from detector.model_card import ModelCard
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--evidence", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=REPO / "detector" / "weights")
     parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--plot", type=Path, help="folder for reliability_<part>.png with consistency bars")
     args = parser.parse_args()
     card = ModelCard.load(args.model / "model.json")
     if not card.grader:
@@ -44,6 +45,9 @@ def main() -> None:
             f"ECE {expected_calibration_error(probs, y):.3f}  a calibrated grader: mean {floor_mean:.3f}, "
             f"95th percentile {floor_p95:.3f}  [{protocol}]"
         )
+        if args.plot:
+            title = f"{part} part ({protocol}): ECE {expected_calibration_error(probs, y):.3f}, n={len(y)}"
+            print(f"  -> {reliability_plot(probs, y, args.plot / f'reliability_{part}.png', title)}")
 
 
 if __name__ == "__main__":

@@ -335,6 +335,8 @@ def routing_study(
 
 
 def reliability_plot(probs: np.ndarray, y: np.ndarray, path: Path, title: str, bins: int = 10) -> Path:
+    """Share graded right against the top probability, per bin (dot size: photos), with grey consistency bars: a
+    dot inside its bar is what a calibrated grader would show on that few photos."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,6 +355,11 @@ def reliability_plot(probs: np.ndarray, y: np.ndarray, path: Path, title: str, b
             sizes.append(int(members.sum()))
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1)
+    # consistency bars (Broecker & Smith, 2007): where a calibrated grader's dot would fall, 5-95%, at this bin size
+    rng = np.random.default_rng(0)
+    for c, s in zip(centres, sizes, strict=True):
+        low, high = np.quantile(rng.binomial(s, c, 4000) / s, [0.05, 0.95])
+        ax.plot([c, c], [low, high], color="#cccccc", lw=5, solid_capstyle="butt", zorder=1)
     ax.scatter(centres, accs, s=[12 + 3 * s for s in sizes], color="#4477aa", zorder=3)
     ax.plot(centres, accs, color="#4477aa")
     for c, a, s in zip(centres, accs, sizes, strict=True):
