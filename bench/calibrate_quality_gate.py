@@ -12,7 +12,8 @@ no fit saw at all) are the figures to quote; the *selection* part is shown besid
 chosen on it. Several measure files may be given (e.g. valid and holdout measured apart).
 
 "Caught" counts a degraded photo as caught when it is refused with the expected code (for motion blur:
-`motion_blur` or `blurry`; "code exact" is `motion_blur` alone). Non-skin images count as refused on any
+`motion_blur` or `blurry`); "refused, any code" counts every refusal (side light refused as `too_dark` is not
+analysed either, though its hint is the less precise one). Non-skin images count as refused on any
 code; "as not_skin_photo/no_skin" says how many got a content code.
 """
 
@@ -58,7 +59,16 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
         if row["set"] in GRID_SETS:
             by_kind[row["kind"]][row["part"]].append((row, report))
     table = [
-        ["degradation", "expected", "n sel/rep/hold", "selection %", "report %", "holdout %", "report: codes seen"]
+        [
+            "degradation",
+            "expected",
+            "n sel/rep/hold",
+            "selection %",
+            "report %",
+            "holdout %",
+            "refused, any code: report / holdout %",
+            "report: codes seen",
+        ]
     ]
     for kind, parts in by_kind.items():
         expected = next(iter(pairs for pairs in parts.values() if pairs))[0][0]["label"]
@@ -69,6 +79,7 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
                 cells.append(pct(sum(not r.accepted for _, r in pairs), len(pairs)))
             else:
                 cells.append(pct(sum(caught(row, r) for row, r in pairs), len(pairs)))
+        refused = " / ".join(pct(sum(not r.accepted for _, r in parts[p]), len(parts[p])) for p in PARTS[1:])
         codes = Counter(code for _, r in parts["report"] for code in r.retake_codes)
         table.append(
             [
@@ -76,6 +87,7 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
                 expected or "(good: false rejects)",
                 "/".join(str(len(parts[part])) for part in PARTS),
                 *cells,
+                refused,
                 ", ".join(f"{c} {n}" for c, n in codes.most_common(4)),
             ]
         )

@@ -1,4 +1,5 @@
-"""Issue 12, second round: colour noise and stroke textures are not skin, side light on a face is uneven lighting.
+"""Issue 12, second round: colour noise and stroke textures are not skin, side light on a face is uneven lighting,
+and the light's spread over the skin is measured (a shadow over half of it reads as such).
 
 Every image is generated here (none of the bench's generators: these are the gate's contract, not its fit data).
 """
@@ -88,7 +89,7 @@ def test_light_slope_reads_a_ramp_and_ignores_a_dome() -> None:
 def test_light_levels_read_a_shadow_over_half_the_skin() -> None:
     """Even light: no spread, nothing shadowed. A 3-stop shadow over the left half: the lit part keeps its level,
     the spread is ~3 stops and about half the skin is more than 2 stops below the lit part; the whole frame tilts."""
-    yy, xx = np.mgrid[0:240, 0:320].astype(np.float32)
+    xx = np.mgrid[0:240, 0:320][1].astype(np.float32)
     mask = np.ones((240, 320), bool)
     even = measures.light_levels(measures.light_grid(np.full((240, 320), 0.18, np.float32), mask))
     assert even["light_spread"] == pytest.approx(0.0, abs=1e-3)
@@ -134,6 +135,17 @@ def test_side_lit_face_is_uneven_lighting(angle: float) -> None:
     """Strong side light (5 stops across the frame). 2-3 stops are not caught yet: ACNE04's own faces against dark
     rooms show as much tilt (see the note on issue 12)."""
     report = assess(face_on_dark_room(5.0, angle))
+    assert "uneven_lighting" in report.retake_codes, report.measures
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 12): ACNE04's good photos spread their skin's light as widely (dark hair and rooms pass "
+    "the colour test), so the uneven-lighting model catches 4-stop cast shadows on ~35% of real photos and not this "
+    "face; bench/lighting_separability.py",
+)
+def test_face_half_in_a_deep_shadow_is_uneven_lighting() -> None:
+    report = assess(face_on_dark_room(shadow_stops=4.0))
     assert "uneven_lighting" in report.retake_codes, report.measures
 
 
