@@ -292,7 +292,10 @@ def test_refit_fits_on_the_selection_part_reports_on_the_report_part_and_stores_
         "model_version": "fake-1",
     }
     assert result.summary["photos"] == {"selection": len(parts["selection"]), "report": len(parts["report"])}
-    assert result.summary["report"]["grader (fitted on selection)"]["grade_accuracy"] > 0.7
+    reported = result.summary["report"]["grader (fitted on selection)"]
+    assert reported["grade_accuracy"] > 0.7
+    floor_mean, floor_p95 = reported["bootstrap"]["ece_if_calibrated_mean_p95"]
+    assert 0.0 < floor_mean <= floor_p95  # what a calibrated grader would show on as many photos
     assert (tmp_path / "report" / "reliability_report.png").is_file()
     stored = write_to_model(model, result)
     assert stored.grader == GRADER_FILE and Grader.load(model) == result.grader
