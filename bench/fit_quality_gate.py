@@ -7,7 +7,7 @@ Protocol (what each choice sees):
 - `quality_gate/ood_stats.json`: mean and covariance fitted on ACNE04 `train` rows only (photos, tone shifts,
   JPEG copies, skin close-up crops and their focus/motion/lighting degradations; not the exposure faults,
   which the exposure codes own).
-- `quality_gate/verdict.json`: one logistic regression per code fitted on `train` rows: the code's
+- `quality_gate/verdict.json`: one logistic regression per code (boosted trees for `TREE_CODES`) fitted on `train` rows: the code's
   degradations (strong enough) against good photos and their tone shifts and JPEG copies; the in-between
   strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit
   families (seeds 0..24) and background crops of train photos against skin rows (good, close-ups, blurred,
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,18 +64,51 @@ def training_rows(rows: list[dict], code: str) -> tuple[list[dict], np.ndarray]:
     return chosen, np.array(target)
 
 
+TREE_CODES = ("uneven_lighting",)  # fitted as boosted trees; every other code as a logistic regression
+TREES = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05}  # chosen on selection (the note on issue 12)
+
+
+def fit_trees(x: np.ndarray, target: np.ndarray) -> dict:
+    """Boosted regression trees on the log-loss, classes balanced, exported as plain lists for `verdict.tree_logit`."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    weights = np.where(target > 0.5, len(target) / (2 * target.sum()), len(target) / (2 * (len(target) - target.sum())))
+    return export_trees(GradientBoostingClassifier(**TREES, random_state=0).fit(x, target, sample_weight=weights), x)
+
+
+def export_trees(model: Any, x: np.ndarray) -> dict:
+    """A fitted binary `GradientBoostingClassifier` as plain lists; `x` (any rows) recovers its initial log-odds."""
+    trees = []
+    for (estimator,) in model.estimators_:
+        tree = estimator.tree_
+        trees.append(
+            {
+                "feature": tree.feature.tolist(),
+                "threshold": tree.threshold.tolist(),
+                "left": tree.children_left.tolist(),
+                "right": tree.children_right.tolist(),
+                "value": tree.value[:, 0, 0].tolist(),
+            }
+        )
+    rate = float(model.learning_rate)
+    first = x[:1]
+    init = float(model.decision_function(first)[0] - rate * sum(e.predict(first)[0] for (e,) in model.estimators_))
+    return {"kind": "trees", "init": init, "rate": rate, "trees": trees}
+
+
 def fit_verdict(rows: list[dict], l2: float) -> dict:
     models = {}
     for code, names in verdict.MODEL_FEATURES.items():
         chosen, target = training_rows(rows, code)
         x = np.array([verdict.inputs(r["measures"], names) for r in chosen])
-        mean, scale, coef, intercept = verdict.fit_logistic(x, target, l2=l2)
+        if code in TREE_CODES:
+            fitted = fit_trees(x, target)
+        else:
+            mean, scale, coef, intercept = verdict.fit_logistic(x, target, l2=l2)
+            fitted = {"mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": intercept}
         models[code] = {
             "features": names,
-            "mean": mean.tolist(),
-            "scale": scale.tolist(),
-            "coef": coef.tolist(),
-            "intercept": intercept,
+            **fitted,
             "threshold": 0.0,
             "fitted_rows": {"faulty": int(target.sum()), "fine": int(len(target) - target.sum())},
         }
@@ -213,7 +247,10 @@ def main() -> None:
         budgets = search_budgets(rows, models, stats, args) | budgets
     choose_thresholds(rows, models, stats, args.budget, args.ood_budget, budgets)
     for code, model in models["codes"].items():
-        coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(model["features"], model["coef"], strict=True))
+        if model.get("kind") == "trees":
+            coefs = f"{len(model['trees'])} trees over {', '.join(model['features'])}"
+        else:
+            coefs = ", ".join(f"{n} {c:+.2f}" for n, c in zip(model["features"], model["coef"], strict=True))
         print(f"{code:16s} threshold {model['threshold']:+.2f}  {model['fitted_rows']}  {coefs}")
     print(
         f"ood: fitted on {stats['n']} rows, reference {stats['reference_distance']:.2f}, "

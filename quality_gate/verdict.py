@@ -1,13 +1,17 @@
-"""Learned verdict: one logistic regression per fault over a few measures, shipped as coefficients.
+"""Learned verdict: one small model per fault over a few measures, shipped as numbers in JSON.
+
+A logistic regression for each fault, except uneven lighting: boosted trees (200 of depth 3), since whether a
+shadow is a fault depends on how the light's spread, depth and tilt combine, which one linear score misses.
 
 Each model answers "does this photo have fault X?" from the measures that can see X (exposure in stops,
 highlights, detail ratios, lighting gradient...). The not_skin_photo model reads the out-of-distribution
 distance and the colour statistics, and is fitted on skin rows against the generated non-skin images and
 ACNE04 background crops of the fit set (the distance alone only knows what skin looks like); it does not read
-how even the frame is, since a frame-filling close-up of skin is as even as a painted wall. Fitted by `bench/fit_quality_gate.py` on ACNE04 `train`
-photos and degraded copies at many strengths (`fit_logistic`, plain numpy); the decision threshold of each
-model (a logit) is chosen on the *selection* part of `valid`, so that good photos of every skin tone pass.
-The coefficients live in `verdict.json` next to this file; applying them is a few dot products.
+how even the frame is, since a frame-filling close-up of skin is as even as a painted wall. Fitted by
+`bench/fit_quality_gate.py` on ACNE04 `train` photos and degraded copies at many strengths (`fit_logistic`, plain
+numpy; the trees with scikit-learn, a development dependency only); the decision threshold of each model (a logit)
+is chosen on the *selection* part of `valid`, so that good photos of every skin tone pass. The numbers live in
+`verdict.json` next to this file; applying them is a few dot products and ~600 comparisons, well under a millisecond.
 """
 
 from __future__ import annotations
@@ -120,8 +124,29 @@ def fit_logistic(
 
 
 def logit(values: dict[str, float], model: dict) -> float:
+    """The model's log-odds that the fault is there (a logistic regression, or boosted trees: `"kind": "trees"`)."""
+    if model.get("kind") == "trees":
+        return tree_logit(inputs(values, model["features"]), model)
     x = (inputs(values, model["features"]) - np.asarray(model["mean"])) / np.asarray(model["scale"])
     return float(x @ np.asarray(model["coef"]) + model["intercept"])
+
+
+def tree_logit(x: np.ndarray, model: dict) -> float:
+    """Log-odds of a boosted ensemble of small regression trees: `init` + `rate` x the leaf each tree sends x to.
+
+    Each tree is stored as parallel lists (`feature`, `threshold`, `left`, `right`, `value`; `left` < 0 at a leaf),
+    as scikit-learn grows them (`bench/fit_quality_gate.py`). A node sends x left when x[feature] <= threshold,
+    compared in float32 as scikit-learn's trees do, so the served score is the fitted one.
+    """
+    point = [float(v) for v in np.asarray(x, dtype=np.float32)]
+    total = 0.0
+    for tree in model["trees"]:
+        feature, threshold, left, right = tree["feature"], tree["threshold"], tree["left"], tree["right"]
+        node = 0
+        while left[node] >= 0:
+            node = left[node] if point[feature[node]] <= threshold[node] else right[node]
+        total += tree["value"][node]
+    return float(model["init"] + model["rate"] * total)
 
 
 def save_models(models: dict, path: Path = MODEL_PATH) -> None:
