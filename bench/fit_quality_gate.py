@@ -96,12 +96,12 @@ def export_trees(model: Any, x: np.ndarray) -> dict:
     return {"kind": "trees", "init": init, "rate": rate, "trees": trees}
 
 
-def fit_verdict(rows: list[dict], l2: float) -> dict:
+def fit_verdict(rows: list[dict], l2: float, tree_codes: tuple[str, ...] = TREE_CODES) -> dict:
     models = {}
     for code, names in verdict.MODEL_FEATURES.items():
         chosen, target = training_rows(rows, code)
         x = np.array([verdict.inputs(r["measures"], names) for r in chosen])
-        if code in TREE_CODES:
+        if code in tree_codes:
             fitted = fit_trees(x, target)
         else:
             mean, scale, coef, intercept = verdict.fit_logistic(x, target, l2=l2)
@@ -233,6 +233,9 @@ def main() -> None:
         "--fair-bands", action="store_true", help="thresholds refusing at most the budget of *each* tone band"
     )
     parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument(
+        "--trees", default=",".join(TREE_CODES), help="codes fitted as boosted trees (comma-separated; '' for none)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the shipped files")
     args = parser.parse_args()
     rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in ("train", "valid")]
@@ -241,7 +244,7 @@ def main() -> None:
     stats = fit_ood(rows)
     for row in rows:  # the not_skin_photo model reads the distance to the fitted statistics
         row["measures"]["ood_distance"] = ood.ood_distance(row["measures"], stats)
-    models = fit_verdict(rows, args.l2)
+    models = fit_verdict(rows, args.l2, tuple(code for code in args.trees.split(",") if code))
     budgets = {code: float(share) for code, share in (item.split("=", 1) for item in args.code_budget)}
     if args.search_budgets:
         budgets = search_budgets(rows, models, stats, args) | budgets
