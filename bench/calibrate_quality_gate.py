@@ -150,10 +150,52 @@ def render(table: list[list[str]], markdown: bool) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table)
 
 
+CURVES = {  # family -> (kind prefix, unit): how the catch grows with the strength of each fault
+    "darker": ("darker ", "stops"),
+    "brighter": ("brighter ", "stops"),
+    "gaussian blur": ("gaussian blur s=", "sigma px"),
+    "motion blur": ("motion blur ", "px"),
+    "side light": ("side light ", "stops"),
+    "cast shadow": ("cast shadow ", "stops"),
+}
+
+
+def catch_curves(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
+    """Catch rate against strength, one panel per fault family, a line per part, the 98% target drawn in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hits: dict[tuple[str, float, str], list[bool]] = defaultdict(list)
+    for row, report in zip(rows, reports, strict=True):
+        for family, (prefix, _) in CURVES.items():
+            rest = row["kind"][len(prefix) :]
+            if row["set"] in GRID_SETS and row["kind"].startswith(prefix) and "+" not in rest:
+                hits[(family, float(rest.split()[0]), row["part"])].append(caught(row, report))
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), sharey=True)
+    for ax, (family, (_, unit)) in zip(axes.ravel(), CURVES.items(), strict=True):
+        for part, style in zip(PARTS, (":", "-", "--"), strict=True):
+            points = sorted((s, sum(v) / len(v)) for (f, s, p), v in hits.items() if f == family and p == part)
+            if points:
+                ax.plot(*zip(*points, strict=True), style, marker="o", label=part)
+        ax.axhline(0.98, color="#cc3311", lw=0.8)
+        ax.set(title=family, xlabel=unit, ylim=(0, 1.02))
+    axes[0, 0].set_ylabel("caught with the expected code")
+    axes[1, 0].set_ylabel("caught with the expected code")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--measures", type=Path, nargs="+", default=[Path("var/gate/measures.json")])
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--plot", type=Path, help="write catch-rate curves (PNG) here")
     parser.add_argument(
         "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
     )
@@ -169,6 +211,8 @@ def main() -> None:
     ):
         print(f"\n{title}\n")
         print(render(table(rows, reports), args.markdown))
+    if args.plot:
+        print(f"\ncatch curves -> {catch_curves(rows, reports, args.plot)}")
 
 
 if __name__ == "__main__":
