@@ -72,7 +72,7 @@ def fit_trees(x: np.ndarray, target: np.ndarray) -> dict:
     """Boosted regression trees on the log-loss, classes balanced, exported as plain lists for `verdict.tree_logit`."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    weights = np.where(target > 0.5, len(target) / (2 * target.sum()), len(target) / (2 * (len(target) - target.sum())))
+    weights = verdict.balanced_weights(target)
     return export_trees(GradientBoostingClassifier(**TREES, random_state=0).fit(x, target, sample_weight=weights), x)
 
 

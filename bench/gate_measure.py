@@ -180,7 +180,10 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
     return rows
 
 
-def fit_sample(limit: int, seed: int) -> tuple[list[Path], list[Path]]:
+FIT_LIMIT, FIT_SEED = 500, 0  # the train photos the shipped gate was fitted on: how many, and the shuffle's seed
+
+
+def fit_sample(limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> tuple[list[Path], list[Path]]:
     """The train photos the gate is fitted on (`limit` of them, seeded) and the rest, which no fit reads."""
     photos = sorted((ACNE04 / "train" / "images").glob("*.jpg"))
     random.Random(seed).shuffle(photos)
@@ -231,8 +234,8 @@ def measure_nonskin(t: Thresholds) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("var/gate/measures.json"))
-    parser.add_argument("--train-limit", type=int, default=500, help="train photos to sample (0 = all)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-limit", type=int, default=FIT_LIMIT, help="train photos to sample (0 = all)")
+    parser.add_argument("--seed", type=int, default=FIT_SEED)
     parser.add_argument("--sets", default="train,valid,nonskin")
     args = parser.parse_args()
     cv2.setNumThreads(1)

@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--false-rejects", type=float, default=0.02)
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    _, rest = fit_sample(500, 0)
+    _, rest = fit_sample()
     rng = np.random.default_rng(0)
     t = Thresholds()
     gate_table: dict[str, list[dict[str, float]]] = {}

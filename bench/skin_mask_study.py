@@ -4,7 +4,7 @@
 
 Protocol. Fit on the gate's fit sample, report on photos no fit ever read:
 
-- Fit: the train photos of `gate_measure.fit_sample(500, 0)[0]` with >= 6 labelled lesions, each as it is and with
+- Fit: the train photos of `gate_measure.fit_sample()[0]` with >= 6 labelled lesions, each as it is and with
   one cast shadow (2-4 stops, random side, cover and penumbra). On the gate's half copy (320 px long side) in 8x8 px
   cells: candidates are the cells the colour rule (`skin_mask`) covers at least half; positive the candidates at
   least half inside the convex hull of the lesion boxes (skin for certain); unlabelled the other candidates.
@@ -16,7 +16,7 @@ Protocol. Fit on the gate's fit sample, report on photos no fit ever read:
   of that fine detail (hair strands are coherent), chroma variation within the cell, the colour rule's cover,
   distance to the frame border. The cell threshold keeps 90% (`--keep`) of the positive cells of the fit photos
   as they are. The learned mask is the colour mask inside the kept cells (never more than the colour mask).
-- Report: the first `--photos` train photos outside the fit sample (`fit_sample(500, 0)[1]`), each with the
+- Report: the first `--photos` train photos outside the fit sample (`fit_sample()[1]`), each with the
   copies of `bench/lighting_separability.py` (same seeds: side light 2/3/5 stops, cast shadow 2/3/4 stops). For
   the colour mask, the learned mask, a control (the colour mask in the central cells, as many hull cells
   kept as the learned mask) and (photos with >= 6 lesions) the colour mask inside the lesion hull: the
@@ -171,7 +171,7 @@ def upsample(keep: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 
 def fit(min_lesions: int, keep: float, limit: int, drop: list[str]) -> CellModel:
-    photos = fit_sample(500, 0)[0][:limit]
+    photos = fit_sample()[0][:limit]
     rng = np.random.default_rng(1)
     xs, ys, good_positive = [], [], []
     for path in track(photos, description="fit photos (cells)"):
@@ -236,7 +236,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     start = time.perf_counter()
     model = fit(MIN_LESIONS, args.keep, args.fit_photos, args.drop.split(",") if args.drop else [])
-    _, rest = fit_sample(500, 0)
+    _, rest = fit_sample()
     rng = np.random.default_rng(0)  # the same copies as bench/lighting_separability.py
     both: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in MASKS}
     hulled: dict[str, dict[str, list[dict[str, float]]]] = {m: {} for m in MASKS}

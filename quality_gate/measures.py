@@ -118,12 +118,10 @@ def _masked_mean_std(channel: np.ndarray, mask: np.ndarray | None, offset: float
     return mean, math.sqrt(max(squares * scale - mean * mean, 0.0))
 
 
-def _area_shrink(values: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """INTER_AREA shrink of a mask (as float32 weights) and of the float32 values under it in one two-channel
-    resize: each channel comes out bit for bit as its own resize gives it, at ~60% of the cost of two."""
-    both = cv2.resize(cv2.merge([mask.astype(np.float32), values * mask]), size, interpolation=cv2.INTER_AREA)
-    weights, shrunk = cv2.split(both)
-    return weights, shrunk
+def _area_shrink(size: tuple[int, int], *planes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """INTER_AREA shrink of several float32 planes in one multi-channel resize: each comes out bit for bit as its
+    own resize gives it, at a fraction of the cost of one resize each."""
+    return tuple(cv2.split(cv2.resize(cv2.merge(planes), size, interpolation=cv2.INTER_AREA)))
 
 
 def brightness(y: np.ndarray, mask: np.ndarray) -> float:
@@ -149,7 +147,7 @@ def uniformity(y: np.ndarray, mask: np.ndarray, sigma: float) -> float:
         return 1.0
     shrink = max(1.0, sigma / 4.0)
     small = (max(1, round(y.shape[1] / shrink)), max(1, round(y.shape[0] / shrink)))
-    weights, y_small = _area_shrink(y, mask, small)
+    weights, y_small = _area_shrink(small, mask.astype(np.float32), y * mask)
     blurred = cv2.GaussianBlur(y_small, (0, 0), sigma / shrink)
     coverage = cv2.GaussianBlur(weights, (0, 0), sigma / shrink)
     mask = weights > 0.5
@@ -286,10 +284,7 @@ def light_grid(y_linear: np.ndarray, mask: np.ndarray, side: int = LIGHT_GRID) -
     h, w = y_linear.shape
     scale = side / max(h, w)
     small = (max(2, round(w * scale)), max(2, round(h * scale)))
-    shrunk = cv2.resize(
-        cv2.merge([mask.astype(np.float32), y_linear * mask, y_linear]), small, interpolation=cv2.INTER_AREA
-    )
-    weights, light, frame = cv2.split(shrunk)
+    weights, light, frame = _area_shrink(small, mask.astype(np.float32), y_linear * mask, y_linear)
     valid = weights > 0.5
     if np.count_nonzero(valid) < 8:
         return None
@@ -342,12 +337,12 @@ def light_levels(grid: LightGrid | None) -> dict[str, float]:
 
 
 def _plane_tilt(frame: np.ndarray, side: int) -> float:
-    """Tilt (stops per `side` cells) of the plane fitted to a full grid: for a full grid the x and y slopes
-    decouple, so each is a covariance with the centred coordinate."""
+    """Tilt (stops per `side` cells) of the plane fitted to a full grid (at least 2 x 2, as `light_grid` makes it):
+    for a full grid the x and y slopes decouple, so each is a covariance with the centred coordinate."""
     rows = np.arange(frame.shape[0], dtype=np.float64) - (frame.shape[0] - 1) / 2
     cols = np.arange(frame.shape[1], dtype=np.float64) - (frame.shape[1] - 1) / 2
     slope_x = float(frame.sum(axis=0) @ cols) / (frame.shape[0] * float(cols @ cols))
-    slope_y = float(frame.sum(axis=1) @ rows) / (frame.shape[1] * float(rows @ rows)) if len(rows) > 1 else 0.0
+    slope_y = float(frame.sum(axis=1) @ rows) / (frame.shape[1] * float(rows @ rows))
     return float(np.hypot(slope_x, slope_y) * side)
 
 

@@ -92,6 +92,14 @@ def inputs(values: dict[str, float], names: list[str]) -> np.ndarray:
     return np.array([feature(values, name) for name in names], dtype=np.float64)
 
 
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Per-row weights that give the faulty and the fine rows equal total weight (faults are the rarer rows)."""
+    y = np.asarray(y, dtype=np.float64)
+    positive = max(y.sum(), 1.0)
+    negative = max(len(y) - y.sum(), 1.0)
+    return np.where(y > 0.5, len(y) / (2 * positive), len(y) / (2 * negative))
+
+
 def fit_logistic(
     x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, weights: np.ndarray | None = None, iterations: int = 50
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -106,9 +114,7 @@ def fit_logistic(
     scale = x.std(axis=0) + 1e-9
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     if weights is None:
-        positive = max(y.sum(), 1.0)
-        negative = max(len(y) - y.sum(), 1.0)
-        weights = np.where(y > 0.5, len(y) / (2 * positive), len(y) / (2 * negative))
+        weights = balanced_weights(y)
     beta = np.zeros(z.shape[1])
     penalty = np.full(z.shape[1], l2 * len(y))
     penalty[-1] = 0.0
