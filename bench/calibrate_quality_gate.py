@@ -157,6 +157,8 @@ CURVES = {  # family -> (kind prefix, unit): how the catch grows with the streng
     "motion blur": ("motion blur ", "px"),
     "side light": ("side light ", "stops"),
     "cast shadow": ("cast shadow ", "stops"),
+    "side light on the lesions": ("lesion side light ", "stops"),
+    "cast shadow on the lesions": ("lesion cast shadow ", "stops"),
 }
 
 
@@ -173,7 +175,7 @@ def catch_curves(rows: list[dict], reports: list[QualityReport], path: Path) -> 
             rest = row["kind"][len(prefix) :]
             if row["set"] in GRID_SETS and row["kind"].startswith(prefix) and "+" not in rest:
                 hits[(family, float(rest.split()[0]), row["part"])].append(caught(row, report))
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), sharey=True)
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6.5), sharey=True)
     for ax, (family, (_, unit)) in zip(axes.ravel(), CURVES.items(), strict=True):
         for part, style in zip(PARTS, (":", "-", "--"), strict=True):
             points = sorted((s, sum(v) / len(v)) for (f, s, p), v in hits.items() if f == family and p == part)

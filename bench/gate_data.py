@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -42,35 +43,75 @@ def exposure(stops: float) -> Degradation:
     return lambda image: linear_to_srgb(srgb_to_linear(image) * 2.0**stops)
 
 
-def side_light(stops: float, angle: float = 0.0) -> Degradation:
-    """Light falling off by `stops` across the frame along direction `angle` (degrees; 0 = darker on the left)."""
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) as shares of the frame
+
+
+def side_light(stops: float, angle: float = 0.0, box: Box | None = None) -> Degradation:
+    """Light falling off by `stops` along direction `angle` (degrees; 0 = darker on the left): across the frame, or
+    across `box` (the skin that matters: see `lesion_box`) and flat beyond it."""
 
     def apply(image: np.ndarray) -> np.ndarray:
-        ramp = (-stops * (1.0 - _position(image.shape[:2], angle)))[..., None]
+        ramp = (-stops * (1.0 - _position(image.shape[:2], angle, box)))[..., None]
         return linear_to_srgb(srgb_to_linear(image) * 2.0**ramp)
 
     return apply
 
 
-def cast_shadow(stops: float, angle: float = 0.0, cover: float = 0.45, soft: float = 0.15) -> Degradation:
-    """A shadow `stops` deep over the share `cover` of the frame, on the side `angle` points away from (0: the left part),
-    with a penumbra `soft` x the frame wide: a hand, a phone or a lamp shade between the light and the skin."""
+def cast_shadow(
+    stops: float, angle: float = 0.0, cover: float = 0.45, soft: float = 0.15, box: Box | None = None
+) -> Degradation:
+    """A shadow `stops` deep over the share `cover` of the frame (or of `box`), on the side `angle` points away from
+    (0: the left part), with a penumbra `soft` x that width: a hand, a phone or a lamp shade between light and skin."""
 
     def apply(image: np.ndarray) -> np.ndarray:
-        t = _position(image.shape[:2], angle)
+        t = _position(image.shape[:2], angle, box)
         depth = np.clip((cover - t) / max(soft, 1e-3) + 0.5, 0.0, 1.0)
         return linear_to_srgb(srgb_to_linear(image) * (2.0 ** (-stops * depth))[..., None])
 
     return apply
 
 
-def _position(shape: tuple[int, int], angle: float) -> np.ndarray:
-    """Each pixel's position 0..1 across the frame along direction `angle` (degrees)."""
+def _position(shape: tuple[int, int], angle: float, box: Box | None = None) -> np.ndarray:
+    """Each pixel's position 0..1 along direction `angle` (degrees): across the frame, or across `box` (clipped
+    to 0..1 beyond it, so a shadow placed on the box lands on the box whatever the frame around it holds)."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
     t = (xx - w / 2) * c + (yy - h / 2) * s
-    return (t - t.min()) / max(float(t.max() - t.min()), 1.0)
+    if box is None:
+        low, high = float(t.min()), float(t.max())
+    else:
+        corners = [((x * w - w / 2) * c + (y * h - h / 2) * s) for x in box[0::2] for y in box[1::2]]
+        low, high = min(corners), max(corners)
+    return np.clip((t - low) / max(high - low, 1.0), 0.0, 1.0)
+
+
+LESION_BOX_MARGIN = 0.05  # share of the frame added around the lesions on each side
+LESION_BOX_MIN = 0.5  # least width and height, as shares of the frame (one lesion would make a side light a step)
+
+
+def lesion_box(label_file: Path, margin: float = LESION_BOX_MARGIN, least: float = LESION_BOX_MIN) -> Box | None:
+    """The box around a photo's labelled lesions (YOLO label file), widened by `margin` and to at least `least` of
+    the frame each way: skin a dermatologist needs to see. Lighting faults placed on it are faults for certain;
+    placed on the frame, a shadow can fall on hair or on the room around a half face and change nothing a
+    dermatologist looks at. None without a label."""
+    text = label_file.read_text().strip() if label_file.is_file() else ""
+    if not text:
+        return None
+    boxes = np.loadtxt(text.splitlines(), ndmin=2)
+    cx, cy, bw, bh = boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]
+    x0, y0 = float((cx - bw / 2).min()) - margin, float((cy - bh / 2).min()) - margin
+    x1, y1 = float((cx + bw / 2).max()) + margin, float((cy + bh / 2).max()) + margin
+    (x0, x1), (y0, y1) = _widen(x0, x1, least), _widen(y0, y1, least)
+    return x0, y0, x1, y1
+
+
+def _widen(low: float, high: float, least: float) -> tuple[float, float]:
+    """[low, high] widened about its centre to at least `least`, then moved inside [0, 1]."""
+    centre, half = (low + high) / 2, max(high - low, least) / 2
+    low, high = centre - half, centre + half
+    shift = max(0.0, -low) - max(0.0, high - 1.0)
+    return max(low + shift, 0.0), min(high + shift, 1.0)
 
 
 def gaussian_blur(sigma: float) -> Degradation:

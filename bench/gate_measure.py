@@ -5,11 +5,14 @@
 Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
 - `train`: ACNE04 train photos (a seeded sample), each as is, with two skin-tone shifts, a JPEG/noise copy, a
   skin close-up crop, a cast shadow, and six degradations at random strengths (labelled with the code they should raise, or
-  "ignore" when the strength is in the band between clearly fine and clearly faulty); plus non-skin images of
+  "ignore" when the strength is in the band between clearly fine and clearly faulty), and one more cast shadow and
+  side light placed on the box around the photo's labelled lesions (`gate_data.lesion_box`: a lighting fault on the
+  skin that matters, not on hair or the room); plus non-skin images of
   the fit families (seeds 0..) and background crops of train photos. What the verdict and the
   out-of-distribution statistics are fitted on.
 - `valid`: every ACNE04 valid photo, `part` selection or report (detector/datasets/splits.py), through a fixed
   grid of degradations and tone shifts. Thresholds are chosen on `selection`; figures are reported on `report`.
+  Lighting faults come twice: placed on the frame, and placed on the lesions' box ("lesion ...").
 - `holdout`: the train photos outside the fit sample (491 with the defaults) through the same grid as `valid`:
   no fit and no threshold choice ever read them, so their figures stand beside the report part's.
 - `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
@@ -61,15 +64,27 @@ VALID_GRID: dict[str, tuple[gd.Degradation, str | None]] = {
     "cast shadow 2 stops": (None, "uneven_lighting"),
     "cast shadow 3 stops": (None, "uneven_lighting"),
     "cast shadow 4 stops": (None, "uneven_lighting"),
+    # placed on the box around the labelled lesions (gd.lesion_box): the skin a dermatologist needs is in the fault
+    "lesion side light 3 stops": (None, "uneven_lighting"),
+    "lesion side light 4 stops": (None, "uneven_lighting"),
+    "lesion side light 5 stops": (None, "uneven_lighting"),
+    "lesion cast shadow 2 stops": (None, "uneven_lighting"),
+    "lesion cast shadow 3 stops": (None, "uneven_lighting"),
+    "lesion cast shadow 4 stops": (None, "uneven_lighting"),
     **{name: (gd.tone_shift(*shift), None) for name, shift in gd.TONE_SHIFTS.items()},
 }
 MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)
 SIDE_ANGLES = (0.0, 90.0, 180.0, 270.0, 45.0, 225.0)
 
 
-def degrade(name: str, image: np.ndarray, index: int) -> np.ndarray:
-    """Apply a grid degradation; motion and side light take a direction that rotates with the photo index."""
+def degrade(name: str, image: np.ndarray, index: int, box: gd.Box | None = None) -> np.ndarray:
+    """Apply a grid degradation; motion and side light take a direction that rotates with the photo index.
+    The "lesion ..." lighting faults are placed on `box` (the frame when the photo has no labelled lesion)."""
     angle = MOTION_ANGLES[index % len(MOTION_ANGLES)]
+    if name.startswith("lesion "):
+        name, placed = name.removeprefix("lesion "), box
+    else:
+        placed = None
     side_angle = SIDE_ANGLES[index % len(SIDE_ANGLES)]
     if name == "motion blur 12 px":
         return gd.motion_blur(12, angle)(image)
@@ -78,10 +93,10 @@ def degrade(name: str, image: np.ndarray, index: int) -> np.ndarray:
     if name == "motion blur 25 px":
         return gd.motion_blur(25, angle)(image)
     if name.startswith("side light"):
-        return gd.side_light(float(name.split()[2]), side_angle)(image)
-    if name.startswith("cast shadow"):  # over 30-60% of the frame, penumbra 5-25% of it wide
+        return gd.side_light(float(name.split()[2]), side_angle, placed)(image)
+    if name.startswith("cast shadow"):  # over 30-60% of the frame (or box), penumbra 5-25% of it wide
         cover, soft = 0.3 + 0.3 * ((index * 7) % 11) / 10, 0.05 + 0.2 * ((index * 3) % 5) / 4
-        return gd.cast_shadow(float(name.split()[2]), side_angle, cover, soft)(image)
+        return gd.cast_shadow(float(name.split()[2]), side_angle, cover, soft, placed)(image)
     return VALID_GRID[name][0](image)
 
 
@@ -94,12 +109,25 @@ def lighting_label(stops: float, fault: float) -> str | None:
     return "uneven_lighting" if stops >= fault else (None if stops <= 1.0 else "ignore")
 
 
-def cast_shadow_copy(image: np.ndarray, rng: np.random.Generator) -> tuple[str, str | None, np.ndarray]:
-    """A cast shadow at a random depth, side, cover and penumbra (its own generator: the other rows stay as they were)."""
+def cast_shadow_copy(
+    image: np.ndarray, rng: np.random.Generator, box: gd.Box | None = None
+) -> tuple[str, str | None, np.ndarray]:
+    """A cast shadow at a random depth, side, cover and penumbra, on the frame or on `box` (its own generator: the
+    other rows stay as they were)."""
     stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
     cover, soft = rng.uniform(0.3, 0.6), rng.uniform(0.05, 0.25)
-    shadowed = gd.cast_shadow(stops, angle, cover, soft)(image)
-    return f"cast shadow {stops:.2f}", lighting_label(stops, CAST_SHADOW_FAULT), shadowed
+    shadowed = gd.cast_shadow(stops, angle, cover, soft, box)(image)
+    where = "" if box is None else "lesion "
+    return f"{where}cast shadow {stops:.2f}", lighting_label(stops, CAST_SHADOW_FAULT), shadowed
+
+
+def lesion_side_light_copy(
+    image: np.ndarray, rng: np.random.Generator, box: gd.Box
+) -> tuple[str, str | None, np.ndarray]:
+    """Side light at a random strength and direction across the lesions' box."""
+    stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
+    lit = gd.side_light(stops, angle, box)(image)
+    return f"lesion side light {stops:.2f}", lighting_label(stops, SIDE_LIGHT_FAULT), lit
 
 
 def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
@@ -134,6 +162,11 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
     return out
 
 
+def label_file(path: Path) -> Path:
+    """The YOLO label file of an ACNE04 photo."""
+    return path.parent.parent / "labels" / f"{path.stem}.txt"
+
+
 def load_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
@@ -153,10 +186,12 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
     photos, _ = fit_sample(limit, seed)
     rng = np.random.default_rng(seed)
     shadow_rng = np.random.default_rng(seed + 1)
+    lesion_rng = np.random.default_rng(seed + 2)  # the lighting faults placed on the lesions, added to the frame's
     rows = []
     tones = list(gd.TONE_SHIFTS.items())
     for path in track(photos, description="train photos"):
         image = load_rgb(path)
+        box = gd.lesion_box(label_file(path))
         rows.append(row("train", "fit", path.name, "good", None, image, t))
         for index in rng.choice(len(tones), size=2, replace=False):
             name, shift = tones[index]
@@ -164,6 +199,9 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
         for kind, label, degraded in random_degradations(image, rng):
             rows.append(row("train", "fit", path.name, kind, label, degraded, t))
         rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, shadow_rng), t))
+        if box is not None:
+            rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, lesion_rng, box), t))
+            rows.append(row("train", "fit", path.name, *lesion_side_light_copy(image, lesion_rng, box), t))
         close = gd.skin_close_up(image, rng)
         if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution and lighting models only
             rows.append(row("train", "fit", path.name, "close-up", "closeup", close, t))
@@ -195,8 +233,9 @@ def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thre
     rows = []
     for index, path in enumerate(track(photos, description=f"{set_} photos x grid")):
         image = load_rgb(path)
+        box = gd.lesion_box(label_file(path))
         for name, (_, code) in VALID_GRID.items():
-            degraded = degrade(name, image, index)
+            degraded = degrade(name, image, index, box)
             rows.append(row(set_, part_of[path.name], path.name, name, code, degraded, t))
             if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
                 rows[-1]["ita"] = gd.ita(degraded)

@@ -1,0 +1,51 @@
+"""The lighting faults the gate is judged on land where they are meant to (bench/gate_data.py): a fault placed on the
+lesions' box darkens that box and leaves the frame beyond it alone, so a labelled fault is on the skin that matters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import gate_data as gd
+
+
+def write_labels(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_lesion_box_widens_a_single_lesion_and_stays_in_the_frame(tmp_path: Path) -> None:
+    box = gd.lesion_box(write_labels(tmp_path / "one.txt", ["0 0.95 0.5 0.02 0.02"]))
+    assert box is not None
+    x0, y0, x1, y1 = box
+    assert x1 == pytest.approx(1.0) and x1 - x0 == pytest.approx(gd.LESION_BOX_MIN)  # moved inside, not cut
+    assert y1 - y0 == pytest.approx(gd.LESION_BOX_MIN) and 0.0 <= y0 < 0.5 < y1 <= 1.0
+
+
+def test_lesion_box_spans_every_lesion_with_a_margin(tmp_path: Path) -> None:
+    box = gd.lesion_box(write_labels(tmp_path / "two.txt", ["0 0.2 0.2 0.1 0.1", "2 0.8 0.85 0.1 0.1"]))
+    assert box == pytest.approx((0.15 - gd.LESION_BOX_MARGIN, 0.15 - gd.LESION_BOX_MARGIN, 0.85 + 0.05, 0.9 + 0.05))
+
+
+def test_no_label_no_box(tmp_path: Path) -> None:
+    assert gd.lesion_box(tmp_path / "missing.txt") is None
+    assert gd.lesion_box(write_labels(tmp_path / "blank.txt", ["  "])) is None
+
+
+def test_a_shadow_placed_on_the_box_falls_on_the_box() -> None:
+    image = np.full((200, 200, 3), 180, np.uint8)
+    box = (0.5, 0.0, 1.0, 1.0)  # the right half
+    shadowed = gd.cast_shadow(3.0, angle=0.0, cover=0.5, soft=0.05, box=box)(image).astype(float)
+    on_frame = gd.cast_shadow(3.0, angle=0.0, cover=0.5, soft=0.05)(image).astype(float)
+    dark = float(gd.exposure(-3.0)(image)[0, 0, 0])  # 3 stops down in linear light
+    assert np.all(shadowed[:, :145] == dark) and np.all(shadowed[:, 155:] == 180)  # up to the box's middle
+    assert np.all(on_frame[:, :95] == dark) and np.all(on_frame[:, 105:] == 180)  # up to the frame's middle
+
+
+def test_side_light_across_the_box_is_flat_beyond_it() -> None:
+    image = np.full((100, 200, 3), 180, np.uint8)
+    lit = gd.side_light(4.0, angle=0.0, box=(0.25, 0.0, 0.75, 1.0))(image).astype(float)
+    assert lit[:, :45].std() == 0 and lit[:, 155:].std() == 0  # flat outside the box
+    assert lit[:, 155:].mean() == 180 and lit[:, :45].mean() < lit[:, 100].mean() < 180
