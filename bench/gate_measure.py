@@ -5,9 +5,7 @@
 Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
 - `train`: ACNE04 train photos (a seeded sample), each as is, with two skin-tone shifts, a JPEG/noise copy, a
   skin close-up crop, a cast shadow, and six degradations at random strengths (labelled with the code they should raise, or
-  "ignore" when the strength is in the band between clearly fine and clearly faulty), and one more cast shadow and
-  side light placed on the box around the photo's labelled lesions (`gate_data.lesion_box`: a lighting fault on the
-  skin that matters, not on hair or the room); plus non-skin images of
+  "ignore" when the strength is in the band between clearly fine and clearly faulty); plus non-skin images of
   the fit families (seeds 0..) and background crops of train photos. What the verdict and the
   out-of-distribution statistics are fitted on.
 - `valid`: every ACNE04 valid photo, `part` selection or report (detector/datasets/splits.py), through a fixed
@@ -15,6 +13,9 @@ Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
   Lighting faults come twice: placed on the frame, and placed on the lesions' box ("lesion ...").
 - `holdout`: the train photos outside the fit sample (491 with the defaults) through the same grid as `valid`:
   no fit and no threshold choice ever read them, so their figures stand beside the report part's.
+- `extra-lighting`, `extra-blur`: more fit rows from the same photos (`measure_train_extra`): a cast shadow and a
+  side light placed on the box around the photo's labelled lesions (`gate_data.lesion_box`); focus and motion blur
+  near the limits with noise and JPEG after them.
 - `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
   crops of valid photos, `part` from the photo's split (generated ones alternate).
 
@@ -186,12 +187,10 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
     photos, _ = fit_sample(limit, seed)
     rng = np.random.default_rng(seed)
     shadow_rng = np.random.default_rng(seed + 1)
-    lesion_rng = np.random.default_rng(seed + 2)  # the lighting faults placed on the lesions, added to the frame's
     rows = []
     tones = list(gd.TONE_SHIFTS.items())
     for path in track(photos, description="train photos"):
         image = load_rgb(path)
-        box = gd.lesion_box(label_file(path))
         rows.append(row("train", "fit", path.name, "good", None, image, t))
         for index in rng.choice(len(tones), size=2, replace=False):
             name, shift = tones[index]
@@ -199,9 +198,6 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
         for kind, label, degraded in random_degradations(image, rng):
             rows.append(row("train", "fit", path.name, kind, label, degraded, t))
         rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, shadow_rng), t))
-        if box is not None:
-            rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, lesion_rng, box), t))
-            rows.append(row("train", "fit", path.name, *lesion_side_light_copy(image, lesion_rng, box), t))
         close = gd.skin_close_up(image, rng)
         if close is not None:  # upscaled, hence soft: fitted by the out-of-distribution and lighting models only
             rows.append(row("train", "fit", path.name, "close-up", "closeup", close, t))
@@ -216,6 +212,38 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
         for s in range(25):
             rows.append(row("train", "fit", f"{family}-{s}", family, "not_skin_photo", gd.non_skin(family, s), t))
     return rows
+
+
+def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -> list[dict]:
+    """More fit rows from the same fit-sample photos, each family from its own generator (the base rows stay as they
+    were): `lighting`, a cast shadow and a side light placed on the lesions' box; `blur`, focus and motion blur near
+    the issue's limits with sensor noise and JPEG after them, as a phone records them."""
+    photos, _ = fit_sample(limit, seed)
+    lesion_rng, blur_rng = np.random.default_rng(seed + 2), np.random.default_rng(seed + 3)
+    rows = []
+    for path in track(photos, description="train photos, extra rows"):
+        image = load_rgb(path)
+        box = gd.lesion_box(label_file(path))
+        if "lighting" in kinds and box is not None:
+            rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, lesion_rng, box), t))
+            rows.append(row("train", "fit", path.name, *lesion_side_light_copy(image, lesion_rng, box), t))
+        if "blur" in kinds:
+            rows += [row("train", "fit", path.name, *copy, t) for copy in noisy_blur_copies(image, blur_rng)]
+    return rows
+
+
+def noisy_blur_copies(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
+    """Focus blur (sigma 1-3) and motion blur (6-18 px) with noise and JPEG after them: the band around the limits."""
+    sigma, length, angle = rng.uniform(1.0, 3.0), int(rng.integers(6, 19)), rng.uniform(0, 180)
+    noise = [gd.noise_and_jpeg(rng.uniform(1, 4), int(rng.integers(60, 95)), int(rng.integers(1 << 30))) for _ in "ab"]
+    label = "blurry" if sigma >= 1.5 else "ignore"
+    blurred = gd.then(gd.gaussian_blur(sigma), noise[0])(image)
+    moved = gd.then(gd.motion_blur(length, angle), noise[1])(image)
+    motion_label = "motion_blur" if length >= 9 else "ignore"
+    return [
+        (f"gaussian {sigma:.2f} +noise+JPEG", label, blurred),
+        (f"motion {length} px {angle:.0f} deg +noise+JPEG", motion_label, moved),
+    ]
 
 
 FIT_LIMIT, FIT_SEED = 500, 0  # the train photos the shipped gate was fitted on: how many, and the shuffle's seed
@@ -275,7 +303,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/gate/measures.json"))
     parser.add_argument("--train-limit", type=int, default=FIT_LIMIT, help="train photos to sample (0 = all)")
     parser.add_argument("--seed", type=int, default=FIT_SEED)
-    parser.add_argument("--sets", default="train,valid,nonskin")
+    parser.add_argument(
+        "--sets", default="train,valid,nonskin", help="also holdout, extra-lighting, extra-blur (more fit rows)"
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     t = Thresholds()
@@ -289,6 +319,9 @@ def main() -> None:
         rows += measure_nonskin(t)
     if "holdout" in sets:
         rows += measure_holdout(args.train_limit, args.seed, t)
+    extra = {name.removeprefix("extra-") for name in sets if name.startswith("extra-")}
+    if extra:
+        rows += measure_train_extra(args.train_limit, args.seed, t, extra)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows))
     print(f"{len(rows)} rows -> {args.out}")
