@@ -72,6 +72,7 @@ VALID_GRID: dict[str, tuple[gd.Degradation, str | None]] = {
     "lesion cast shadow 2 stops": (None, "uneven_lighting"),
     "lesion cast shadow 3 stops": (None, "uneven_lighting"),
     "lesion cast shadow 4 stops": (None, "uneven_lighting"),
+    "lesion cast shadow 6 stops": (None, "uneven_lighting"),  # beyond the fit's 0.5-5 stops: the outer floor's
     **{name: (gd.tone_shift(*shift), None) for name, shift in gd.TONE_SHIFTS.items()},
 }
 MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)

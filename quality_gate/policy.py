@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from quality_gate import measures, ood, verdict
-from quality_gate.skin import skin_mask
+from quality_gate.skin import deep_shadow, skin_mask
 
 RETAKE_CODES: dict[str, str] = {
     "too_dark": "The photo is too dark. Face a window or turn on a light.",
@@ -47,6 +47,8 @@ class Thresholds:
     max_skin_brightness: float = 245.0  # median skin luma, 0..255
     max_clipped_fraction: float = 0.5  # share of skin (and blown-out pixels next to it) clipped
     min_uniformity: float = 0.03  # 5th/95th percentile of smoothed skin illumination
+    max_deep_shadow: float = 0.6  # skin-coloured area too dark for the skin mask, x the skin: the 0.05 step above
+    # every good valid-selection photo and copy (0.57 at most), so this outer floor refuses none of them
     min_sharpness: float = 2.0  # mean |Laplacian| of normalised luma on the face, x100
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
@@ -151,6 +153,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "planar_gradient": gradient * planarity,
         "light_slope": slope,  # median local tilt of the inner skin's light, stops per frame side
         "shadow_fraction": measures.shadow_fraction(brightest, lit),
+        "deep_shadow": deep_shadow(half, skin_half, brightest) if has_skin else 0.0,
         "sharpness": measures.sharpness(y, face),
         "detail_half_max": half_max,
         "detail_half_min": half_min,
@@ -171,6 +174,7 @@ def _checks(t: Thresholds) -> list[_Check]:
         _Check("too_bright", "skin_brightness", t.max_skin_brightness, "max", 64.0),
         _Check("too_bright", "clipped_fraction", t.max_clipped_fraction, "max", t.max_clipped_fraction),
         _Check("uneven_lighting", "uniformity", t.min_uniformity, "min", t.min_uniformity, True),
+        _Check("uneven_lighting", "deep_shadow", t.max_deep_shadow, "max", t.max_deep_shadow, True),
         _Check("blurry", "sharpness", t.min_sharpness, "min", t.min_sharpness, True),
         _Check("low_resolution", "short_side", t.min_short_side, "min", t.min_short_side),
         _Check("no_skin", "skin_fraction", t.min_skin_fraction, "min", t.min_skin_fraction),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from quality_gate.measures import fraction, mask_u8, max_channel
+from quality_gate.measures import LINEAR_LUT, fraction, mask_u8, max_channel
 
 # Soriano et al. (2003) skin locus bounds: g between two parabolas in r.
 _UPPER = (-1.3767, 1.0743, 0.1452)
@@ -103,9 +103,7 @@ def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray, brightest: np.ndarray | 
     if fraction(mask) < 0.002:
         return mask
     brightest = max_channel(rgb) if brightest is None else brightest
-    hist = cv2.calcHist([brightest], [0], mask_u8(mask), [256], [0, 256]).ravel()
-    floor = _SHADOW_FLOOR * float(np.searchsorted(np.cumsum(hist), 0.9 * hist.sum()))
-    bright_enough = brightest >= max(floor, _SHADOW_MIN_CHANNEL)
+    bright_enough = brightest >= max(shadow_floor(brightest, mask), _SHADOW_MIN_CHANNEL)
     mask = mask & bright_enough
     if not mask.any():
         return mask
@@ -136,6 +134,58 @@ def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray, brightest: np.ndarray | 
     touching = np.bincount(labels[mask], minlength=count) > 0
     touching[0] = False
     return np.take(touching, labels)  # touching[labels], ~2x faster
+
+
+def shadow_floor(brightest: np.ndarray, mask: np.ndarray) -> float:
+    """The brightest-channel level below which the skin mask keeps nothing: `_SHADOW_FLOOR` x the masked 90th pct."""
+    hist = cv2.calcHist([brightest], [0], mask_u8(mask), [256], [0, 256]).ravel()
+    return _SHADOW_FLOOR * float(np.searchsorted(np.cumsum(hist), 0.9 * hist.sum()))
+
+
+_DEEP_CHROMA_RADIUS = 2.5  # in standard deviations of the skin's linear-light chromaticity
+_DEEP_MIN_CHROMA_STD = 0.02  # floor on that spread: near black, JPEG leaves the chroma of a pixel a few % off
+_DEEP_MIN_CHANNEL = 3  # below this (of 255) a pixel is black: no colour to read
+_DEEP_SHRINK = 4  # read on a copy this many times smaller each way: a deep shadow is large
+
+
+def deep_shadow(rgb: np.ndarray, skin: np.ndarray, brightest: np.ndarray | None = None) -> float:
+    """Skin-coloured area too dark to be in the skin mask, connected to the skin, as a share of the skin.
+
+    The mask leaves out what lies ~5 stops below the lit skin (`shadow_floor`): in ACNE04 that is mostly a dark room
+    whose JPEG noise is skin-coloured. A shadow that deep over part of the face leaves the mask too, and the lit rest
+    then looks like a half face against a dark room. What tells them apart is colour in *linear* light, where a
+    shadow scales R, G and B alike and keeps the chromaticity exactly (sRGB does not: its curve bends near black),
+    read on 4x4 px block averages (which quiet the JPEG noise near black): shadowed skin keeps the skin's
+    chromaticity, a dark room does not.
+    """
+    if np.count_nonzero(skin) < 0.002 * skin.size:
+        return 0.0
+    brightest = max_channel(rgb) if brightest is None else brightest
+    floor = shadow_floor(brightest, skin)
+    height, width = skin.shape
+    size = (max(1, width // _DEEP_SHRINK), max(1, height // _DEEP_SHRINK))
+    level = cv2.resize(brightest, size, interpolation=cv2.INTER_AREA)
+    dark = (level < floor) & (level >= _DEEP_MIN_CHANNEL)
+    if not dark.any():
+        return 0.0
+    small_skin = cv2.resize(skin.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5  # mostly skin
+    count = int(np.count_nonzero(small_skin))
+    if not count:
+        return 0.0
+    linear = cv2.LUT(cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA), LINEAR_LUT)
+    red, green, blue = cv2.split(linear)
+    total = red + green + blue + np.float32(1e-6)
+    r, g = red / total, green / total
+    m8 = mask_u8(small_skin)
+    mean_r, std_r = (float(v[0, 0]) for v in cv2.meanStdDev(r, mask=m8))
+    mean_g, std_g = (float(v[0, 0]) for v in cv2.meanStdDev(g, mask=m8))
+    spread_r, spread_g = max(std_r, _DEEP_MIN_CHROMA_STD), max(std_g, _DEEP_MIN_CHROMA_STD)
+    distance = ((r - mean_r) / spread_r) ** 2 + ((g - mean_g) / spread_g) ** 2
+    candidates = dark & ~small_skin & (distance < _DEEP_CHROMA_RADIUS**2)
+    labels_count, labels = cv2.connectedComponents(mask_u8(candidates | small_skin), connectivity=8)
+    touching = np.bincount(labels[small_skin], minlength=labels_count) > 0
+    touching[0] = False
+    return float(np.count_nonzero(np.take(touching, labels) & candidates) / count)
 
 
 def skin_mask(rgb: np.ndarray, min_fraction: float, brightest: np.ndarray | None = None) -> np.ndarray:
