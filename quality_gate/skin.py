@@ -155,8 +155,8 @@ def deep_shadow(rgb: np.ndarray, skin: np.ndarray, brightest: np.ndarray | None 
     whose JPEG noise is skin-coloured. A shadow that deep over part of the face leaves the mask too, and the lit rest
     then looks like a half face against a dark room. What tells them apart is colour in *linear* light, where a
     shadow scales R, G and B alike and keeps the chromaticity exactly (sRGB does not: its curve bends near black),
-    read on 4x4 px block averages (which quiet the JPEG noise near black): shadowed skin keeps the skin's
-    chromaticity, a dark room does not.
+    read on 4x4 px block averages (taken in sRGB, then made linear: they quiet the JPEG noise near black). Shadowed
+    skin keeps the skin's chromaticity; a dark room does not.
     """
     if np.count_nonzero(skin) < 0.002 * skin.size:
         return 0.0
