@@ -154,7 +154,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "light_slope": slope,  # median local tilt of the inner skin's light, stops per frame side
         "shadow_fraction": measures.shadow_fraction(brightest, lit),
         "deep_shadow": deep_shadow(half, skin_half, brightest) if has_skin else 0.0,
-        "sharpness": measures.sharpness(y, face),
+        # of a 3x3 median: the noise a phone adds after the blur is not read as detail (issue 12, blur + noise)
+        "sharpness": measures.sharpness(cv2.medianBlur(y, 3), face),
         "detail_half_max": half_max,
         "detail_half_min": half_min,
         "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
