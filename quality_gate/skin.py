@@ -114,23 +114,31 @@ def grow_into_shadow(rgb: np.ndarray, mask: np.ndarray, brightest: np.ndarray | 
     total += 1e-3
     r = np.divide(red, total, out=red)
     g = np.divide(green, total, out=green)
+    distance = _chroma_distance(r, g, mask, _SHADOW_MIN_CHROMA_STD)
+    candidates = (distance < _SHADOW_CHROMA_RADIUS**2) & bright_enough
+    return _connected_to(mask, candidates)
+
+
+def _chroma_distance(r: np.ndarray, g: np.ndarray, mask: np.ndarray, min_std: float) -> np.ndarray:
+    """((r - mean_r) / sr)^2 + ((g - mean_g) / sg)^2 of float32 chromaticity planes, with the mean and standard
+    deviation (floored at `min_std`) of `mask`'s pixels: how far each pixel's colour is from the masked region's.
+    Computed in place (`r` and `g` are overwritten): fewer temporaries, the same bits."""
     m8 = mask_u8(mask)
     mean_r, std_r = cv2.meanStdDev(r, mask=m8)
     mean_g, std_g = cv2.meanStdDev(g, mask=m8)
-    sr = max(float(std_r[0, 0]), _SHADOW_MIN_CHROMA_STD)
-    sg = max(float(std_g[0, 0]), _SHADOW_MIN_CHROMA_STD)
     distance = np.subtract(r, float(mean_r[0, 0]), out=r)
-    distance /= sr
+    distance /= max(float(std_r[0, 0]), min_std)
     distance *= distance
     off_g = np.subtract(g, float(mean_g[0, 0]), out=g)
-    off_g /= sg
+    off_g /= max(float(std_g[0, 0]), min_std)
     off_g *= off_g
-    distance += off_g  # ((r - mean_r) / sr)^2 + ((g - mean_g) / sg)^2
-    candidates = (distance < _SHADOW_CHROMA_RADIUS**2) & bright_enough
-    union = mask_u8(candidates | mask)
-    count, labels = cv2.connectedComponents(union, connectivity=8)
-    if count <= 1:
-        return mask
+    distance += off_g
+    return distance
+
+
+def _connected_to(mask: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """`mask` and the regions of `candidates` that touch it (8-connected)."""
+    count, labels = cv2.connectedComponents(mask_u8(candidates | mask), connectivity=8)
     touching = np.bincount(labels[mask], minlength=count) > 0
     touching[0] = False
     return np.take(touching, labels)  # touching[labels], ~2x faster
@@ -176,16 +184,9 @@ def deep_shadow(rgb: np.ndarray, skin: np.ndarray, brightest: np.ndarray | None 
     red, green, blue = cv2.split(linear)
     total = red + green + blue + np.float32(1e-6)
     r, g = red / total, green / total
-    m8 = mask_u8(small_skin)
-    mean_r, std_r = (float(v[0, 0]) for v in cv2.meanStdDev(r, mask=m8))
-    mean_g, std_g = (float(v[0, 0]) for v in cv2.meanStdDev(g, mask=m8))
-    spread_r, spread_g = max(std_r, _DEEP_MIN_CHROMA_STD), max(std_g, _DEEP_MIN_CHROMA_STD)
-    distance = ((r - mean_r) / spread_r) ** 2 + ((g - mean_g) / spread_g) ** 2
+    distance = _chroma_distance(r, g, small_skin, _DEEP_MIN_CHROMA_STD)
     candidates = dark & ~small_skin & (distance < _DEEP_CHROMA_RADIUS**2)
-    labels_count, labels = cv2.connectedComponents(mask_u8(candidates | small_skin), connectivity=8)
-    touching = np.bincount(labels[small_skin], minlength=labels_count) > 0
-    touching[0] = False
-    return float(np.count_nonzero(np.take(touching, labels) & candidates) / count)
+    return float(np.count_nonzero(_connected_to(small_skin, candidates) & candidates) / count)
 
 
 def skin_mask(rgb: np.ndarray, min_fraction: float, brightest: np.ndarray | None = None) -> np.ndarray:
