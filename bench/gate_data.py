@@ -90,15 +90,25 @@ LESION_BOX_MARGIN = 0.05  # share of the frame added around the lesions on each 
 LESION_BOX_MIN = 0.5  # least width and height, as shares of the frame (one lesion would make a side light a step)
 
 
+def label_file(photo: Path) -> Path:
+    """The YOLO label file of an ACNE04 photo (images/x.jpg -> labels/x.txt)."""
+    return photo.parent.parent / "labels" / f"{photo.stem}.txt"
+
+
+def lesion_boxes(label_file: Path) -> np.ndarray:
+    """The rows (class, cx, cy, w, h; shares of the frame) of a YOLO label file: n x 5, empty without a label."""
+    text = label_file.read_text().strip() if label_file.is_file() else ""
+    return np.loadtxt(text.splitlines(), ndmin=2) if text else np.zeros((0, 5))
+
+
 def lesion_box(label_file: Path, margin: float = LESION_BOX_MARGIN, least: float = LESION_BOX_MIN) -> Box | None:
     """The box around a photo's labelled lesions (YOLO label file), widened by `margin` and to at least `least` of
     the frame each way: skin a dermatologist needs to see. Lighting faults placed on it are faults for certain;
     placed on the frame, a shadow can fall on hair or on the room around a half face and change nothing a
     dermatologist looks at. None without a label."""
-    text = label_file.read_text().strip() if label_file.is_file() else ""
-    if not text:
+    boxes = lesion_boxes(label_file)
+    if not len(boxes):
         return None
-    boxes = np.loadtxt(text.splitlines(), ndmin=2)
     cx, cy, bw, bh = boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]
     x0, y0 = float((cx - bw / 2).min()) - margin, float((cy - bh / 2).min()) - margin
     x1, y1 = float((cx + bw / 2).max()) + margin, float((cy + bh / 2).max()) + margin

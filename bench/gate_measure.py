@@ -164,11 +164,6 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
     return out
 
 
-def label_file(path: Path) -> Path:
-    """The YOLO label file of an ACNE04 photo."""
-    return path.parent.parent / "labels" / f"{path.stem}.txt"
-
-
 def load_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
@@ -224,7 +219,7 @@ def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -
     rows = []
     for path in track(photos, description="train photos, extra rows"):
         image = load_rgb(path)
-        box = gd.lesion_box(label_file(path))
+        box = gd.lesion_box(gd.label_file(path))
         if "lighting" in kinds and box is not None:
             rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, lesion_rng, box), t))
             rows.append(row("train", "fit", path.name, *lesion_side_light_copy(image, lesion_rng, box), t))
@@ -262,7 +257,7 @@ def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thre
     rows = []
     for index, path in enumerate(track(photos, description=f"{set_} photos x grid")):
         image = load_rgb(path)
-        box = gd.lesion_box(label_file(path))
+        box = gd.lesion_box(gd.label_file(path))
         for name, (_, code) in VALID_GRID.items():
             degraded = degrade(name, image, index, box)
             rows.append(row(set_, part_of[path.name], path.name, name, code, degraded, t))

@@ -57,8 +57,7 @@ def statistics(image: np.ndarray, t: Thresholds) -> dict[str, float]:
 
 def lesion_hull(path: Path, side: int) -> np.ndarray | None:
     """The convex hull of the photo's labelled lesions on a `side` px square: skin for certain (labels, not served)."""
-    labels = path.parent.parent / "labels" / f"{path.stem}.txt"
-    boxes = np.loadtxt(labels, ndmin=2) if labels.is_file() and labels.stat().st_size else np.zeros((0, 5))
+    boxes = gd.lesion_boxes(gd.label_file(path))
     if len(boxes) < MIN_LESIONS:
         return None
     hull = np.zeros((side, side), np.uint8)
