@@ -27,13 +27,16 @@ Protocol (what each choice sees):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from quality_gate import ood, verdict
+from quality_gate.policy import QualityReport, Thresholds, judge
 
 GOOD_KINDS_PREFIXES = ("good", "tone ", "noise+JPEG")
 EXPOSURE_LABELS = ("too_dark", "too_bright")
@@ -176,6 +179,20 @@ SEARCH_KINDS = {  # the degradations at the issue's limits, and the code that mu
 }
 
 
+def trial_gate(
+    rows: list[dict], models: dict, stats: dict, budgets: dict[str, float], args: argparse.Namespace
+) -> Callable[[dict], QualityReport]:
+    """The verdict of a gate whose thresholds are chosen under `budgets` (on selection), on copies of the models."""
+    trial, trial_stats = copy.deepcopy(models), copy.deepcopy(stats)
+    choose_thresholds(rows, trial, trial_stats, args.budget, args.ood_budget, budgets)
+    return lambda measures: judge(measures, Thresholds(), trial, trial_stats)
+
+
+def refused_share(good: list[dict], verdict_of: Callable[[dict], QualityReport]) -> float:
+    """Share of the good rows a trial gate refuses."""
+    return float(np.mean([not verdict_of(r["measures"]).accepted for r in good]))
+
+
 def search_budgets(rows: list[dict], models: dict, stats: dict, args: argparse.Namespace) -> dict[str, float]:
     """Per-code budgets for the four codes just short of 98%, chosen on the *selection* part only.
 
@@ -183,11 +200,9 @@ def search_budgets(rows: list[dict], models: dict, stats: dict, args: argparse.N
     refusing at most `--max-false-rejects` of the good selection photos and copies, the one with the highest
     lowest catch rate over `SEARCH_KINDS` wins (ties: fewer false rejects).
     """
-    import copy
     import itertools
 
     from bench.calibrate_quality_gate import caught
-    from quality_gate.policy import Thresholds, judge
 
     selection = [r for r in rows if r["set"] == "valid" and r["part"] == "selection"]
     good = [r for r in selection if is_good(r)]
@@ -195,13 +210,10 @@ def search_budgets(rows: list[dict], models: dict, stats: dict, args: argparse.N
     best: tuple[float, float, dict[str, float]] | None = None
     for shares in itertools.product(SEARCH_SHARES, repeat=len(SEARCHED_CODES)):
         budgets = dict(zip(SEARCHED_CODES, shares, strict=True))
-        trial, trial_stats = copy.deepcopy(models), copy.deepcopy(stats)
-        choose_thresholds(rows, trial, trial_stats, args.budget, args.ood_budget, budgets)
-        refused = np.mean([not judge(r["measures"], Thresholds(), trial, trial_stats).accepted for r in good])
+        verdict_of = trial_gate(rows, models, stats, budgets, args)
+        refused = refused_share(good, verdict_of)
         rates = {
-            kind: np.mean(
-                [caught(r, judge(r["measures"], Thresholds(), trial, trial_stats)) for r in hard if r["kind"] == kind]
-            )
+            kind: np.mean([caught(r, verdict_of(r["measures"])) for r in hard if r["kind"] == kind])
             for kind in SEARCH_KINDS
         }
         worst = min(rates.values())
@@ -225,16 +237,10 @@ def lighting_budget(
     `LIGHTING_SHARES` under which the good selection photos and copies are still refused at most
     `--max-false-rejects` in all. Lighting is the code furthest from its target, so what the other four leave of
     the false-reject budget goes to it."""
-    import copy
-
-    from quality_gate.policy import Thresholds, judge
-
     good = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and is_good(r)]
     chosen = LIGHTING_SHARES[0]
     for share in LIGHTING_SHARES:
-        trial, trial_stats = copy.deepcopy(models), copy.deepcopy(stats)
-        choose_thresholds(rows, trial, trial_stats, args.budget, args.ood_budget, budgets | {"uneven_lighting": share})
-        refused = np.mean([not judge(r["measures"], Thresholds(), trial, trial_stats).accepted for r in good])
+        refused = refused_share(good, trial_gate(rows, models, stats, budgets | {"uneven_lighting": share}, args))
         print(f"uneven_lighting budget {share:.1%}: false rejects {refused:.2%}", flush=True)
         if refused <= args.max_false_rejects:
             chosen = share
