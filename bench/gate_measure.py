@@ -123,13 +123,14 @@ def cast_shadow_copy(
     return f"{where}cast shadow {stops:.2f}", lighting_label(stops, CAST_SHADOW_FAULT), shadowed
 
 
-def lesion_side_light_copy(
-    image: np.ndarray, rng: np.random.Generator, box: gd.Box
+def side_light_copy(
+    image: np.ndarray, rng: np.random.Generator, box: gd.Box | None = None
 ) -> tuple[str, str | None, np.ndarray]:
-    """Side light at a random strength and direction across the lesions' box."""
+    """Side light at a random strength and direction, across the frame or across `box`."""
     stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
     lit = gd.side_light(stops, angle, box)(image)
-    return f"lesion side light {stops:.2f}", lighting_label(stops, SIDE_LIGHT_FAULT), lit
+    where = "" if box is None else "lesion "
+    return f"{where}side light {stops:.2f}", lighting_label(stops, SIDE_LIGHT_FAULT), lit
 
 
 def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
@@ -151,8 +152,7 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
     if rng.random() < 0.5:
         moved = gd.noise_and_jpeg(rng.uniform(1, 4), int(rng.integers(60, 95)), int(rng.integers(1 << 30)))(moved)
     out.append((f"motion {length} px {angle:.0f} deg", label, moved))
-    stops, angle = rng.uniform(0.5, 5.0), rng.uniform(0, 360)
-    out.append((f"side light {stops:.2f}", lighting_label(stops, SIDE_LIGHT_FAULT), gd.side_light(stops, angle)(image)))
+    out.append(side_light_copy(image, rng))
     quality = int(rng.integers(50, 95))
     out.append(
         (
@@ -222,7 +222,7 @@ def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -
         box = gd.lesion_box(gd.label_file(path))
         if "lighting" in kinds and box is not None:
             rows.append(row("train", "fit", path.name, *cast_shadow_copy(image, lesion_rng, box), t))
-            rows.append(row("train", "fit", path.name, *lesion_side_light_copy(image, lesion_rng, box), t))
+            rows.append(row("train", "fit", path.name, *side_light_copy(image, lesion_rng, box), t))
         if "blur" in kinds:
             rows += [row("train", "fit", path.name, *copy, t) for copy in noisy_blur_copies(image, blur_rng)]
     return rows
