@@ -10,8 +10,10 @@ Protocol (what each choice sees):
 - `quality_gate/verdict.json`: one logistic regression per code (boosted trees for `TREE_CODES`) fitted on `train` rows: the code's
   degradations (strong enough) against good photos and their tone shifts and JPEG copies; the in-between
   strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit
-  families (seeds 0..24) and background crops of train photos against skin rows (good, close-ups, blurred,
-  side-lit), over the distance to `ood_stats.json` and the colour statistics.
+  families (seeds 0..24), background crops of train photos and, when the measures hold them (`gate_measure.py
+  --sets real`), the real non-skin photos of the development role (`bench/real_images.py`) against skin rows
+  (good, close-ups, blurred, side-lit), over the distance to `ood_stats.json` and the colour, texture and
+  exposure statistics (the feature set was chosen by `bench/real_nonskin_cv.py`, grouped by source image).
 - `ood_stats.json` also holds ceilings fitted on the same `train` rows: fine detail (2.5x the fitted maximum),
   colour detail (1.5x), and a joint one for sharp *and* oriented fine texture (both above the fitted 99.5th
   percentile; coherence among the sharper half): colour noise and strokes.
@@ -46,8 +48,15 @@ def is_good(row: dict) -> bool:
     return row["label"] is None
 
 
+def fitted_on(row: dict, code: str) -> bool:
+    """`train` rows; for not_skin_photo also the real non-skin images of the development role (never `report`)."""
+    if code == "not_skin_photo" and row["set"] == "real":
+        return row["part"] == "development"
+    return row["set"] == "train"
+
+
 def training_rows(rows: list[dict], code: str) -> tuple[list[dict], np.ndarray]:
-    """Rows and 0/1 targets for one code's model (train set only)."""
+    """Rows and 0/1 targets for one code's model (`fitted_on`)."""
     positives = {"blurry": ("blurry", "motion_blur")}.get(code, (code,))
     negatives_extra = {
         "motion_blur": ("blurry",),
@@ -56,7 +65,7 @@ def training_rows(rows: list[dict], code: str) -> tuple[list[dict], np.ndarray]:
     }.get(code, ())
     chosen, target = [], []
     for row in rows:
-        if row["set"] != "train":
+        if not fitted_on(row, code):
             continue
         if row["label"] in positives:
             chosen.append(row)
@@ -99,23 +108,35 @@ def export_trees(model: Any, x: np.ndarray) -> dict:
     return {"kind": "trees", "init": init, "rate": rate, "trees": trees}
 
 
+def fit_code(rows: list[dict], code: str, names: list[str], l2: float, trees: bool = False) -> dict:
+    """One code's model over the measures `names`, fitted on its `training_rows`; threshold 0 until chosen."""
+    chosen, target = training_rows(rows, code)
+    x = np.array([verdict.inputs(r["measures"], names) for r in chosen])
+    bounds = {}
+    if code in verdict.BENIGN_SIDES:
+        low, high = verdict.clip_bounds(x[target == 0], names, verdict.BENIGN_SIDES[code])
+        bounds = {"clip_low": low, "clip_high": high}
+        x = verdict.clipped(x, bounds)
+    if trees:
+        fitted = fit_trees(x, target)
+    else:
+        mean, scale, coef, intercept = verdict.fit_logistic(x, target, l2=l2)
+        fitted = {"mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": intercept}
+    return {
+        "features": names,
+        **bounds,
+        **fitted,
+        "threshold": 0.0,
+        "fitted_rows": {"faulty": int(target.sum()), "fine": int(len(target) - target.sum())},
+    }
+
+
 def fit_verdict(rows: list[dict], l2: float, tree_codes: tuple[str, ...] = TREE_CODES) -> dict:
-    models = {}
-    for code, names in verdict.MODEL_FEATURES.items():
-        chosen, target = training_rows(rows, code)
-        x = np.array([verdict.inputs(r["measures"], names) for r in chosen])
-        if code in tree_codes:
-            fitted = fit_trees(x, target)
-        else:
-            mean, scale, coef, intercept = verdict.fit_logistic(x, target, l2=l2)
-            fitted = {"mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": intercept}
-        models[code] = {
-            "features": names,
-            **fitted,
-            "threshold": 0.0,
-            "fitted_rows": {"faulty": int(target.sum()), "fine": int(len(target) - target.sum())},
+    return {
+        "codes": {
+            code: fit_code(rows, code, names, l2, code in tree_codes) for code, names in verdict.MODEL_FEATURES.items()
         }
-    return {"codes": models}
+    }
 
 
 def fit_ood(rows: list[dict]) -> dict:
@@ -147,6 +168,12 @@ def fair_quantile(scores: np.ndarray, bands: list[str], share: float) -> float:
     return max(float(np.quantile(scores[np.array(bands) == band], 1.0 - share)) for band in set(bands))
 
 
+def code_threshold(good: list[dict], model: dict, share: float, bands: list[str] | None = None) -> float:
+    """The lowest logit threshold refusing at most `share` of the `good` rows (of each band), and never below -2."""
+    scores = np.array([verdict.logit(r["measures"], model) for r in good])
+    return float(max(fair_quantile(scores, bands or ["all"] * len(good), share), -2.0))
+
+
 def choose_thresholds(
     rows: list[dict], models: dict, stats: dict, budget: float, ood_budget: float, budgets: dict[str, float]
 ) -> None:
@@ -156,8 +183,7 @@ def choose_thresholds(
     bands = [tone_band(r) for r in good] if FAIR_BANDS else ["all"] * len(good)
     for code, model in models["codes"].items():
         share = budgets.get(code, budget)
-        scores = np.array([verdict.logit(r["measures"], model) for r in good])
-        model["threshold"] = float(max(fair_quantile(scores, bands, share), -2.0))
+        model["threshold"] = code_threshold(good, model, share, bands)
         model["chosen_on"] = (
             f"valid selection: {len(good)} good photos and tone/JPEG copies, <= {share:.2%} refused"
             + (" per tone band" if FAIR_BANDS else "")
@@ -193,12 +219,15 @@ def refused_share(good: list[dict], verdict_of: Callable[[dict], QualityReport])
     return float(np.mean([not verdict_of(r["measures"]).accepted for r in good]))
 
 
-def search_budgets(rows: list[dict], models: dict, stats: dict, args: argparse.Namespace) -> dict[str, float]:
+def search_budgets(
+    rows: list[dict], models: dict, stats: dict, args: argparse.Namespace, fixed: dict[str, float]
+) -> dict[str, float]:
     """Per-code budgets for the four codes just short of 98%, chosen on the *selection* part only.
 
-    Every combination of `SEARCH_SHARES` is replayed through `policy.judge` on the selection rows; among those
-    refusing at most `--max-false-rejects` of the good selection photos and copies, the one with the highest
-    lowest catch rate over `SEARCH_KINDS` wins (ties: fewer false rejects).
+    Every combination of `SEARCH_SHARES` is replayed through `policy.judge` on the selection rows, the other
+    codes at their `fixed` budgets (`--code-budget`) or `--budget`; among those refusing at most
+    `--max-false-rejects` of the good selection photos and copies, the one with the highest lowest catch rate
+    over `SEARCH_KINDS` wins (ties: fewer false rejects).
     """
     import itertools
 
@@ -210,7 +239,7 @@ def search_budgets(rows: list[dict], models: dict, stats: dict, args: argparse.N
     best: tuple[float, float, dict[str, float]] | None = None
     for shares in itertools.product(SEARCH_SHARES, repeat=len(SEARCHED_CODES)):
         budgets = dict(zip(SEARCHED_CODES, shares, strict=True))
-        verdict_of = trial_gate(rows, models, stats, budgets, args)
+        verdict_of = trial_gate(rows, models, stats, fixed | budgets, args)
         refused = refused_share(good, verdict_of)
         rates = {
             kind: np.mean([caught(r, verdict_of(r["measures"])) for r in hard if r["kind"] == kind])
@@ -271,7 +300,8 @@ def main() -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the shipped files")
     args = parser.parse_args()
-    rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in ("train", "valid")]
+    sets = ("train", "valid", "real")
+    rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in sets]
     global FAIR_BANDS
     FAIR_BANDS = args.fair_bands
     stats = fit_ood(rows)
@@ -280,7 +310,7 @@ def main() -> None:
     models = fit_verdict(rows, args.l2, tuple(code for code in args.trees.split(",") if code))
     budgets = {code: float(share) for code, share in (item.split("=", 1) for item in args.code_budget)}
     if args.search_budgets:
-        budgets = search_budgets(rows, models, stats, args) | budgets
+        budgets = search_budgets(rows, models, stats, args, budgets) | budgets
         if "uneven_lighting" not in budgets:
             budgets["uneven_lighting"] = lighting_budget(rows, models, stats, budgets, args)
     choose_thresholds(rows, models, stats, args.budget, args.ood_budget, budgets)

@@ -16,6 +16,8 @@ Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
 - `extra-lighting`, `extra-blur`: more fit rows from the same photos (`measure_train_extra`): a cast shadow and a
   side light placed on the box around the photo's labelled lesions (`gate_data.lesion_box`); focus and motion blur
   near the limits with noise and JPEG after them.
+- `real`: real photos that show no skin (`bench/real_images.py`: a cat, a coffee cup, stained tissue...), whole
+  and in random crops, enlarged to phone size; `part` development or report (other packages' images).
 - `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
   crops of valid photos, `part` from the photo's split (generated ones alternate).
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import zlib
 from pathlib import Path
 
 import cv2
@@ -294,13 +297,29 @@ def measure_nonskin(t: Thresholds) -> list[dict]:
     return rows
 
 
+REAL_CROPS = 12  # random crops per real non-skin image, besides the whole image
+
+
+def measure_real(t: Thresholds) -> list[dict]:
+    """Real photos that show no skin (`bench/real_images.py`), whole and cropped, at phone size; `part` is the
+    source's role (development or report)."""
+    from bench import real_images
+
+    rows = []
+    for source in track(real_images.SOURCES, description="real non-skin images"):
+        rng = np.random.default_rng(zlib.crc32(source.name.encode()))
+        for kind, view in real_images.views(real_images.load(source), rng, REAL_CROPS):
+            rows.append(row("real", source.role, source.name, f"real {kind}", "not_skin_photo", view, t))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("var/gate/measures.json"))
     parser.add_argument("--train-limit", type=int, default=FIT_LIMIT, help="train photos to sample (0 = all)")
     parser.add_argument("--seed", type=int, default=FIT_SEED)
     parser.add_argument(
-        "--sets", default="train,valid,nonskin", help="also holdout, extra-lighting, extra-blur (more fit rows)"
+        "--sets", default="train,valid,nonskin", help="also holdout, real, extra-lighting, extra-blur (more fit rows)"
     )
     args = parser.parse_args()
     cv2.setNumThreads(1)
@@ -315,6 +334,8 @@ def main() -> None:
         rows += measure_nonskin(t)
     if "holdout" in sets:
         rows += measure_holdout(args.train_limit, args.seed, t)
+    if "real" in sets:
+        rows += measure_real(t)
     extra = {name.removeprefix("extra-") for name in sets if name.startswith("extra-")}
     if extra:
         rows += measure_train_extra(args.train_limit, args.seed, t, extra)

