@@ -14,7 +14,8 @@ chosen on it. Several measure files may be given (e.g. valid and holdout measure
 "Caught" counts a degraded photo as caught when it is refused with the expected code (for motion blur:
 `motion_blur` or `blurry`); "refused, any code" counts every refusal (side light refused as `too_dark` is not
 analysed either, though its hint is the less precise one). Non-skin images count as refused on any
-code; "as not_skin_photo/no_skin" says how many got a content code.
+code; "as not_skin_photo/no_skin" says how many got a content code. Real non-skin photos (`--sets real`) are
+listed per source image of the report role; the development role's are fitted on.
 """
 
 from __future__ import annotations
@@ -141,6 +142,34 @@ def non_skin_table(rows: list[dict], reports: list[QualityReport]) -> list[list[
     return table
 
 
+def real_photo_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
+    """Real photos that show no skin (`gate_measure.py --sets real`), per source image of the report role, and in all.
+    The development role's are fitted on (their figure by leave-one-source-out is `bench/real_nonskin_cv.py`'s)."""
+    by_photo: dict[str, list[tuple[dict, QualityReport]]] = defaultdict(list)
+    for row, report in zip(rows, reports, strict=True):
+        if row["set"] == "real":
+            by_photo[row["photo"] if row["part"] == "report" else "all development photos (fitted on)"].append(
+                (row, report)
+            )
+            if row["part"] == "report":
+                by_photo["all report photos"].append((row, report))
+    table = [["real non-skin photo", "views", "refused, any code %", "whole photo", "as not_skin_photo %"]]
+    for photo, pairs in sorted(by_photo.items(), key=lambda kv: (kv[0].startswith("all"), kv[0])):
+        whole = [report for row, report in pairs if row["kind"] == "real whole"]
+        table.append(
+            [
+                photo,
+                str(len(pairs)),
+                pct(sum(not r.accepted for _, r in pairs), len(pairs)),
+                ",".join(r.retake_codes[0] if r.retake_codes else "ACCEPTED" for r in whole)
+                if len(whole) == 1
+                else f"{sum(not r.accepted for r in whole)}/{len(whole)} refused",
+                pct(sum("not_skin_photo" in r.retake_codes for _, r in pairs), len(pairs)),
+            ]
+        )
+    return table
+
+
 def render(table: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
@@ -202,7 +231,9 @@ def main() -> None:
         "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
     )
     args = parser.parse_args()
-    rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in (*GRID_SETS, "nonskin")]
+    rows = [
+        r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in (*GRID_SETS, "nonskin", "real")
+    ]
     if args.selection_only:
         rows = [r for r in rows if r["part"] == "selection"]
     reports = replay(rows, Thresholds())
@@ -210,6 +241,7 @@ def main() -> None:
         ("Degraded valid photos: caught with the expected code (good rows: refused)", degradation_table),
         ("False rejects of good valid photos, by skin tone (ITA of the photo's skin)", false_reject_table),
         ("Held-back non-skin images", non_skin_table),
+        ("Real photos that show no skin, at phone size (bench/real_images.py)", real_photo_table),
     ):
         print(f"\n{title}\n")
         print(render(table(rows, reports), args.markdown))
