@@ -104,8 +104,11 @@ def false_reject_table(rows: list[dict], reports: list[QualityReport]) -> list[l
                 groups["good photos as they are"][row["part"]].append(not report.accepted)
             if "ita" in row and row["ita"] == row["ita"]:
                 groups["ITA " + gd.ita_group(row["ita"])][row["part"]].append(not report.accepted)
+            # severe acne is the least like plain skin, and the photo that most needs analysing
+            groups[f"acne grade {gd.grade_of(row['photo'])}"][row["part"]].append(not report.accepted)
     table = [["good photos", "n sel/rep/hold", *(f"false rejects {part} %" for part in PARTS)]]
     order = ["all good photos and copies", "good photos as they are"] + ["ITA " + name for _, name in gd.ITA_GROUPS]
+    order += [f"acne grade {grade}" for grade in "0123"]
     for name in order:
         if name in groups:
             parts = groups[name]
@@ -148,9 +151,11 @@ def real_photo_table(rows: list[dict], reports: list[QualityReport]) -> list[lis
     by_photo: dict[str, list[tuple[dict, QualityReport]]] = defaultdict(list)
     for row, report in zip(rows, reports, strict=True):
         if row["set"] == "real":
-            by_photo[row["photo"] if row["part"] == "report" else "all development photos (fitted on)"].append(
-                (row, report)
-            )
+            by_photo[
+                row["photo"]
+                if row["part"] == "report"
+                else "all development photos (fitted on; by source held out: bench/real_nonskin_cv.py)"
+            ].append((row, report))
             if row["part"] == "report":
                 by_photo["all report photos"].append((row, report))
     table = [["real non-skin photo", "views", "refused, any code %", "whole photo", "as not_skin_photo %"]]
@@ -239,7 +244,10 @@ def main() -> None:
     reports = replay(rows, Thresholds())
     for title, table in (
         ("Degraded valid photos: caught with the expected code (good rows: refused)", degradation_table),
-        ("False rejects of good valid photos, by skin tone (ITA of the photo's skin)", false_reject_table),
+        (
+            "False rejects of good photos and copies, by skin tone (ITA of the photo's skin) and acne grade",
+            false_reject_table,
+        ),
         ("Held-back non-skin images", non_skin_table),
         ("Real photos that show no skin, at phone size (bench/real_images.py)", real_photo_table),
     ):

@@ -10,10 +10,10 @@ Protocol (what each choice sees):
 - `quality_gate/verdict.json`: one logistic regression per code (boosted trees for `TREE_CODES`) fitted on `train` rows: the code's
   degradations (strong enough) against good photos and their tone shifts and JPEG copies; the in-between
   strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit
-  families (seeds 0..24), background crops of train photos and, when the measures hold them (`gate_measure.py
-  --sets real`), the real non-skin photos of the development role (`bench/real_images.py`) against skin rows
-  (good, close-ups, blurred, side-lit), over the distance to `ood_stats.json` and the colour, texture and
-  exposure statistics (the feature set was chosen by `bench/real_nonskin_cv.py`, grouped by source image).
+  families (seeds 0..24) and background crops of train photos against skin rows (good, close-ups, blurred,
+  side-lit), over the distance to `ood_stats.json` and the colour statistics. Real non-skin photos of the
+  development role (`gate_measure.py --sets real`) join the negatives when their measures are given; the shipped
+  fit leaves them out, for what they cost is severe acne refused (`bench/real_nonskin_cv.py`, issue 12).
 - `ood_stats.json` also holds ceilings fitted on the same `train` rows: fine detail (2.5x the fitted maximum),
   colour detail (1.5x), and a joint one for sharp *and* oriented fine texture (both above the fitted 99.5th
   percentile; coherence among the sharper half): colour noise and strokes.
@@ -112,11 +112,6 @@ def fit_code(rows: list[dict], code: str, names: list[str], l2: float, trees: bo
     """One code's model over the measures `names`, fitted on its `training_rows`; threshold 0 until chosen."""
     chosen, target = training_rows(rows, code)
     x = np.array([verdict.inputs(r["measures"], names) for r in chosen])
-    bounds = {}
-    if code in verdict.BENIGN_SIDES:
-        low, high = verdict.clip_bounds(x[target == 0], names, verdict.BENIGN_SIDES[code])
-        bounds = {"clip_low": low, "clip_high": high}
-        x = verdict.clipped(x, bounds)
     if trees:
         fitted = fit_trees(x, target)
     else:
@@ -124,7 +119,6 @@ def fit_code(rows: list[dict], code: str, names: list[str], l2: float, trees: bo
         fitted = {"mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": intercept}
     return {
         "features": names,
-        **bounds,
         **fitted,
         "threshold": 0.0,
         "fitted_rows": {"faulty": int(target.sum()), "fine": int(len(target) - target.sum())},

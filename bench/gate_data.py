@@ -90,6 +90,12 @@ LESION_BOX_MARGIN = 0.05  # share of the frame added around the lesions on each 
 LESION_BOX_MIN = 0.5  # least width and height, as shares of the frame (one lesion would make a side light a step)
 
 
+def grade_of(photo: str) -> str:
+    """The ACNE04 severity grade a photo's name carries (`levle0_..` to `levle3_..`), or "" for other images."""
+    head = Path(photo).name.split("_", 1)[0]
+    return head.removeprefix("levle") if head.startswith("levle") else ""
+
+
 def label_file(photo: Path) -> Path:
     """The YOLO label file of an ACNE04 photo (images/x.jpg -> labels/x.txt)."""
     return photo.parent.parent / "labels" / f"{photo.stem}.txt"

@@ -206,9 +206,10 @@ def judge(
 
     Precedence: an exposure code hides the content codes (a black or blown-out frame hides the skin, and
     the exposure hint is the one that helps); so does a blur code when only the learned not_skin_photo model
-    doubts the content, not the distance or the ceilings (a photo blurred past recognition: what it shows
-    cannot be judged, and the focus hint is the one that helps); otherwise not_skin_photo is reported alone,
-    since advice on focus or light is no use for a photo of something else, and it says what no_skin would.
+    doubts the content, not the distance or the ceilings (that model reads fine detail, which blur takes away:
+    what the photo shows cannot be judged, and the focus hint is the one that helps); otherwise not_skin_photo
+    is reported alone, since advice on focus or light is no use for a photo of something else, and it says what
+    no_skin would.
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
     for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
     """
@@ -230,7 +231,7 @@ def judge(
         limit = t.max_ood_distance if t.max_ood_distance is not None else stats["threshold"]
         distance = values["ood_distance"]
         far = distance > limit or ood.exceeds_caps(values, stats)
-        results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9))))
+        results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9))))  # limit 0: by name
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")

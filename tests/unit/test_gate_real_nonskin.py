@@ -1,4 +1,5 @@
-"""Real non-skin photos (bench side) and the not_skin_photo model fitted with them (issue 12).
+"""Real non-skin photos for the gate's bench (issue 12): views, decoding, roles, who may be fitted on them; and the
+verdict's precedence once the not_skin_photo model reads fine detail.
 
 The photos themselves come from package wheels at bench time; these tests make their own images in code.
 """
@@ -15,6 +16,7 @@ import pytest
 
 from bench import real_images
 from bench.fit_quality_gate import fitted_on
+from bench.gate_data import grade_of
 from quality_gate import assess, verdict
 from quality_gate.policy import Thresholds, judge
 from tests.unit.test_quality_texture_and_light import synthetic_skin_photo
@@ -66,34 +68,10 @@ def test_only_development_photos_are_fitted_and_only_for_not_skin_photo() -> Non
     assert not fitted_on({"set": "valid", "part": "selection"}, "not_skin_photo")
 
 
-def test_clip_bounds_clip_the_benign_side_at_the_median() -> None:
-    x = np.array([[1.0, 10.0, 5.0], [2.0, 20.0, 6.0], [3.0, 30.0, 7.0]])
-    low, high = verdict.clip_bounds(x, ["a", "b", "c"], {"a": "low", "b": "high"})
-    assert low == [2.0, None, None] and high == [None, 20.0, None]
-    model = {"clip_low": low, "clip_high": high}
-    assert verdict.clipped(np.array([0.0, 99.0, -5.0]), model).tolist() == [2.0, 20.0, -5.0]
-    assert verdict.clipped(np.array([0.0, 99.0]), {}).tolist() == [0.0, 99.0]  # models without bounds: unchanged
-
-
-def test_a_sharper_evenly_lit_close_up_is_no_more_doubted_than_the_median_skin() -> None:
-    """Sharper or more evenly lit than the fitted skin is no reason to doubt a photo: the shipped model's logit
-    must not rise with those measures beyond the median (the learned model refused such skin until clipped)."""
-    model = verdict.load_models()["codes"]["not_skin_photo"]
-    assert "clip_low" in model and "clip_high" in model
-    values = assess(synthetic_skin_photo(0).rgb).measures
-    base = verdict.logit(values, model)
-    sharper = dict(values, detail_half_max=values["detail_half_max"] * 20, sharpness=values["sharpness"] * 20)
-    sharper["log_sharpness"] = float(np.log(sharper["sharpness"]))
-    assert verdict.logit(sharper, model) <= base + 1e-9
-    assert verdict.logit(dict(values, uniformity=1.0), model) <= base + 1e-9
-
-
-def test_synthetic_skin_photos_are_far_from_the_not_skin_threshold() -> None:
-    model = verdict.load_models()["codes"]["not_skin_photo"]
-    margins = [
-        verdict.logit(assess(synthetic_skin_photo(s).rgb).measures, model) - model["threshold"] for s in range(6)
-    ]
-    assert max(margins) < -1.0, margins
+def test_grade_of_reads_the_acne04_grade_from_the_name() -> None:
+    assert grade_of("levle3_37_jpg.rf.206570ccf4673fb6b3fb39cfb8810be6.jpg") == "3"
+    assert grade_of("/data/train/images/levle0_1_jpg.rf.x.jpg") == "0"
+    assert grade_of("chelsea") == "" and grade_of("fur-1001") == ""
 
 
 def _forced(models: dict, code: str, logit: float) -> dict:
@@ -104,7 +82,6 @@ def _forced(models: dict, code: str, logit: float) -> dict:
     model["coef"] = [0.0] * len(model["features"])
     model["intercept"] = model["threshold"] + logit
     model["mean"], model["scale"] = [0.0] * len(model["features"]), [1.0] * len(model["features"])
-    model.pop("clip_low", None), model.pop("clip_high", None)
     return forced
 
 

@@ -134,3 +134,9 @@ def test_assess_never_raises_on_random_arrays(image: np.ndarray) -> None:
     assert len(report.hints) == len(report.retake_codes)
     assert 0.0 <= report.margin <= 1.0
     json.dumps(report.to_dict())
+
+
+def test_a_zero_distance_limit_refuses_as_not_skin_photo_without_dividing_by_zero(skin: np.ndarray) -> None:
+    """`max_ood_distance` is overridable by name; 0 (every photo is out of distribution) must not crash the verdict."""
+    report = assess(skin, Thresholds(max_ood_distance=0.0))
+    assert report.retake_codes == ["not_skin_photo"] and 0.0 <= report.margin <= 1.0
