@@ -1,7 +1,8 @@
 """Fit the quality gate's learned verdict and out-of-distribution statistics; write the shipped files.
 
-    nice -n 10 .venv/bin/python bench/gate_measure.py --out var/gate/measures.json    # measures, ~10 min
-    .venv/bin/python bench/fit_quality_gate.py --measures var/gate/measures.json      # -> quality_gate/*.json
+    .venv/bin/python bench/real_images.py fetch                                     # the real non-skin photos, once
+    nice -n 10 .venv/bin/python bench/gate_measure.py --sets train,valid,real --out var/gate/measures.json
+    .venv/bin/python bench/fit_quality_gate.py --measures var/gate/measures.json --search-budgets   # -> quality_gate/*.json
 
 Protocol (what each choice sees):
 - `quality_gate/ood_stats.json`: mean and covariance fitted on ACNE04 `train` rows only (photos, tone shifts,
@@ -11,9 +12,10 @@ Protocol (what each choice sees):
   degradations (strong enough) against good photos and their tone shifts and JPEG copies; the in-between
   strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit
   families (seeds 0..24) and background crops of train photos against skin rows (good, close-ups, blurred,
-  side-lit), over the distance to `ood_stats.json` and the colour statistics. Real non-skin photos of the
-  development role (`gate_measure.py --sets real`) join the negatives when their measures are given; the shipped
-  fit leaves them out, for what they cost is severe acne refused (`bench/real_nonskin_cv.py`, issue 12).
+  side-lit), over the distance to `ood_stats.json`, the colour statistics and the texture's direction and fine
+  detail. Real non-skin photos of the development role (`gate_measure.py --sets real`, `bench/real_images.py`)
+  join the negatives when their measures are given, as they are for the shipped fit; the inputs were chosen by
+  `bench/real_nonskin_cv.py` (richer ones caught more real photos and refused more severe acne; issue 12).
 - `ood_stats.json` also holds ceilings fitted on the same `train` rows: fine detail (2.5x the fitted maximum),
   colour detail (1.5x), and a joint one for sharp *and* oriented fine texture (both above the fitted 99.5th
   percentile; coherence among the sharper half): colour noise and strokes.

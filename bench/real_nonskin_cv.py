@@ -101,7 +101,9 @@ def main() -> None:
         models["codes"]["not_skin_photo"] = model
         return models
 
-    print(f"shipped gate (never fitted on them): real photos refused {refused(real, shipped, t).mean():.1%}")
+    print(
+        f"shipped gate: real development photos refused {refused(real, shipped, t).mean():.1%} (fitted on them, if its fit read them)"
+    )
     for label, names in VARIANTS:
         for share in (float(b) for b in args.budgets.split(",")):
             held = {}
