@@ -28,17 +28,10 @@ from bench.fit_quality_gate import code_threshold, fit_code, is_good
 from quality_gate import ood, verdict
 from quality_gate.policy import Thresholds, judge
 
-# the model before issue 12's real photos: the distance and the colour statistics
-BEFORE = [
-    "log_ood_distance",
-    "skin_fraction",
-    "grey_fraction",
-    "green_blue_fraction",
-    "skin_red_green",
-    "skin_yellow_blue",
-    "edge_density",
-    "skin_texture_contrast",
-]
+SHIPPED = verdict.MODEL_FEATURES["not_skin_photo"]
+DIRECTION = ["fine_coherence", "oriented_detail"]  # strokes (fur, hair, grain) are oriented; pores and lesions are not
+DETAIL = ["log_detail_half_max", "log_sharpness"]
+BEFORE = [name for name in SHIPPED if name not in DIRECTION + DETAIL]  # the distance and the colour statistics
 FRAME_COLOUR = [
     "frame_lightness",
     "frame_lightness_spread",
@@ -49,12 +42,10 @@ FRAME_COLOUR = [
 TEXTURE = ["skin_chroma_spread", "log_detail_half_max", "log_sharpness", "colour_detail", "fine_coherence"]
 TEXTURE += ["oriented_detail", "motion_ratio", "log_noise", "skin_exposure", "frame_gradient"]
 HIGHLIGHTS = ["skin_highlight", "frame_highlight", "clipped_fraction", "light_spread", "uniformity"]
-DIRECTION = ["fine_coherence", "oriented_detail"]  # strokes (fur, hair, grain) are oriented; pores and lesions are not
-DETAIL = ["log_detail_half_max", "log_sharpness"]
 VARIANTS = [  # (label, inputs); issue 12's note gives the figures and the rule that chose the shipped one
     ("distance + colour (before)", BEFORE),
     ("+ direction", BEFORE + DIRECTION),
-    ("+ direction, detail (shipped)", BEFORE + DIRECTION + DETAIL),
+    ("+ direction, detail (shipped)", SHIPPED),
     ("+ direction, detail, colour detail", BEFORE + DIRECTION + DETAIL + ["colour_detail"]),
     ("+ direction, detail, noise, ratio", BEFORE + DIRECTION + DETAIL + ["log_noise", "motion_ratio"]),
     ("+ frame colour", BEFORE + FRAME_COLOUR),
