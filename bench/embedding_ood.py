@@ -7,7 +7,8 @@
 the generated non-skin families of `bench/gate_data.py` (held-back seeds 1000.., every family, also the two never
 used in the gate's fit), crops of the non-skin part of valid photos, and skin close-ups cut from valid photos (skin
 that must pass). `report` applies stored statistics: refusal rate per family, by the gate, by the embedding, and by
-the embedding among images the gate passed (what the check adds). Valid photos themselves are judged by
+the embedding among images the gate passed (what the check adds). Real photos that show no skin
+(`bench/real_images.py`, once fetched) come as two more families, by role. Valid photos themselves are judged by
 `skintrouble evaluate --refit-grader --train-evidence` (selection / report false refusals).
 """
 
@@ -40,6 +41,25 @@ def images_to_judge(seeds: int, photos: int) -> list[tuple[str, str, np.ndarray]
         close = gd.skin_close_up(rgb, rng)
         if close is not None:
             images.append(("skin close-up (must pass)", path.name, close))
+    return images + real_photos()
+
+
+def real_photos() -> list[tuple[str, str, np.ndarray]]:
+    """The real non-skin photos of `bench/real_images.py`, whole and cropped as `gate_measure.py --sets real` cuts
+    them (same seeds, same views), by role; none when they were never fetched."""
+    import zlib
+
+    from bench import real_images
+    from bench.gate_measure import REAL_CROPS
+
+    if any(real_images.wheel_path(s.wheel) is None for s in real_images.SOURCES):
+        print("real photos left out: run `bench/real_images.py fetch` first")
+        return []
+    images = []
+    for source in real_images.SOURCES:
+        rng = np.random.default_rng(zlib.crc32(source.name.encode()))
+        for index, (_, view) in enumerate(real_images.views(real_images.load(source), rng, REAL_CROPS)):
+            images.append((f"real photo ({source.role})", f"{source.name}-{index}", view))
     return images
 
 
