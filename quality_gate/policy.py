@@ -231,9 +231,8 @@ def judge(
         limit = t.max_ood_distance if t.max_ood_distance is not None else stats["threshold"]
         distance = values["ood_distance"]
         far = distance > limit or ood.exceeds_caps(values, stats)
-        results.append(
-            ("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9)))
-        )  # 0 may be set by name
+        # max_ood_distance may be set to 0 by name (every photo out of distribution): no division by it
+        results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9))))
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")
