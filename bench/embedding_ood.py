@@ -47,18 +47,14 @@ def images_to_judge(seeds: int, photos: int) -> list[tuple[str, str, np.ndarray]
 def real_photos() -> list[tuple[str, str, np.ndarray]]:
     """The real non-skin photos of `bench/real_images.py`, whole and cropped as `gate_measure.py --sets real` cuts
     them (same seeds, same views), by role; none when they were never fetched."""
-    import zlib
-
     from bench import real_images
-    from bench.gate_measure import REAL_CROPS
 
     if any(real_images.wheel_path(s.wheel) is None for s in real_images.SOURCES):
         print("real photos left out: run `bench/real_images.py fetch` first")
         return []
     images = []
     for source in real_images.SOURCES:
-        rng = np.random.default_rng(zlib.crc32(source.name.encode()))
-        for index, (_, view) in enumerate(real_images.views(real_images.load(source), rng, REAL_CROPS)):
+        for index, (_, view) in enumerate(real_images.seeded_views(source)):
             images.append((f"real photo ({source.role})", f"{source.name}-{index}", view))
     return images
 

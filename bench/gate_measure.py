@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import zlib
 from pathlib import Path
 
 import cv2
@@ -297,9 +296,6 @@ def measure_nonskin(t: Thresholds) -> list[dict]:
     return rows
 
 
-REAL_CROPS = 12  # random crops per real non-skin image, besides the whole image
-
-
 def measure_real(t: Thresholds) -> list[dict]:
     """Real photos that show no skin (`bench/real_images.py`), whole and cropped, at phone size; `part` is the
     source's role (development or report)."""
@@ -307,8 +303,7 @@ def measure_real(t: Thresholds) -> list[dict]:
 
     rows = []
     for source in track(real_images.SOURCES, description="real non-skin images"):
-        rng = np.random.default_rng(zlib.crc32(source.name.encode()))
-        for kind, view in real_images.views(real_images.load(source), rng, REAL_CROPS):
+        for kind, view in real_images.seeded_views(source):
             rows.append(row("real", source.role, source.name, f"real {kind}", "not_skin_photo", view, t))
     return rows
 

@@ -6,10 +6,11 @@
 The real development photos (`bench/real_images.py`) are too few to split once, so each variant is fitted once
 per source image with that image's views left out and judged on them (leave one source out), with every other
 code as shipped. The decision threshold is chosen as the shipped one is, on the good photos and copies of the
-*selection* part of `valid` (`--budget`). Printed per variant: the held-out real photos refused (any code), the
+*selection* part of `valid` (`--budgets`). Printed per variant: the held-out real photos refused (any code), the
 good selection rows refused (any code), and the generated non-skin images and background crops of the selection
 part refused; and, fitted five times with a fifth of the train photos left out each time (grouped by photo), the
-good rows of the left-out photos refused, by acne grade (severe acne must not read as "not skin"). Neither the report part, nor the holdout, nor the real photos of the `report` role are read here.
+good rows of the left-out photos refused, by acne grade (severe acne must not read as "not skin"). Neither the
+report part, nor the holdout, nor the real photos of the `report` role are read here.
 """
 
 from __future__ import annotations
