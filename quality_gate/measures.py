@@ -19,13 +19,13 @@ CLIP_LEVEL = 250  # a channel at or above this has lost its detail
 def working_copy(rgb: np.ndarray, side: int) -> np.ndarray:
     """Resize so the long side is exactly `side`: area averaging down (alias-free), linear up.
 
-    From under twice the target (a 12 MP photo decoded at 1/4: 1008 px), INTER_LINEAR first enlarges to twice the
+    From under twice the target (a 12 MP photo decoded at 1/4: 1008 px), INTER_CUBIC first enlarges to twice the
     target and INTER_AREA halves that: OpenCV's INTER_AREA is fast for an exact halving but ~10x slower at a ratio
-    such as 1008 -> 640, and the two steps alias fine texture less than it does there (`test_quality_measures`).
-    From 2-4x, INTER_AREA alone, which is the reference (a linear step there would alias). A larger photo first
-    goes to twice the target with INTER_LINEAR, which reads only the pixels it needs (INTER_AREA over 12 MP
-    costs ~10x more), then INTER_AREA halves it. Upscaling small photos keeps measures on one scale: a small
-    photo then reads as soft, which it is.
+    such as 1008 -> 640, and the two steps alias fine texture no more than it does there (`test_quality_measures`)
+    and soften less (a linear enlargement would soften more; issue 12's note). From 2-4x, INTER_AREA alone (a
+    linear step there would alias). A larger photo first goes to twice the target with INTER_LINEAR, which reads
+    only the pixels it needs (INTER_AREA over 12 MP costs ~10x more), then INTER_AREA halves it. Upscaling small
+    photos keeps measures on one scale: a small photo then reads as soft, which it is.
     """
     height, width = rgb.shape[:2]
     scale = side / max(height, width)
@@ -34,7 +34,9 @@ def working_copy(rgb: np.ndarray, side: int) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if scale >= 1.0:
         return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
-    if scale > 0.5 or scale < 0.25:
+    if scale > 0.5:
+        rgb = cv2.resize(rgb, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_CUBIC)
+    elif scale < 0.25:
         rgb = cv2.resize(rgb, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 

@@ -84,6 +84,22 @@ def test_working_copy_aliases_fine_texture_no_more_than_area_averaging() -> None
             assert cv2.resize(board, size, interpolation=cv2.INTER_LINEAR).std() > 30.0
 
 
+def test_working_copy_of_an_enlarged_photo_keeps_its_sharpness() -> None:
+    """A 640 px photo enlarged 1.5-1.9x (as a phone photo decoded at 1/2 or 1/4 reaches the gate) reads at least as
+    sharp on the working copy as INTER_AREA alone would leave it: the enlargement to twice the target must not
+    soften it further (a linear one would), or sharp phone photos drift toward `blurry`."""
+    photo = textured_skin()
+    reference = measures.sharpness(measures.luma(photo), all_true(photo))
+    for factor in (1.5, 1.575, 1.9):
+        size = (round(640 * factor), round(480 * factor))
+        enlarged = cv2.resize(photo, size, interpolation=cv2.INTER_CUBIC)
+        work = measures.working_copy(enlarged, 640)
+        area = cv2.resize(enlarged, (640, 480), interpolation=cv2.INTER_AREA)
+        kept = measures.sharpness(measures.luma(work), all_true(work))
+        assert kept >= measures.sharpness(measures.luma(area), all_true(area)), factor
+        assert kept < reference  # what an enlargement takes away does not come back
+
+
 def test_sharpness_is_scale_aware_on_the_working_copy() -> None:
     """The same scene at 1280, 2560 and 4000 px wide scores alike once on the working copy."""
     scene = cv2.resize(textured_skin(1200, 1600), (4000, 3000), interpolation=cv2.INTER_CUBIC)
