@@ -220,10 +220,10 @@ def search_budgets(
 ) -> dict[str, float]:
     """Per-code budgets for the four codes just short of 98%, chosen on the *selection* part only.
 
-    Every combination of `SEARCH_SHARES` is replayed through `policy.judge` on the selection rows, the other
-    codes at their `fixed` budgets (`--code-budget`) or `--budget`; among those refusing at most
-    `--max-false-rejects` of the good selection photos and copies, the one with the highest lowest catch rate
-    over `SEARCH_KINDS` wins (ties: fewer false rejects).
+    Every combination of `SEARCH_SHARES` for the four codes not given a `fixed` budget (`--code-budget`) is replayed
+    through `policy.judge` on the selection rows, the other codes at their fixed budgets or `--budget`; among those
+    refusing at most `--max-false-rejects` of the good selection photos and copies, the one with the highest lowest
+    catch rate over `SEARCH_KINDS` wins (ties: fewer false rejects).
     """
     import itertools
 
@@ -233,8 +233,9 @@ def search_budgets(
     good = [r for r in selection if is_good(r)]
     hard = [r for r in selection if r["kind"] in SEARCH_KINDS]
     best: tuple[float, float, dict[str, float]] | None = None
-    for shares in itertools.product(SEARCH_SHARES, repeat=len(SEARCHED_CODES)):
-        budgets = dict(zip(SEARCHED_CODES, shares, strict=True))
+    searched = [code for code in SEARCHED_CODES if code not in fixed]
+    for shares in itertools.product(SEARCH_SHARES, repeat=len(searched)):
+        budgets = dict(zip(searched, shares, strict=True))
         verdict_of = trial_gate(rows, models, stats, fixed | budgets, args)
         refused = refused_share(good, verdict_of)
         rates = {
