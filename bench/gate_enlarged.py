@@ -6,7 +6,7 @@ Each ACNE04 photo (640 px) is enlarged 1.5x, 2x, 3x and to 4032 px wide (INTER_C
 stored as a phone would send it (JPEG q92) and decoded as the service decodes it (`decode_stored` at
 `ANALYSIS_LONG_SIDE`: 960, 1280, 960 and 1008 px wide), then judged with the photo's own size as `photo_size`.
 Printed per factor: the photos whose verdict differs from the 640 px photo's, refused or accepted, and by which
-codes. Protocol: `--part selection` is the part of `valid` thresholds were chosen on, `report` the part no choice
+codes; and those refused both times with other codes. Protocol: `--part selection` is the part of `valid` thresholds were chosen on, `report` the part no choice
 read, `fit` the first `--limit` photos of the gate's fit sample (in-sample for the learned verdict).
 """
 
@@ -38,6 +38,7 @@ def main() -> None:
         photos = select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), args.part)
     refused_at_640 = 0
     flips: dict[float, collections.Counter] = {factor: collections.Counter() for factor in FACTORS}
+    recoded: collections.Counter = collections.Counter()
     decoded: dict[float, str] = {}
     for path in track(photos, description=f"{args.part}: photos x {len(FACTORS)} sizes"):
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -53,13 +54,15 @@ def main() -> None:
             if report.accepted != reference.accepted:
                 verdict = "accepted" if report.accepted else "refused " + "+".join(report.retake_codes)
                 flips[factor][verdict] += 1
+            elif report.retake_codes != reference.retake_codes:  # refused both times, for other reasons
+                recoded[factor] += 1
     print(f"{args.part}: {len(photos)} photos, {refused_at_640} refused at 640 px")
     for factor in FACTORS:
         changed = sum(flips[factor].values())
         detail = ", ".join(f"{verdict} {count}" for verdict, count in flips[factor].most_common()) or "-"
         print(
             f"  x{factor:.2f} (decoded at {decoded.get(factor, '?')}): verdict differs on {changed} "
-            f"({changed / max(len(photos), 1):.1%}): {detail}"
+            f"({changed / max(len(photos), 1):.1%}): {detail}; refused both times with other codes: {recoded[factor]}"
         )
 
 

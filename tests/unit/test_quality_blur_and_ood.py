@@ -226,3 +226,35 @@ def test_fit_logistic_separates_two_clouds() -> None:
     mean, scale, coef, intercept = verdict.fit_logistic(x, y)
     predicted = ((x - mean) / scale) @ coef + intercept > 0
     assert (predicted == (y > 0.5)).mean() > 0.95 and (coef > 0).all()
+
+
+# --- phone-size photos ---------------------------------------------------------------------------------------------
+
+
+def _as_served(image: np.ndarray, side: int, decode_side: int) -> tuple[list[str], int]:
+    """The photo enlarged to `side`, stored as a phone would send it and decoded as the service decodes it, at the
+    smallest JPEG scale reaching `decode_side` (`ANALYSIS_LONG_SIDE`, or more when the skin is small in the frame)."""
+    from pipelines.cases.photos import decode_stored
+
+    enlarged = cv2.cvtColor(cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2BGR)
+    jpeg = cv2.imencode(".jpg", enlarged, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    pixels = decode_stored(jpeg, min_long_side=decode_side)
+    return assess(pixels.rgb, photo_size=(side, side)).retake_codes, pixels.rgb.shape[0]
+
+
+@pytest.mark.parametrize("fault", ["none", "blur", "dark"])
+def test_an_enlarged_photo_gets_the_verdict_of_the_photo_itself(skin: np.ndarray, fault: str) -> None:
+    """Decoded at 960 px (1.5x, whole), 1008 px (a 4032 px photo at 1/4) and 2016 px (at 1/2, skin small in the
+    frame), the photo reaches the working copy by three resize paths (`measures.working_copy`): none may change
+    the answer."""
+    from pipelines.cases.analysis import ANALYSIS_LONG_SIDE
+
+    image = {"none": skin, "blur": cv2.GaussianBlur(skin, (0, 0), 4), "dark": (skin * 0.2).astype(np.uint8)}[fault]
+    expected = assess(image).retake_codes
+    assert expected == {"none": [], "blur": ["blurry"], "dark": ["too_dark"]}[fault]
+    for side, decode_side, decoded in (
+        (960, ANALYSIS_LONG_SIDE, 960),
+        (4032, ANALYSIS_LONG_SIDE, 1008),
+        (4032, 2016, 2016),
+    ):
+        assert _as_served(image, side, decode_side) == (expected, decoded), (side, decode_side)
