@@ -58,6 +58,9 @@ def main() -> None:
     def refused(row: dict, model: dict) -> bool:
         return verdict.logit(row["measures"], model) > model["threshold"]
 
+    def share(hits: list[bool]) -> str:
+        return f"{np.mean(hits):.1%}" if hits else "-"
+
     shipped = verdict.MODEL_FEATURES[args.code]
     variants = [("shipped", shipped)] + [(f"+ {name}", [*shipped, name]) for name in args.candidates]
     for label, names in variants:
@@ -66,10 +69,6 @@ def main() -> None:
             model = fitted([r for r in train if fold(r) != k], names)
             held += [(r, refused(r, model)) for r in train if fold(r) == k]
         model = fitted(train, names)
-
-        def share(pairs: list[bool]) -> str:
-            return f"{np.mean(pairs):.1%}" if pairs else "-"
-
         faults = [(strength(r), hit) for r, hit in held if strength(r) is not None]
         print(
             f"{label:22s} folds: good refused {share([hit for r, hit in held if is_good(r)])}, "

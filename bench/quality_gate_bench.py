@@ -57,8 +57,9 @@ def main() -> None:
     else:
         photos = {name: synthetic_photo(height, width) for name, (width, height) in SIZES.items()}
     # warm-up on every photo before timing any: the first call pays for OpenCV's lazy initialisation, and the
-    # 12 MP one raises glibc's mmap threshold as a serving process's photo decoding does; without it, the 640 px
-    # photo timed first pays a page fault on every large temporary and reads up to 2x slower (order, not cost).
+    # 12 MP one raises glibc's mmap threshold as a serving process's large buffers do (the detector's input tensor,
+    # a few MB, after its first analysis); without it, the 640 px photo timed first pays a page fault on every
+    # large temporary and reads up to 2x slower (order, not cost).
     for image in photos.values():
         assess(image)
     results = {name: median_ms(image, args.repeats) for name, image in photos.items()}

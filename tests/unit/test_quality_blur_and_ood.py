@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines.cases.analysis import ANALYSIS_LONG_SIDE
+from pipelines.cases.photos import decode_stored
 from quality_gate import Thresholds, assess, measures, ood, verdict
 from quality_gate.policy import RETAKE_CODES, image_measures
 from quality_gate.skin import lit_skin_mask, skin_mask
@@ -234,8 +236,6 @@ def test_fit_logistic_separates_two_clouds() -> None:
 def _as_served(image: np.ndarray, side: int, decode_side: int) -> tuple[list[str], int]:
     """The photo enlarged to `side`, stored as a phone would send it and decoded as the service decodes it, at the
     smallest JPEG scale reaching `decode_side` (`ANALYSIS_LONG_SIDE`, or more when the skin is small in the frame)."""
-    from pipelines.cases.photos import decode_stored
-
     enlarged = cv2.cvtColor(cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2BGR)
     jpeg = cv2.imencode(".jpg", enlarged, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
     pixels = decode_stored(jpeg, min_long_side=decode_side)
@@ -247,8 +247,6 @@ def test_an_enlarged_photo_gets_the_verdict_of_the_photo_itself(skin: np.ndarray
     """Decoded at 960 px (1.5x, whole), 1008 px (a 4032 px photo at 1/4) and 2016 px (at 1/2, skin small in the
     frame), the photo reaches the working copy by three resize paths (`measures.working_copy`): none may change
     the answer."""
-    from pipelines.cases.analysis import ANALYSIS_LONG_SIDE
-
     image = {"none": skin, "blur": cv2.GaussianBlur(skin, (0, 0), 4), "dark": (skin * 0.2).astype(np.uint8)}[fault]
     expected = assess(image).retake_codes
     assert expected == {"none": [], "blur": ["blurry"], "dark": ["too_dark"]}[fault]
