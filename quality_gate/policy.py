@@ -17,7 +17,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from quality_gate import measures, ood, verdict
+from quality_gate import lighting_cnn, measures, ood, verdict
 from quality_gate.skin import deep_shadow, skin_mask
 
 RETAKE_CODES: dict[str, str] = {
@@ -51,6 +51,9 @@ class Thresholds:
     max_deep_shadow: float = 0.6  # skin-coloured area too dark for the skin mask, x the skin: the 0.05 step above
     # every good valid-selection photo and copy (0.57 at most), so this outer floor refuses none of them
     min_sharpness: float = 2.0  # mean |Laplacian| of normalised luma on the face, x100
+    # the lighting CNN's logit (`lighting_cnn`): the lowest at which the gate refuses at most 0.5 points more good
+    # valid-selection photos and copies (`bench/lighting_cnn.py threshold`: 1.61% -> 2.01%)
+    max_lighting_logit: float = 1.5
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
     learned_offset: float = 0.0  # added to every learned decision threshold (logits): > 0 is more lenient
@@ -167,6 +170,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     values.update(measures.colour_texture(half, skin_half))
     values["colour_detail"], values["fine_coherence"], values["oriented_detail"] = measures.fine_texture(half, lit)
     values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))
+    # the CNN sees shapes of light the measures above cannot; only skin's lighting is judged
+    values["lighting_logit"] = lighting_cnn.lighting_logit(half) if has_skin else 0.0
     return values
 
 
@@ -177,6 +182,7 @@ def _checks(t: Thresholds) -> list[_Check]:
         _Check("too_bright", "clipped_fraction", t.max_clipped_fraction, "max", t.max_clipped_fraction),
         _Check("uneven_lighting", "uniformity", t.min_uniformity, "min", t.min_uniformity, True),
         _Check("uneven_lighting", "deep_shadow", t.max_deep_shadow, "max", t.max_deep_shadow, True),
+        _Check("uneven_lighting", "lighting_logit", t.max_lighting_logit, "max", LEARNED_MARGIN_SCALE, True),
         _Check("blurry", "sharpness", t.min_sharpness, "min", t.min_sharpness, True),
         _Check("low_resolution", "short_side", t.min_short_side, "min", t.min_short_side),
         _Check("no_skin", "skin_fraction", t.min_skin_fraction, "min", t.min_skin_fraction),

@@ -78,7 +78,7 @@ def test_check_quality_json_lines(tmp_path: Path, photos: dict[str, Path]) -> No
         "ood_distance",
     } <= reported
     assert {"light_slope", "colour_detail", "fine_coherence", "oriented_detail"} <= reported  # the second round
-    assert {"deep_shadow", "light_q10", "shadowed_2"} <= reported  # the lighting rounds
+    assert {"deep_shadow", "light_q10", "shadowed_2", "lighting_logit"} <= reported  # the lighting rounds
 
 
 def test_predict_json_lines_and_conf_only_changes_the_listing(tmp_path: Path, photos: dict[str, Path]) -> None:

@@ -1,0 +1,110 @@
+"""The gate's lighting CNN (quality_gate/lighting_cnn.py): its input, the shipped network's view of light on
+code-made skin, the gate's use of it, and the training script's parts (bench/lighting_cnn.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import gate_data as gd
+from bench import lighting_cnn as train
+from quality_gate import lighting_cnn
+from quality_gate.measures import working_copy
+from quality_gate.policy import Thresholds, assess
+from tests.conftest import skin_photo
+
+
+def served(image: np.ndarray) -> float:
+    """The logit as the gate computes it: on the half-size working copy."""
+    return lighting_cnn.lighting_logit(working_copy(working_copy(image, 640), 320))
+
+
+def test_model_input_is_a_scaled_square_whatever_the_aspect() -> None:
+    grey = np.full((300, 400, 3), 160, np.uint8)  # exposed inside the band: only scaled
+    x = lighting_cnn.model_input(grey)
+    assert x.shape == (1, 3, lighting_cnn.INPUT_SIDE, lighting_cnn.INPUT_SIDE) and x.dtype == np.float32
+    assert np.allclose(x, (160 / 255 - lighting_cnn.MEAN) / lighting_cnn.SCALE)
+
+
+def input_level(x: np.ndarray) -> float:
+    """log2 of the input's 95th percentile of linear luma (what the band is about)."""
+    srgb = np.clip(x[0].transpose(1, 2, 0) * lighting_cnn.SCALE + lighting_cnn.MEAN, 0, 1)
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    return float(np.log2(np.quantile(linear @ np.array([0.299, 0.587, 0.114]), 0.95)))
+
+
+@pytest.mark.parametrize("stops", [-5.0, -3.0, 3.0])
+def test_a_photo_exposed_outside_the_band_is_brought_to_its_edge(stops: float) -> None:
+    skin = skin_photo(320, 240, seed=3)
+    low, high = lighting_cnn.EXPOSURE_BAND
+    assert low < input_level(lighting_cnn.model_input(skin)) < high  # the photo itself is left alone
+    edge = low if stops < 0 else high
+    assert input_level(lighting_cnn.model_input(gd.exposure(stops)(skin))) == pytest.approx(edge, abs=0.15)
+
+
+@pytest.mark.parametrize("angle", [0.0, 90.0, 180.0, 270.0])
+def test_the_shipped_network_sees_side_light_and_shadows_but_not_exposure(angle: float) -> None:
+    skin = skin_photo(640, 480, seed=1)
+    assert served(skin) < -2.0  # even light: well below any threshold the selection part chose
+    assert served(gd.exposure(-2.0)(skin)) < -2.0  # dark all over is too_dark's business, not uneven light
+    assert served(gd.side_light(5.0, angle)(skin)) > 2.0
+    assert served(gd.cast_shadow(4.0, angle, cover=0.45, soft=0.1)(skin)) > 2.0
+
+
+def test_the_gate_refuses_a_shadow_only_the_network_sees_as_uneven_lighting() -> None:
+    skin = skin_photo(640, 480, seed=1)
+    shadowed = gd.cast_shadow(4.0, 90.0, cover=0.45, soft=0.1)(skin)
+    without = Thresholds(max_lighting_logit=float("inf"))
+    assert assess(skin).accepted
+    report = assess(shadowed)
+    assert "uneven_lighting" in report.retake_codes and report.measures["lighting_logit"] > 2.0
+    assert "uneven_lighting" not in assess(shadowed, without).retake_codes  # the hand measures miss this one
+
+
+def test_no_skin_no_lighting_logit() -> None:
+    wall = np.full((480, 640, 3), (40, 120, 200), np.uint8)  # blue: not skin
+    assert assess(wall).measures["lighting_logit"] == 0.0
+
+
+def test_extra_fault_families_darken_around_their_centre() -> None:
+    image = np.full((128, 128, 3), 180, np.uint8)
+    rng = np.random.default_rng(0)
+    box = (0.4, 0.4, 0.6, 0.6)
+    blob = train.blob_shadow(4.0, rng, box)(image).astype(float)
+    spot = train.spot_light(4.0, rng, box)(image).astype(float)
+    one_stop_down = float(gd.exposure(-1.0)(image)[0, 0, 0])
+    assert blob[64, 64, 0] < one_stop_down and blob[0, 0, 0] > 170  # dark in the middle, untouched far away
+    corners = [spot[0, 0, 0], spot[0, -1, 0], spot[-1, 0, 0], spot[-1, -1, 0]]
+    assert spot[64, 64, 0] > 150 and min(corners) < 60  # lit near the lamp, 4 stops down at the far corner
+
+
+def test_training_copies_are_labelled_inputs_from_their_own_seed() -> None:
+    images = [skin_photo(128, 128, seed=s) for s in range(3)]
+    data = train.Copies(images, [None, (0.2, 0.2, 0.8, 0.8), None], train.Config(epochs=2, per_photo=2), seed=7)
+    assert len(data) == 3 * 2 * 2
+    x, y = data[5]
+    assert x.shape == (3, 64, 64) and x.dtype == np.float32 and y in (0.0, 1.0)
+    again, _ = data[5]
+    assert np.array_equal(x, again)  # reproducible: a worker makes the same copy
+
+
+def test_export_round_trip_matches_torch(tmp_path: Path) -> None:
+    import onnxruntime as ort
+    import torch
+
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = train.make_model(4).eval()
+        path = tmp_path / f"m{seed}.pt"
+        torch.save({"config": f"m{seed}", "width": 4, "state": model.state_dict()}, path)
+        members.append((path, model))
+    onnx = tmp_path / "mean.onnx"
+    train.main(["export", "--weights", *(str(p) for p, _ in members), "--onnx", str(onnx)])
+    x = lighting_cnn.model_input(skin_photo(200, 150, seed=2))
+    with torch.no_grad():
+        expected = float(np.mean([m(torch.from_numpy(x)).item() for _, m in members]))
+    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    assert float(session.run(None, {"image": x})[0].item()) == pytest.approx(expected, abs=1e-4)
