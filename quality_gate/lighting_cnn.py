@@ -43,11 +43,13 @@ def model_input(rgb: np.ndarray) -> np.ndarray:
     trained on squeezed crops of many aspects), its exposure brought into `EXPOSURE_BAND`, sRGB scaled about
     zero. Training and serving share it."""
     small = cv2.resize(rgb, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
-    linear = LINEAR_LUT[small]
-    level = math.log2(max(float(np.quantile(cv2.cvtColor(linear, cv2.COLOR_RGB2GRAY), EXPOSURE_QUANTILE)), 1e-4))
+    linear = cv2.LUT(small, LINEAR_LUT)
+    luma = cv2.cvtColor(linear, cv2.COLOR_RGB2GRAY).ravel()
+    rank = round(EXPOSURE_QUANTILE * (luma.size - 1))
+    level = math.log2(max(float(np.partition(luma, rank)[rank]), 1e-4))
     gain = 2.0 ** (min(max(level, EXPOSURE_BAND[0]), EXPOSURE_BAND[1]) - level)
-    srgb = small.astype(np.float32) / 255.0 if gain == 1.0 else _to_srgb(linear * gain)
-    return ((srgb - MEAN) / SCALE).transpose(2, 0, 1)[None].copy()
+    srgb = small.astype(np.float32) * (1 / 255) if gain == 1.0 else _to_srgb(linear * gain)
+    return np.ascontiguousarray(((srgb - MEAN) * (1 / SCALE)).transpose(2, 0, 1)[None])
 
 
 def _to_srgb(linear: np.ndarray) -> np.ndarray:
