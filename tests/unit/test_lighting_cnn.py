@@ -61,6 +61,8 @@ def test_the_gate_refuses_a_shadow_only_the_network_sees_as_uneven_lighting() ->
     report = assess(shadowed)
     assert "uneven_lighting" in report.retake_codes and report.measures["lighting_logit"] > 2.0
     assert "uneven_lighting" not in assess(shadowed, without).retake_codes  # the hand measures miss this one
+    lenient = Thresholds(learned_offset=report.measures["lighting_logit"])  # an operator's "more lenient" moves it too
+    assert "uneven_lighting" not in assess(shadowed, lenient).retake_codes
 
 
 def test_no_skin_no_lighting_logit() -> None:
