@@ -110,3 +110,19 @@ def test_export_round_trip_matches_torch(tmp_path: Path) -> None:
         expected = float(np.mean([m(torch.from_numpy(x)).item() for _, m in members]))
     session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     assert float(session.run(None, {"image": x})[0].item()) == pytest.approx(expected, abs=1e-4)
+
+
+def test_cross_validation_table_thresholds_on_the_fine_copies_only() -> None:
+    """Catch per variant at the logits that hold 1% / 2% of the pooled fine copies (the CV's choice protocol)."""
+    names = train.EVAL_NAMES
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0.0, 1.0, (400, len(names)))
+    fault = names.index("lesion cast shadow 4 stops")
+    scores[:, fault] = 10.0  # every copy far above any fine one
+    scores[:, names.index("darker 1 stop")] = 50.0  # not a fine copy: must not move the thresholds
+    result = train.table(scores)
+    fine = [names.index(n) for n in train.FINE]
+    for share, key in ((0.01, "1%"), (0.02, "2%")):
+        assert result["_thresholds"][key] == pytest.approx(np.quantile(scores[:, fine], 1 - share))
+        assert result["lesion cast shadow 4 stops"][key] == 1.0
+        assert np.mean([result[n][key] for n in train.FINE]) == pytest.approx(share, abs=0.005)
