@@ -3,6 +3,7 @@
     nice .venv/bin/python bench/lighting_cnn.py pack --out .gpu/lighting
     nice .venv/bin/python bench/lighting_cnn.py cv --data .gpu/lighting --configs base,no-extra --out var/gate/lighting-cv
     nice .venv/bin/python bench/lighting_cnn.py fit --data .gpu/lighting --config base --out var/gate/lighting-cv
+    .venv/bin/python bench/lighting_cnn.py plot --out var/gate/lighting-cv      # docs/figures/lighting_cnn_cv.png
     .venv/bin/python bench/lighting_cnn.py export --weights var/gate/lighting-cv/base.pt var/gate/lighting-cv/no-extra.pt
     nice .venv/bin/python bench/gate_measure.py --sets valid --out var/gate/m2-valid.json    # the new measure
     .venv/bin/python bench/lighting_cnn.py threshold --measures var/gate/m2-valid.json     # selection part only
@@ -425,6 +426,36 @@ def export(args: argparse.Namespace) -> None:
     print(f"wrote {args.onnx} ({args.onnx.stat().st_size // 1024} KiB), the mean of {', '.join(names)}")
 
 
+def plot(args: argparse.Namespace) -> None:
+    """Out-of-fold catch against false rejects of fine copies, per configuration (from `cv`'s saved scores)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = args.configs.split(",")
+    scores = {n: np.load(args.out / f"oof-{n}.npy") for n in names}
+    scores["mean"] = np.mean([scores[n] for n in names], axis=0)
+    fine_cols = [EVAL_NAMES.index(n) for n in FINE]
+    shares = np.linspace(0.0025, 0.05, 40)
+    groups = {"the grid's faults (9)": GRID_FAULTS, "blob shadows and spot light (4)": EXTRA_FAULTS}
+    fig, axes = plt.subplots(1, len(groups), figsize=(11, 4), sharey=True)
+    for ax, (title, faults) in zip(axes, groups.items(), strict=True):
+        cols = [EVAL_NAMES.index(n) for n in faults]
+        for name, s in scores.items():
+            limits = np.quantile(s[:, fine_cols].ravel(), 1 - shares)
+            ax.plot(100 * shares, [100 * (s[:, cols] > t).mean() for t in limits], label=name)
+        ax.axhline(98, color="#cc3311", lw=0.8)
+        ax.axvline(1, color="grey", lw=0.6, ls=":")
+        ax.set(title=title, xlabel="fine copies refused by the network (%)", ylim=(50, 100.5))
+    axes[0].set_ylabel("faults caught, out of fold (%)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.plot, dpi=100)
+    print(f"wrote {args.plot}")
+
+
 def threshold(args: argparse.Namespace) -> None:
     """Choose `Thresholds.max_lighting_logit` on the *selection* part of valid only (the report part is not read):
     the lowest threshold at which the whole gate refuses at most `--budget` points more of the good photos and
@@ -484,6 +515,10 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("export")
     p.add_argument("--weights", type=Path, nargs="+", required=True)
     p.add_argument("--onnx", type=Path, default=MODEL_PATH)
+    p = sub.add_parser("plot")
+    p.add_argument("--out", type=Path, default=Path("var/gate/lighting-cv"), help="cv's folder of scores")
+    p.add_argument("--configs", default="base,no-extra")
+    p.add_argument("--plot", type=Path, default=Path("docs/figures/lighting_cnn_cv.png"))
     p = sub.add_parser("threshold")
     p.add_argument("--measures", type=Path, nargs="+", default=[Path("var/gate/m2-valid.json")])
     p.add_argument("--budget", type=float, default=0.5, help="points of false rejects the network may add")
@@ -493,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     {
         "threshold": lambda: threshold(args),
+        "plot": lambda: plot(args),
         "pack": lambda: pack(args.out),
         "cv": lambda: cross_validate(args),
         "fit": lambda: fit(args),
