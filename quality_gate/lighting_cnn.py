@@ -32,7 +32,7 @@ INPUT_SIDE = 64
 MEAN, SCALE = 0.45, 0.25  # sRGB in 0..1 -> about -2..2
 
 
-# log2 of the 75th percentile of linear luma, 5th-95th percentile over the training photos: a copy exposed outside
+# log2 of the 95th percentile of linear luma, 5th-95th percentile over the training photos: a copy exposed outside
 # this band is brought to its edge (uniformly, in linear light), so the network judges light within its range
 EXPOSURE_QUANTILE = 0.95
 EXPOSURE_BAND = (-2.05, -0.41)

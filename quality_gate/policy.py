@@ -176,25 +176,20 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
 
 
 def _checks(t: Thresholds) -> list[_Check]:
-    return [
+    checks = [
         _Check("too_dark", "skin_brightness", t.min_skin_brightness, "min", 64.0),
         _Check("too_bright", "skin_brightness", t.max_skin_brightness, "max", 64.0),
         _Check("too_bright", "clipped_fraction", t.max_clipped_fraction, "max", t.max_clipped_fraction),
         _Check("uneven_lighting", "uniformity", t.min_uniformity, "min", t.min_uniformity, True),
         _Check("uneven_lighting", "deep_shadow", t.max_deep_shadow, "max", t.max_deep_shadow, True),
-        # a learned threshold like the verdict's: `learned_offset` loosens it too
-        _Check(
-            "uneven_lighting",
-            "lighting_logit",
-            t.max_lighting_logit + t.learned_offset,
-            "max",
-            LEARNED_MARGIN_SCALE,
-            True,
-        ),
         _Check("blurry", "sharpness", t.min_sharpness, "min", t.min_sharpness, True),
         _Check("low_resolution", "short_side", t.min_short_side, "min", t.min_short_side),
         _Check("no_skin", "skin_fraction", t.min_skin_fraction, "min", t.min_skin_fraction),
     ]
+    if t.learned_verdict:  # learned like the verdict: off with it, and `learned_offset` loosens it too
+        limit = t.max_lighting_logit + t.learned_offset
+        checks.append(_Check("uneven_lighting", "lighting_logit", limit, "max", LEARNED_MARGIN_SCALE, True))
+    return checks
 
 
 NEEDS_SKIN = frozenset({"blurry", "motion_blur", "uneven_lighting"})  # meaningless on a frame without skin

@@ -63,6 +63,7 @@ def test_the_gate_refuses_a_shadow_only_the_network_sees_as_uneven_lighting() ->
     assert "uneven_lighting" not in assess(shadowed, without).retake_codes  # the hand measures miss this one
     lenient = Thresholds(learned_offset=report.measures["lighting_logit"])  # an operator's "more lenient" moves it too
     assert "uneven_lighting" not in assess(shadowed, lenient).retake_codes
+    assert "uneven_lighting" not in assess(shadowed, Thresholds(learned_verdict=False)).retake_codes  # hand rules only
 
 
 def test_no_skin_no_lighting_logit() -> None:
