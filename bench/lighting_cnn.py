@@ -20,6 +20,9 @@ a column for the mean of the configurations' logits (an ensemble), and the mean 
 over all faults at 1%. What ships is the ensemble of `base` and `no-extra` (one ONNX graph, `export`): in that
 cross-validation it caught 90.0% of all faults at 1% of fine copies, against 87.9% and 88.5% for each alone
 (`no-extra` catches more of the grid's own faults, `base` more of the families only it was trained on).
+`base-v` / `no-extra-v` add lens vignetting (up to 1.5 stops) to the fine copies: their mean, at the threshold the
+same rule chose on the selection part (2.25), caught 2.4 points fewer of the lesion faults there than the shipped
+pair at 1.5, so it was not shipped.
 
 Training copies are made on a 128 px copy of each photo (lighting is smooth, so a fault applied there and squeezed
 to 64 px matches one applied at 640 px): a fault half the time (side light 3.5-6 stops, cast shadow 2.5-6.5,
@@ -59,6 +62,7 @@ class Config:
     epochs: int = 40
     per_photo: int = 8  # training copies of each photo per epoch
     lr: float = 3e-3
+    vignettes: bool = False  # lens vignetting up to 1.5 stops among the fine copies
 
 
 CONFIGS: dict[str, Config] = {
@@ -66,6 +70,10 @@ CONFIGS: dict[str, Config] = {
     "no-extra": Config(families=("side", "shadow")),  # never sees blob or spot: do faults generalise?
     "wide": Config(width=24),
     "long": Config(epochs=80),
+    # after the selection part showed vignetting of 1-1.5 stops read as uneven light (2.8-5.6% of good photos);
+    # not shipped: see the docstring
+    "base-v": Config(vignettes=True),
+    "no-extra-v": Config(families=("side", "shadow"), vignettes=True),
 }
 
 GRID_FAULTS = (
@@ -88,6 +96,7 @@ EXTRA_FAULTS = (
 )
 FINE = ("good", "good, JPEG q70", *gd.TONE_SHIFTS)
 EXPOSED = ("darker 1 stop", "brighter 1 stop")  # fine for this network (other codes judge exposure); reported only
+VIGNETTED = ("good, vignette 1 stop", "good, vignette 1.5 stops")  # fine, reported only (not in the thresholds)
 
 
 # --- fault families beyond gate_data's ramp and straight-edged shadow --------------------------------------------
@@ -141,7 +150,21 @@ def fault_copy(family: str, image: np.ndarray, rng: np.random.Generator, box: gd
     return spot_light(rng.uniform(3.5, 6.0), rng, box)(image)
 
 
-def fine_copy(image: np.ndarray, rng: np.random.Generator, box: gd.Box | None) -> np.ndarray:
+def vignette(stops: float, rng: np.random.Generator | None = None) -> gd.Degradation:
+    """Lens vignetting: light falling off with the square of the distance from (near) the centre, by `stops` at the
+    corners; a phone corrects most of it, and what is left must not read as uneven light."""
+    cx, cy = (0.5, 0.5) if rng is None else (float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.4, 0.6)))
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        r2 = ((xx / w - cx) ** 2 + (yy / h - cy) ** 2) / 0.5
+        return gd.linear_to_srgb(gd.srgb_to_linear(image) * (2.0 ** (-stops * r2))[..., None])
+
+    return apply
+
+
+def fine_copy(image: np.ndarray, rng: np.random.Generator, box: gd.Box | None, vignettes: bool) -> np.ndarray:
     draw = rng.random()
     angle = float(rng.uniform(0, 360))
     if draw < 0.15:
@@ -149,6 +172,8 @@ def fine_copy(image: np.ndarray, rng: np.random.Generator, box: gd.Box | None) -
     if draw < 0.3:
         cover, soft = rng.uniform(0.2, 0.7), rng.uniform(0.02, 0.35)
         return gd.cast_shadow(rng.uniform(0.0, 1.0), angle, cover, soft, box)(image)
+    if vignettes and draw < 0.5:
+        return vignette(rng.uniform(0.0, 1.5), rng)(image)
     return image
 
 
@@ -241,7 +266,7 @@ class Copies:
         if label:
             image = fault_copy(str(rng.choice(self.config.families)), image, rng, box)
         else:
-            image = fine_copy(image, rng, box)
+            image = fine_copy(image, rng, box, self.config.vignettes)
         return model_input(jitter(image, rng))[0], np.float32(label)
 
 
@@ -293,13 +318,16 @@ def variant(name: str, image: np.ndarray, index: int, box: gd.Box | None) -> np.
 
     if name in VALID_GRID:
         return degrade(name, image, index, box)
+    if "vignette" in name:
+        return vignette(float(name.split()[-2]))(image)
     rng = np.random.default_rng([index, len(name)])
     stops = float(name.split()[-2])
     make: Callable = blob_shadow if "blob" in name else spot_light
     return make(stops, rng, box)(image)
 
 
-EVAL_NAMES = (*FINE, *EXPOSED, *GRID_MILD, *GRID_FAULTS, *EXTRA_FAULTS)
+EVAL_NAMES = (*FINE, *EXPOSED, *GRID_MILD, *GRID_FAULTS, *EXTRA_FAULTS, *VIGNETTED)  # scores saved before the
+# vignetted rows were added lack the last columns: `table` reads the columns a file has
 
 
 def _eval_inputs(job: tuple[int, str]) -> np.ndarray:
@@ -328,8 +356,9 @@ def table(scores: np.ndarray) -> dict[str, dict[str, float]]:
     """Catch per variant at thresholds holding 1% and 2% of the fine copies (pooled out-of-fold scores)."""
     fine = scores[:, [EVAL_NAMES.index(n) for n in FINE]].ravel()
     limits = {"1%": float(np.quantile(fine, 0.99)), "2%": float(np.quantile(fine, 0.98))}
+    names = EVAL_NAMES[: scores.shape[1]]
     return {
-        name: {fr: float((scores[:, j] > t).mean()) for fr, t in limits.items()} for j, name in enumerate(EVAL_NAMES)
+        name: {fr: float((scores[:, j] > t).mean()) for fr, t in limits.items()} for j, name in enumerate(names)
     } | {"_thresholds": limits}
 
 
@@ -337,9 +366,9 @@ def print_table(results: dict[str, dict]) -> None:
     names = list(results)
     print(f"{'variant':34s}" + "".join(f"{n + ' @1%':>16s}{'@2%':>7s}" for n in names))
     for row in EVAL_NAMES:
+        cells = [results[n].get(row) for n in names]
         print(
-            f"{row:34s}"
-            + "".join(f"{100 * results[n][row]['1%']:16.1f}{100 * results[n][row]['2%']:7.1f}" for n in names)
+            f"{row:34s}" + "".join(f"{100 * c['1%']:16.1f}{100 * c['2%']:7.1f}" if c else f"{'-':>23s}" for c in cells)
         )
 
 
