@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from quality_gate.measures import srgb_from_linear
+
 Degradation = Callable[[np.ndarray], np.ndarray]
 
 
@@ -34,9 +36,13 @@ def srgb_to_linear(image: np.ndarray) -> np.ndarray:
 
 
 def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
-    x = np.clip(linear, 0.0, 1.0)
-    srgb = np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
-    return (srgb * 255.0 + 0.5).astype(np.uint8)
+    return (srgb_from_linear(linear) * 255.0 + 0.5).astype(np.uint8)
+
+
+def relight(image: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The photo with its light scaled by 2^`stops` per pixel (an H x W field), in linear light: how a shadow, a
+    ramp or a lamp's fall-off acts on what the camera records."""
+    return linear_to_srgb(srgb_to_linear(image) * (2.0**stops)[..., None])
 
 
 def exposure(stops: float) -> Degradation:
@@ -51,8 +57,7 @@ def side_light(stops: float, angle: float = 0.0, box: Box | None = None) -> Degr
     across `box` (the skin that matters: see `lesion_box`) and flat beyond it."""
 
     def apply(image: np.ndarray) -> np.ndarray:
-        ramp = (-stops * (1.0 - _position(image.shape[:2], angle, box)))[..., None]
-        return linear_to_srgb(srgb_to_linear(image) * 2.0**ramp)
+        return relight(image, -stops * (1.0 - _position(image.shape[:2], angle, box)))
 
     return apply
 
@@ -66,7 +71,7 @@ def cast_shadow(
     def apply(image: np.ndarray) -> np.ndarray:
         t = _position(image.shape[:2], angle, box)
         depth = np.clip((cover - t) / max(soft, 1e-3) + 0.5, 0.0, 1.0)
-        return linear_to_srgb(srgb_to_linear(image) * (2.0 ** (-stops * depth))[..., None])
+        return relight(image, -stops * depth)
 
     return apply
 

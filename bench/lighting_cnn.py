@@ -48,8 +48,10 @@ import cv2
 import numpy as np
 
 from bench import gate_data as gd
+from bench.gate_measure import VALID_GRID, degrade, fit_sample, load_rgb
 from quality_gate.lighting_cnn import INPUT_SIDE, MODEL_PATH, model_input
-from quality_gate.measures import working_copy
+from quality_gate.measures import working_copies
+from quality_gate.policy import Thresholds
 
 TRAIN_SIDE = 128  # the training copy's side; crops of it are squeezed to INPUT_SIDE
 FOLDS = 5
@@ -118,7 +120,7 @@ def blob_shadow(stops: float, rng: np.random.Generator, box: gd.Box | None = Non
         mask = np.zeros((h, w), np.float32)
         cv2.ellipse(mask, (round(cx * w), round(cy * h)), (round(rx * w), round(ry * h)), angle, 0, 360, 1.0, -1)
         mask = cv2.GaussianBlur(mask, (0, 0), max(soft * w, 0.5))
-        return gd.linear_to_srgb(gd.srgb_to_linear(image) * (2.0 ** (-stops * mask))[..., None])
+        return gd.relight(image, -stops * mask)
 
     return apply
 
@@ -133,7 +135,7 @@ def spot_light(stops: float, rng: np.random.Generator, box: gd.Box | None = None
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         dist = np.hypot(xx / w - cx, yy / h - cy)
         depth = stops * (dist / max(float(dist.max()), 1e-3)) ** power
-        return gd.linear_to_srgb(gd.srgb_to_linear(image) * (2.0 ** (-depth))[..., None])
+        return gd.relight(image, -depth)
 
     return apply
 
@@ -159,7 +161,7 @@ def vignette(stops: float, rng: np.random.Generator | None = None) -> gd.Degrada
         h, w = image.shape[:2]
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         r2 = ((xx / w - cx) ** 2 + (yy / h - cy) ** 2) / 0.5
-        return gd.linear_to_srgb(gd.srgb_to_linear(image) * (2.0 ** (-stops * r2))[..., None])
+        return gd.relight(image, -stops * r2)
 
     return apply
 
@@ -200,8 +202,6 @@ def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def pack(out: Path) -> None:
     """Copy the fit sample's photos and labels into `out` (git-ignored; travels to a GPU machine)."""
-    from bench.gate_measure import fit_sample
-
     photos, _ = fit_sample()
     for sub in ("images", "labels"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -210,10 +210,6 @@ def pack(out: Path) -> None:
         if gd.label_file(photo).is_file():
             shutil.copy2(gd.label_file(photo), out / "labels" / gd.label_file(photo).name)
     print(f"packed {len(photos)} photos into {out}")
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def folds_of(photos: list[Path]) -> list[int]:
@@ -309,13 +305,11 @@ def training_copies(photos: list[Path]) -> tuple[list[np.ndarray], list[gd.Box |
 
 def served_input(image: np.ndarray) -> np.ndarray:
     """What the gate feeds the network: the half-size working copy (`policy.image_measures`), squeezed."""
-    side = 640
-    return model_input(working_copy(working_copy(image, side), max(8, side // 2)))[0]
+    _, half = working_copies(image, Thresholds().analysis_side)
+    return model_input(half)[0]
 
 
 def variant(name: str, image: np.ndarray, index: int, box: gd.Box | None) -> np.ndarray:
-    from bench.gate_measure import VALID_GRID, degrade
-
     if name in VALID_GRID:
         return degrade(name, image, index, box)
     if "vignette" in name:

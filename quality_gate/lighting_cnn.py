@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from quality_gate.measures import LINEAR_LUT
+from quality_gate.measures import LINEAR_LUT, srgb_from_linear
 
 MODEL_PATH = Path(__file__).with_name("lighting_cnn.onnx")
 INPUT_SIDE = 64
@@ -48,13 +48,8 @@ def model_input(rgb: np.ndarray) -> np.ndarray:
     rank = round(EXPOSURE_QUANTILE * (luma.size - 1))
     level = math.log2(max(float(np.partition(luma, rank)[rank]), 1e-4))
     gain = 2.0 ** (min(max(level, EXPOSURE_BAND[0]), EXPOSURE_BAND[1]) - level)
-    srgb = small.astype(np.float32) * (1 / 255) if gain == 1.0 else _to_srgb(linear * gain)
+    srgb = small.astype(np.float32) * (1 / 255) if gain == 1.0 else srgb_from_linear(linear * gain)
     return np.ascontiguousarray(((srgb - MEAN) * (1 / SCALE)).transpose(2, 0, 1)[None])
-
-
-def _to_srgb(linear: np.ndarray) -> np.ndarray:
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
 @lru_cache(maxsize=1)

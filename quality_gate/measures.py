@@ -41,6 +41,12 @@ def working_copy(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+def working_copies(rgb: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The working copy (long side `side`) and the half-size one the smooth measures and the lighting CNN read."""
+    work = working_copy(rgb, side)
+    return work, working_copy(work, max(8, side // 2))
+
+
 def max_channel(rgb: np.ndarray) -> np.ndarray:
     """Per-pixel brightest channel (uint8); OpenCV is ~30x faster than numpy's max over an axis, and one split
     into contiguous planes ~2x faster than letting it copy each strided channel view."""
@@ -190,6 +196,14 @@ def _srgb_to_linear_lut() -> np.ndarray:
 
 
 LINEAR_LUT = _srgb_to_linear_lut()  # sRGB code value -> linear light, 0..1
+
+
+def srgb_from_linear(linear: np.ndarray) -> np.ndarray:
+    """Linear light -> sRGB in 0..1 (clipped), in the input's float type: the inverse of `LINEAR_LUT`."""
+    x = np.clip(linear, 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
 MID_GREY = 0.18  # linear reflectance a camera's auto-exposure aims the scene average at
 
 

@@ -115,8 +115,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     """
     height, width = image.shape[:2]
     side = thresholds.analysis_side
-    work = measures.working_copy(image, side)
-    half = measures.working_copy(work, max(8, side // 2))
+    work, half = measures.working_copies(image, side)
     y = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)  # uint8 luma: the fast paths
     brightest = measures.max_channel(half)
     skin_half = skin_mask(half, thresholds.min_skin_fraction, brightest)

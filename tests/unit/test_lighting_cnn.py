@@ -11,14 +11,14 @@ import pytest
 from bench import gate_data as gd
 from bench import lighting_cnn as train
 from quality_gate import lighting_cnn
-from quality_gate.measures import working_copy
+from quality_gate.measures import working_copies
 from quality_gate.policy import Thresholds, assess
 from tests.conftest import skin_photo
 
 
 def served(image: np.ndarray) -> float:
     """The logit as the gate computes it: on the half-size working copy."""
-    return lighting_cnn.lighting_logit(working_copy(working_copy(image, 640), 320))
+    return lighting_cnn.lighting_logit(working_copies(image, Thresholds().analysis_side)[1])
 
 
 def test_model_input_is_a_scaled_square_whatever_the_aspect() -> None:
