@@ -5,6 +5,8 @@
 Each ACNE04 photo (640 px) is enlarged 1.5x, 2x, 3x and to 4032 px wide (INTER_CUBIC: no detail is added),
 stored as a phone would send it (JPEG q92) and decoded as the service decodes it (`decode_stored` at
 `ANALYSIS_LONG_SIDE`: 960, 1280, 960 and 1008 px wide), then judged with the photo's own size as `photo_size`.
+`--decode-side 2016` decodes at least that wide instead, as the service does when the skin is small in the frame
+(a 4032 px photo at 1/2: the working copy's 2-4x path).
 Printed per factor: the photos whose verdict differs from the 640 px photo's, refused or accepted, and by which
 codes; and those refused both times with other codes. Protocol: `--part selection` is the part of `valid` thresholds were chosen on, `report` the part no choice
 read, `fit` the first `--limit` photos of the gate's fit sample (in-sample for the learned verdict).
@@ -31,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--part", choices=("selection", "report", "fit"), default="selection")
     parser.add_argument("--limit", type=int, default=250, help="photos of the fit sample (--part fit)")
+    parser.add_argument("--decode-side", type=int, default=ANALYSIS_LONG_SIDE, help="decode at least this wide")
     args = parser.parse_args()
     if args.part == "fit":
         photos = fit_sample()[0][: args.limit]
@@ -48,7 +51,7 @@ def main() -> None:
             size = (round(bgr.shape[1] * factor), round(bgr.shape[0] * factor))
             enlarged = cv2.resize(bgr, size, interpolation=cv2.INTER_CUBIC)
             jpeg = cv2.imencode(".jpg", enlarged, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
-            pixels = decode_stored(jpeg, min_long_side=ANALYSIS_LONG_SIDE)
+            pixels = decode_stored(jpeg, min_long_side=args.decode_side)
             decoded[factor] = f"{pixels.rgb.shape[1]}x{pixels.rgb.shape[0]}"
             report = assess(pixels.rgb, photo_size=size)
             if report.accepted != reference.accepted:
