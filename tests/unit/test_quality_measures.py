@@ -84,6 +84,19 @@ def test_working_copy_aliases_fine_texture_no_more_than_area_averaging() -> None
             assert cv2.resize(board, size, interpolation=cv2.INTER_LINEAR).std() > 30.0
 
 
+def test_working_copy_from_two_to_four_times_is_area_averaging_by_another_path() -> None:
+    """From 2-4x (a 12 MP photo decoded at 1/2) the copy is an exact halving and then the 1-2x path, not INTER_AREA
+    at the odd ratio (~4x slower): the pixels stay what area averaging gives, to a level or two, odd sizes too (skipping pixels: ~4)."""
+    photo = textured_skin(960, 1280)
+    for width, height in ((1300, 975), (2016, 1512), (2017, 1513), (2559, 1919)):
+        enlarged = cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
+        work = measures.working_copy(enlarged, 640)
+        area = cv2.resize(enlarged, (work.shape[1], work.shape[0]), interpolation=cv2.INTER_AREA)
+        assert work.shape[1] == 640 and abs(work.shape[0] - round(height * 640 / width)) <= 1
+        difference = np.abs(work.astype(np.int16) - area.astype(np.int16))
+        assert difference.mean() < 2.0 and np.percentile(difference, 99) <= 8, (width, difference.mean())
+
+
 def test_working_copy_of_an_enlarged_photo_keeps_its_sharpness() -> None:
     """A 640 px photo enlarged 1.5-1.9x (as a phone photo decoded at 1/2 or 1/4 reaches the gate) reads at least as
     sharp on the working copy as INTER_AREA alone would leave it: the enlargement to twice the target must not
