@@ -139,7 +139,8 @@ def _chroma_distance(r: np.ndarray, g: np.ndarray, mask: np.ndarray, min_std: fl
 def _connected_to(mask: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """`mask` and the regions of `candidates` that touch it (8-connected)."""
     count, labels = cv2.connectedComponents(mask_u8(candidates | mask), connectivity=8)
-    touching = np.bincount(labels[mask], minlength=count) > 0
+    touching = np.zeros(count, bool)
+    touching[labels[mask]] = True  # ~2x faster than a bincount, which widens every label to int64 first
     touching[0] = False
     return np.take(touching, labels)  # touching[labels], ~2x faster
 
