@@ -113,6 +113,32 @@ def test_export_round_trip_matches_torch(tmp_path: Path) -> None:
     assert float(session.run(None, {"image": x})[0].item()) == pytest.approx(expected, abs=1e-4)
 
 
+def test_merged_graphs_answer_the_mean_of_their_logits(tmp_path: Path) -> None:
+    """`merge` grows an ensemble from exported graphs alone (the shipped pair's weights are not kept)."""
+    import onnxruntime as ort
+    import torch
+
+    graphs = []
+    for seed in (3, 4, 5):
+        torch.manual_seed(seed)
+        weights = tmp_path / f"m{seed}.pt"
+        torch.save({"config": f"m{seed}", "width": 4, "state": train.make_model(4).eval().state_dict()}, weights)
+        graphs.append(tmp_path / f"m{seed}.onnx")
+        train.main(["export", "--weights", str(weights), "--onnx", str(graphs[-1])])
+    merged = tmp_path / "merged.onnx"
+    train.main(["merge", "--graphs", *(str(g) for g in graphs), "--onnx", str(merged)])
+    x = lighting_cnn.model_input(skin_photo(200, 150, seed=2))
+
+    def logit(path: Path) -> float:
+        return float(
+            ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0].item()
+        )
+
+    alone = [logit(g) for g in graphs]
+    assert len(set(alone)) == 3  # different networks, so a mean that ignored one would show
+    assert logit(merged) == pytest.approx(np.mean(alone), abs=1e-5)
+
+
 def test_cross_validation_table_thresholds_on_the_fine_copies_only() -> None:
     """Catch per variant at the logits that hold 1% / 2% of the pooled fine copies (the CV's choice protocol)."""
     names = train.EVAL_NAMES
