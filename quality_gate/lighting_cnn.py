@@ -13,8 +13,8 @@ in ~0.6 ms on one thread. Its threshold lives with the other verdict thresholds 
 part of `valid`.
 
 The input's exposure is brought into the training photos' range first (`EXPOSURE_BAND`): the networks had seen
-photos at most ~2.5 stops off, and read a photo 3 stops dark all over as unevenly lit. The shipped networks were
-trained before that step; it leaves the 90% of ACNE04 photos inside the band untouched.
+photos at most ~2.5 stops off, and read a photo 3 stops dark all over as unevenly lit. The 40-epoch pair was
+trained before that step (it leaves the 90% of ACNE04 photos inside the band untouched), the 80-epoch pair with it.
 """
 
 from __future__ import annotations
