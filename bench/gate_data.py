@@ -198,6 +198,59 @@ def then(*steps: Degradation) -> Degradation:
     return apply
 
 
+# --- capture: what a phone changes without making the photo less useful ------------------------------------
+
+
+def white_balance(red: float, blue: float) -> Degradation:
+    """Channel gains in linear light (a camera's white balance set for another light), exposure kept by luma."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        gains = np.array([red, 1.0, blue], np.float32)
+        gains /= float(gains @ np.array([0.2126, 0.7152, 0.0722], np.float32))
+        return linear_to_srgb(srgb_to_linear(image) * gains)
+
+    return apply
+
+
+def sharpen(amount: float, sigma: float = 1.0) -> Degradation:
+    """Unsharp mask, as phone pipelines apply it."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        blurred = cv2.GaussianBlur(image, (0, 0), sigma)
+        return cv2.addWeighted(image, 1.0 + amount, blurred, -amount, 0)
+
+    return apply
+
+
+def shadow_lift(strength: float) -> Degradation:
+    """A tone curve that lifts dark tones (a phone's HDR or 'smart' tone mapping), highlights kept."""
+    x = np.arange(256, dtype=np.float32) / 255.0
+    curve = x + strength * x * (1.0 - x) ** 2 * 4.0
+    lut = np.clip(curve * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return lambda image: cv2.LUT(image, lut)
+
+
+def aspect_crop(ratio: float) -> Degradation:
+    """The centre crop at width / height `ratio` (a portrait 3:4 or 9:16 frame), enlarged back to the photo's short
+    side: the phone records that frame at full resolution, it does not send fewer pixels."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        if width / height > ratio:
+            keep = round(height * ratio)
+            start = (width - keep) // 2
+            crop = image[:, start : start + keep]
+        else:
+            keep = round(width / ratio)
+            start = (height - keep) // 2
+            crop = image[start : start + keep]
+        scale = min(height, width) / min(crop.shape[:2])
+        size = (round(crop.shape[1] * scale), round(crop.shape[0] * scale))
+        return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_CUBIC)
+
+    return apply
+
+
 # --- skin tone ---------------------------------------------------------------------------------------------------
 
 

@@ -13,9 +13,10 @@ Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
   Lighting faults come twice: placed on the frame, and placed on the lesions' box ("lesion ...").
 - `holdout`: the train photos outside the fit sample (491 with the defaults) through the same grid as `valid`:
   no fit and no threshold choice ever read them, so their figures stand beside the report part's.
-- `extra-lighting`, `extra-blur`: more fit rows from the same photos (`measure_train_extra`): a cast shadow and a
-  side light placed on the box around the photo's labelled lesions (`gate_data.lesion_box`); focus and motion blur
-  near the limits with noise and JPEG after them.
+- `extra-lighting`, `extra-blur`, `extra-capture`: more fit rows from the same photos (`measure_train_extra`): a cast
+  shadow and a side light placed on the box around the photo's labelled lesions (`gate_data.lesion_box`); focus and
+  motion blur near the limits with noise and JPEG after them; fine copies as another phone records them (white
+  balance, tone curve, crop, sharpening, mirror: `capture_copies`).
 - `real`: real photos that show no skin (`bench/real_images.py`: a cat, a coffee cup, stained tissue...), whole
   and in random crops, enlarged to phone size; `part` development or report (other packages' images).
 - `nonskin`: held-back non-skin images (seeds 1000.., every family incl. those never fitted) and background
@@ -215,9 +216,11 @@ def measure_train(limit: int, seed: int, t: Thresholds) -> list[dict]:
 def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -> list[dict]:
     """More fit rows from the same fit-sample photos, each family from its own generator (the base rows stay as they
     were): `lighting`, a cast shadow and a side light placed on the lesions' box; `blur`, focus and motion blur near
-    the issue's limits with sensor noise and JPEG after them, as a phone records them."""
+    the issue's limits with sensor noise and JPEG after them, as a phone records them; `capture`, fine copies as
+    another phone records the photo."""
     photos, _ = fit_sample(limit, seed)
     lesion_rng, blur_rng = np.random.default_rng(seed + 2), np.random.default_rng(seed + 3)
+    capture_rng = np.random.default_rng(seed + 4)
     rows = []
     for path in track(photos, description="train photos, extra rows"):
         image = load_rgb(path)
@@ -227,7 +230,29 @@ def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -
             rows.append(row("train", "fit", path.name, *side_light_copy(image, lesion_rng, box), t))
         if "blur" in kinds:
             rows += [row("train", "fit", path.name, *copy, t) for copy in noisy_blur_copies(image, blur_rng)]
+        if "capture" in kinds:
+            rows += [row("train", "fit", path.name, *copy, t) for copy in capture_copies(image, capture_rng)]
     return rows
+
+
+def capture_copies(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
+    """Two fine copies as another phone would record the photo: a white balance set for warmer or cooler light (red
+    and blue gains moved 8-35% apart in linear light), and one of a shadow-lifting tone curve, a 3:4 crop, an unsharp
+    mask or the mirror image (`bench/gate_capture.py` judges the same changes on valid)."""
+    warmth = rng.uniform(0.08, 0.35) * rng.choice([-1.0, 1.0])
+    balanced = gd.white_balance(1.0 + warmth, 1.0 - warmth)(image)
+    other = int(rng.integers(4))
+    if other == 0:
+        lift = rng.uniform(0.1, 0.3)
+        name, changed = f"tone curve {lift:.2f}", gd.shadow_lift(lift)(image)
+    elif other == 1:
+        name, changed = "crop 3:4", gd.aspect_crop(3 / 4)(image)
+    elif other == 2:
+        amount = rng.uniform(0.3, 1.0)
+        name, changed = f"unsharp {amount:.2f}", gd.sharpen(amount)(image)
+    else:
+        name, changed = "mirror", np.ascontiguousarray(image[:, ::-1])
+    return [(f"capture white balance {warmth:+.2f}", None, balanced), (f"capture {name}", None, changed)]
 
 
 def noisy_blur_copies(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
@@ -314,7 +339,9 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=FIT_LIMIT, help="train photos to sample (0 = all)")
     parser.add_argument("--seed", type=int, default=FIT_SEED)
     parser.add_argument(
-        "--sets", default="train,valid,nonskin", help="also holdout, real, extra-lighting, extra-blur (more fit rows)"
+        "--sets",
+        default="train,valid,nonskin",
+        help="also holdout, real, extra-lighting, extra-blur, extra-capture (more fit rows)",
     )
     args = parser.parse_args()
     cv2.setNumThreads(1)

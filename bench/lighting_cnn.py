@@ -460,24 +460,38 @@ def export(args: argparse.Namespace) -> None:
 def merge(args: argparse.Namespace) -> None:
     """One ONNX graph whose logit is the mean of the given graphs' logits: ensembles grow without the PyTorch weights
     of their earlier members (the shipped pair's stayed on the GPU machine). Each graph is a mean of its own
-    networks, so equal pairs give the mean of all the networks."""
+    networks, so equal pairs give the mean of all the networks. With `--mirror` the graph also judges the input's
+    mirror image and answers the mean of the two: the same answer for a photo and its mirror image (a front
+    camera's selfie is mirrored; a network trained with flips still answers each a little differently)."""
     import onnx
     from onnx import compose, helper
 
     graphs = [compose.add_prefix(onnx.load(str(path)), f"m{k}/") for k, path in enumerate(args.graphs)]
+    views = "views" if args.mirror else "image"
     nodes, initializers = [], []
     for model in graphs:
         own_input = model.graph.input[0].name
         for node in model.graph.node:  # every member reads the one shared input
-            node.input[:] = ["image" if name == own_input else name for name in node.input]
+            node.input[:] = [views if name == own_input else name for name in node.input]
         nodes += model.graph.node
         initializers += model.graph.initializer
+        del model.graph.value_info[:]  # shapes traced at batch 1: the mirrored pair is a batch of 2
     outputs = [model.graph.output[0].name for model in graphs]
     count = helper.make_tensor("members", onnx.TensorProto.FLOAT, [], [float(len(graphs))])
+    mean = "logit_views" if args.mirror else "logit"
     nodes += [
         helper.make_node("Sum", outputs, ["logit_sum"]),
-        helper.make_node("Div", ["logit_sum", "members"], ["logit"]),
+        helper.make_node("Div", ["logit_sum", "members"], [mean]),
     ]
+    if args.mirror:  # the photo and its mirror image (a front camera's selfie) as one batch; the mean of the two
+        consts = {"flip_start": [-1], "flip_end": [-(2**62)], "flip_axis": [3], "flip_step": [-1], "batch_axis": [0]}
+        initializers += [helper.make_tensor(k, onnx.TensorProto.INT64, [1], v) for k, v in consts.items()]
+        nodes = [
+            helper.make_node("Slice", ["image", "flip_start", "flip_end", "flip_axis", "flip_step"], ["mirrored"]),
+            helper.make_node("Concat", ["image", "mirrored"], [views], axis=0),
+            *nodes,
+            helper.make_node("ReduceMean", [mean, "batch_axis"], ["logit"], keepdims=1),
+        ]
     image = helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, [1, 3, INPUT_SIDE, INPUT_SIDE])
     logit = helper.make_tensor_value_info("logit", onnx.TensorProto.FLOAT, [1, 1])
     graph = helper.make_graph(nodes, "lighting_ensemble", [image], [logit], [*initializers, count])
@@ -579,6 +593,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("merge")
     p.add_argument("--graphs", type=Path, nargs="+", required=True, help="ONNX graphs (each a mean of networks)")
     p.add_argument("--onnx", type=Path, default=MODEL_PATH)
+    p.add_argument("--mirror", action="store_true", help="judge the input and its mirror image, answer the mean")
     p = sub.add_parser("plot")
     p.add_argument("--out", type=Path, default=Path("var/gate/lighting-cv"), help="cv's folder of scores")
     p.add_argument("--configs", default="base,no-extra")

@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--measures", type=Path, nargs="+", required=True)
     parser.add_argument("--budgets", default="0.003", help="shares of good selection rows to refuse")
     parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--variant", default="", help="only the variants whose label contains this, e.g. shipped")
     args = parser.parse_args()
     rows = [r for path in args.measures for r in json.loads(path.read_text())]
     for row in rows:
@@ -96,7 +97,7 @@ def main() -> None:
     print(
         f"shipped gate: real development photos refused {refused(real, shipped, t).mean():.1%} (fitted on them, if its fit read them)"
     )
-    for label, names in VARIANTS:
+    for label, names in (v for v in VARIANTS if args.variant in v[0]):
         for share in (float(b) for b in args.budgets.split(",")):
             held = {}
             for source in track(sources, description=f"{label}, {share:.1%}", transient=True):

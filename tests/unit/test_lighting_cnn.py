@@ -114,7 +114,8 @@ def test_export_round_trip_matches_torch(tmp_path: Path) -> None:
 
 
 def test_merged_graphs_answer_the_mean_of_their_logits(tmp_path: Path) -> None:
-    """`merge` grows an ensemble from exported graphs alone (the shipped pair's weights are not kept)."""
+    """`merge` grows an ensemble from exported graphs alone (the shipped pair's weights are not kept), and with
+    `--mirror` answers a photo and its mirror image alike."""
     import onnxruntime as ort
     import torch
 
@@ -129,14 +130,24 @@ def test_merged_graphs_answer_the_mean_of_their_logits(tmp_path: Path) -> None:
     train.main(["merge", "--graphs", *(str(g) for g in graphs), "--onnx", str(merged)])
     x = lighting_cnn.model_input(skin_photo(200, 150, seed=2))
 
-    def logit(path: Path) -> float:
-        return float(
-            ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0].item()
-        )
+    def logit(path: Path, image: np.ndarray = x) -> float:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return float(session.run(None, {"image": image})[0].item())
 
     alone = [logit(g) for g in graphs]
     assert len(set(alone)) == 3  # different networks, so a mean that ignored one would show
     assert logit(merged) == pytest.approx(np.mean(alone), abs=1e-5)
+
+    # --mirror: the mean over the input and its mirror image, so a photo and its mirror image get one answer
+    mirrored = tmp_path / "mirrored.onnx"
+    train.main(["merge", "--graphs", str(merged), "--mirror", "--onnx", str(mirrored)])
+    lopsided = x.copy()
+    lopsided[..., : x.shape[-1] // 3] -= 2.0  # a shadow on the left third
+    mirror = np.ascontiguousarray(lopsided[..., ::-1])
+    plain, flipped = logit(merged, lopsided), logit(merged, mirror)
+    assert abs(plain - flipped) > 1e-4  # the networks alone are not mirror-symmetric
+    assert logit(mirrored, lopsided) == pytest.approx((plain + flipped) / 2, abs=1e-5)
+    assert logit(mirrored, mirror) == pytest.approx(logit(mirrored, lopsided), abs=1e-6)
 
 
 def test_cross_validation_table_thresholds_on_the_fine_copies_only() -> None:

@@ -1,0 +1,68 @@
+"""Does the gate keep a good photo when a phone records it differently? (issue 12: false rejects on real captures)
+
+    .venv/bin/python bench/gate_capture.py --part selection     # or report
+
+The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
+tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
+and mirrors the frame, and crops to its own aspect ratio. None of these makes a photo useless to a
+dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
+is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
+and by which codes. Protocol: `selection` is the part thresholds were chosen on, `report` the part no choice read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+
+import cv2
+import numpy as np
+from rich.progress import track
+
+from bench import gate_data as gd
+from bench.gate_measure import ACNE04
+from detector.datasets.splits import select_part
+from quality_gate import assess
+
+VARIANTS: dict[str, gd.Degradation] = {
+    "warm white balance, mild": gd.white_balance(1.15, 0.85),
+    "warm white balance (tungsten)": gd.white_balance(1.35, 0.7),
+    "cool white balance, mild": gd.white_balance(0.9, 1.15),
+    "cool white balance (shade)": gd.white_balance(0.8, 1.3),
+    "sensor noise sigma 4 + JPEG q85": gd.noise_and_jpeg(4, 85),
+    "JPEG q50": lambda image: gd.jpeg(image, 50),
+    "sharpened (unsharp 0.8)": gd.sharpen(0.8),
+    "shadows lifted (tone curve)": gd.shadow_lift(0.25),
+    "turned 90 degrees": lambda image: np.ascontiguousarray(np.rot90(image)),
+    "mirrored": lambda image: np.ascontiguousarray(image[:, ::-1]),
+    "cropped to 3:4": gd.aspect_crop(3 / 4),
+    "cropped to 9:16": gd.aspect_crop(9 / 16),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--part", choices=("selection", "report"), default="selection")
+    args = parser.parse_args()
+    photos = select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), args.part)
+    refused_as_is = 0
+    refused: collections.Counter = collections.Counter()
+    flips: dict[str, collections.Counter] = {name: collections.Counter() for name in VARIANTS}
+    for path in track(photos, description=f"{args.part}: photos x {len(VARIANTS)} variants"):
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        reference = assess(rgb)
+        refused_as_is += not reference.accepted
+        for name, variant in VARIANTS.items():
+            report = assess(variant(rgb))
+            refused[name] += not report.accepted
+            if report.accepted != reference.accepted:
+                flips[name]["accepted" if report.accepted else "refused " + "+".join(report.retake_codes)] += 1
+    n = max(len(photos), 1)
+    print(f"{args.part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
+    for name in VARIANTS:
+        detail = ", ".join(f"{verdict} {count}" for verdict, count in flips[name].most_common()) or "-"
+        print(f"  {name}: refused {refused[name]} ({refused[name] / n:.1%}); verdict changed: {detail}")
+
+
+if __name__ == "__main__":
+    main()
