@@ -1,13 +1,14 @@
 """Does the gate keep a good photo when a phone records it differently? (issue 12: false rejects on real captures)
 
-    .venv/bin/python bench/gate_capture.py --part selection     # or report
+    .venv/bin/python bench/gate_capture.py --part selection     # or report, or holdout
 
 The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
 tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
 and mirrors the frame, and crops to its own aspect ratio. None of these makes a photo useless to a
 dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
 is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
-and by which codes. Protocol: `selection` is the part thresholds were chosen on, `report` the part no choice read.
+and by which codes. Protocol: `selection` is the part of `valid` thresholds were chosen on, `report` the part no
+choice read, `holdout` the `train` photos outside the gate's fit sample (`--limit` of them; no fit read them).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from rich.progress import track
 
 from bench import gate_data as gd
-from bench.gate_measure import ACNE04
+from bench.gate_measure import ACNE04, fit_sample
 from detector.datasets.splits import select_part
 from quality_gate import assess
 
@@ -42,9 +43,13 @@ VARIANTS: dict[str, gd.Degradation] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--part", choices=("selection", "report"), default="selection")
+    parser.add_argument("--part", choices=("selection", "report", "holdout"), default="selection")
+    parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     args = parser.parse_args()
-    photos = select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), args.part)
+    if args.part == "holdout":
+        photos = fit_sample()[1][: args.limit]
+    else:
+        photos = select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), args.part)
     refused_as_is = 0
     refused: collections.Counter = collections.Counter()
     flips: dict[str, collections.Counter] = {name: collections.Counter() for name in VARIANTS}
