@@ -1,13 +1,14 @@
 """Fit the quality gate's learned verdict and out-of-distribution statistics; write the shipped files.
 
     .venv/bin/python bench/real_images.py fetch                                     # the real non-skin photos, once
-    nice -n 10 .venv/bin/python bench/gate_measure.py --sets train,valid,real --out var/gate/measures.json
+    nice -n 10 .venv/bin/python bench/gate_measure.py --sets train,extra-capture,valid,real --out var/gate/measures.json
     .venv/bin/python bench/fit_quality_gate.py --measures var/gate/measures.json --search-budgets   # -> quality_gate/*.json
 
 Protocol (what each choice sees):
 - `quality_gate/ood_stats.json`: mean and covariance fitted on ACNE04 `train` rows only (photos, tone shifts,
-  JPEG copies, skin close-up crops and their focus/motion/lighting degradations; not the exposure faults,
-  which the exposure codes own).
+  JPEG copies, copies as another phone records them (`extra-capture`: white balance, tone curve, crop, sharpening,
+  mirror), skin close-up crops and their focus/motion/lighting degradations; not the exposure faults, which the
+  exposure codes own).
 - `quality_gate/verdict.json`: one logistic regression per code (boosted trees for `TREE_CODES`) fitted on `train` rows: the code's
   degradations (strong enough) against good photos and their tone shifts and JPEG copies; the in-between
   strengths are left out of the fit. The not_skin_photo model: the generated non-skin images of the fit

@@ -72,6 +72,16 @@ def main() -> None:
     print(f"  as they are: {len(as_is)}, refused {np.mean([bool(codes) for codes in as_is]):.2%}")
     print("  by code:", dict(collections.Counter(code for _, codes in refused for code in codes).most_common()))
     print("  by kind:", dict(collections.Counter(row["kind"] for row, _ in refused).most_common(8)))
+    captured = collections.defaultdict(list)  # `gate_measure.py --sets extra-capture` rows, by change
+    for row, codes in judged:
+        if row["kind"].startswith("capture "):
+            change = " ".join(w for w in row["kind"].split()[1:] if not w[-1].isdigit())
+            if change == "white balance":
+                change += " (warm)" if "+" in row["kind"] else " (cool)"
+            captured[change].append(codes)
+    for change, codes in sorted(captured.items()):
+        by_code = collections.Counter(code for c in codes for code in c)
+        print(f"  capture {change}: {len(codes)}, refused {np.mean([bool(c) for c in codes]):.1%} {dict(by_code)}")
     grades = collections.defaultdict(list)
     for row, codes in judged:
         grades[gd.grade_of(row["photo"])].append(bool(codes))

@@ -118,6 +118,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     work, half = measures.working_copies(image, side)
     y = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)  # uint8 luma: the fast paths
     brightest = measures.max_channel(half)
+    green = np.ascontiguousarray(half[..., 1])
     skin_half = skin_mask(half, thresholds.min_skin_fraction, brightest)
     skin_fraction = measures.fraction(skin_half)
     luma_half = cv2.cvtColor(np.ascontiguousarray(half), cv2.COLOR_RGB2GRAY)
@@ -148,6 +149,10 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "skin_highlight": measures.stops(measures.quantile_level(measures.histogram(brightest, subject), 0.97)),
         "frame_highlight": measures.stops(measures.quantile_level(measures.histogram(brightest), 0.99)),
         "clipped_fraction": measures.clipped_fraction(clipped, subject),
+        # of the green channel alone: a warm colour cast clips the skin's red, its brightest channel, at the same
+        # light; a photo exposed too brightly clips green as well (green carries most of the light)
+        "green_clipped_fraction": measures.clipped_fraction(green >= measures.CLIP_LEVEL, subject),
+        "green_skin_highlight": measures.stops(measures.quantile_level(measures.histogram(green, subject), 0.97)),
         "uniformity": measures.uniformity(
             luma_half.astype(np.float32), lit, thresholds.illumination_sigma_fraction * side / 2
         ),

@@ -30,7 +30,17 @@ MODEL_PATH = Path(__file__).with_name("verdict.json")
 # code -> the measures its model reads (derived ones below)
 MODEL_FEATURES: dict[str, list[str]] = {
     "too_dark": ["skin_highlight", "frame_highlight"],
-    "too_bright": ["skin_exposure", "clipped_fraction", "skin_highlight", "frame_highlight", "frame_lightness"],
+    # the brightest channel clips first on skin (red) when a photo is too bright, and under a warm colour cast at
+    # the same light; the skin's light and its green channel tell the two apart (fitted with cast copies as fine)
+    "too_bright": [
+        "skin_exposure",
+        "clipped_fraction",
+        "skin_highlight",
+        "frame_highlight",
+        "frame_lightness",
+        "green_clipped_fraction",
+        "green_skin_highlight",
+    ],
     "blurry": [
         "log_detail_half_max",
         "log_detail_half_min",

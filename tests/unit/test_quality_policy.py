@@ -81,6 +81,18 @@ def test_without_the_learned_verdict_a_green_or_blue_photo_has_no_skin(
     assert report.retake_codes == ["no_skin"]
 
 
+def test_a_warm_colour_cast_is_not_a_photo_too_bright(skin: np.ndarray) -> None:
+    """Under a tungsten cast the skin's red clips at the same light (here 40% of the skin); exposure is judged with
+    the skin's light and its green channel, so the photo stays accepted, and the same skin brighter still is not."""
+    from bench import gate_data as gd
+
+    bright_skin = scaled(skin, 1.12)
+    warm = assess(gd.white_balance(1.35, 0.7)(bright_skin))
+    assert warm.measures["clipped_fraction"] > 0.3 and warm.measures["green_clipped_fraction"] == 0.0
+    assert warm.accepted, warm.measures
+    assert "too_bright" in assess(scaled(bright_skin, 1.6)).retake_codes
+
+
 def test_blown_out_photo_says_too_bright_not_no_skin(skin: np.ndarray) -> None:
     report = assess(scaled(skin, 4.0))
     assert report.retake_codes == ["too_bright"]
