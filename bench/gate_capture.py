@@ -21,8 +21,7 @@ import numpy as np
 from rich.progress import track
 
 from bench import gate_data as gd
-from bench.gate_measure import ACNE04, fit_sample
-from detector.datasets.splits import select_part
+from bench.gate_measure import part_photos
 from quality_gate import assess
 
 VARIANTS: dict[str, gd.Degradation] = {
@@ -46,10 +45,7 @@ def main() -> None:
     parser.add_argument("--part", choices=("selection", "report", "holdout"), default="selection")
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     args = parser.parse_args()
-    if args.part == "holdout":
-        photos = fit_sample()[1][: args.limit]
-    else:
-        photos = select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), args.part)
+    photos = part_photos(args.part, args.limit)
     refused_as_is = 0
     refused: collections.Counter = collections.Counter()
     flips: dict[str, collections.Counter] = {name: collections.Counter() for name in VARIANTS}

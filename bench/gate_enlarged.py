@@ -20,8 +20,7 @@ import collections
 import cv2
 from rich.progress import track
 
-from bench.gate_measure import ACNE04, fit_sample
-from detector.datasets.splits import select_part
+from bench.gate_measure import part_photos
 from pipelines.cases.analysis import ANALYSIS_LONG_SIDE
 from pipelines.cases.photos import decode_stored
 from quality_gate import assess
@@ -35,10 +34,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=250, help="photos of the fit sample (--part fit)")
     parser.add_argument("--decode-side", type=int, default=ANALYSIS_LONG_SIDE, help="decode at least this wide")
     args = parser.parse_args()
-    if args.part == "fit":
-        photos = fit_sample()[0][: args.limit]
-    else:
-        photos = select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), args.part)
+    photos = part_photos(args.part, args.limit)
     refused_at_640 = 0
     flips: dict[float, collections.Counter] = {factor: collections.Counter() for factor in FACTORS}
     recoded: collections.Counter = collections.Counter()

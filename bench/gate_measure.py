@@ -279,6 +279,16 @@ def fit_sample(limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> tuple[list[Path]
     return (photos[:limit], photos[limit:]) if limit > 0 else (photos, [])
 
 
+def part_photos(part: str, limit: int) -> list[Path]:
+    """The photos of one protocol part: `selection` or `report` of valid, or the first `limit` photos of the gate's fit
+    sample (`fit`) or of the train photos outside it (`holdout`)."""
+    from detector.datasets.splits import select_part
+
+    if part in ("fit", "holdout"):
+        return fit_sample()[part == "holdout"][:limit]
+    return select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), part)
+
+
 def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thresholds) -> list[dict]:
     """Every photo through the fixed grid of degradations and tone shifts."""
     rows = []
