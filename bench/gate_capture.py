@@ -1,6 +1,7 @@
 """Does the gate keep a good photo when a phone records it differently? (issue 12: false rejects on real captures)
 
-    .venv/bin/python bench/gate_capture.py --part selection     # or report, or holdout
+    .venv/bin/python bench/gate_capture.py --part selection     # or report, or holdout (several: one after another)
+    .venv/bin/python bench/gate_capture.py --part selection report holdout --plot docs/figures/gate_capture.png
 
 The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
 tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -40,16 +42,13 @@ VARIANTS: dict[str, gd.Degradation] = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--part", choices=("selection", "report", "holdout"), default="selection")
-    parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
-    args = parser.parse_args()
-    photos = part_photos(args.part, args.limit)
+def judge_part(part: str, limit: int) -> dict[str, float]:
+    """Share refused as is and after each change, for one part; prints the verdicts that changed, by code."""
+    photos = part_photos(part, limit)
     refused_as_is = 0
     refused: collections.Counter = collections.Counter()
     flips: dict[str, collections.Counter] = {name: collections.Counter() for name in VARIANTS}
-    for path in track(photos, description=f"{args.part}: photos x {len(VARIANTS)} variants"):
+    for path in track(photos, description=f"{part}: photos x {len(VARIANTS)} variants"):
         rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         reference = assess(rgb)
         refused_as_is += not reference.accepted
@@ -59,10 +58,45 @@ def main() -> None:
             if report.accepted != reference.accepted:
                 flips[name]["accepted" if report.accepted else "refused " + "+".join(report.retake_codes)] += 1
     n = max(len(photos), 1)
-    print(f"{args.part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
+    print(f"{part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
     for name in VARIANTS:
         detail = ", ".join(f"{verdict} {count}" for verdict, count in flips[name].most_common()) or "-"
         print(f"  {name}: refused {refused[name]} ({refused[name] / n:.1%}); verdict changed: {detail}")
+    return {"as they are": refused_as_is / n} | {name: refused[name] / n for name in VARIANTS}
+
+
+def plot(shares: dict[str, dict[str, float]], path: Path) -> None:
+    """Bars of the share refused after each change, one colour per part."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(next(iter(shares.values())))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(shares)
+    for k, (part, share) in enumerate(shares.items()):
+        xs = np.arange(len(names)) + (k - (len(shares) - 1) / 2) * width
+        ax.bar(xs, [100 * share[name] for name in names], width, label=part)
+    ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("good photos refused (%)")
+    ax.set_title("The gate on good photos as another phone records them (bench/gate_capture.py)")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--part", nargs="+", choices=("selection", "report", "holdout"), default=["selection"])
+    parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
+    parser.add_argument("--plot", type=Path, help="bars of the share refused per change and part (PNG)")
+    args = parser.parse_args()
+    shares = {part: judge_part(part, args.limit) for part in args.part}
+    if args.plot:
+        plot(shares, args.plot)
 
 
 if __name__ == "__main__":
