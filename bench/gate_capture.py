@@ -36,7 +36,7 @@ VARIANTS: dict[str, gd.Degradation] = {
     "sharpened (unsharp 0.8)": gd.sharpen(0.8),
     "shadows lifted (tone curve)": gd.shadow_lift(0.25),
     "turned 90 degrees": lambda image: np.ascontiguousarray(np.rot90(image)),
-    "mirrored": lambda image: np.ascontiguousarray(image[:, ::-1]),
+    "mirrored": gd.mirror,
     "cropped to 3:4": gd.aspect_crop(3 / 4),
     "cropped to 9:16": gd.aspect_crop(9 / 16),
 }

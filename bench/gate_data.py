@@ -230,6 +230,11 @@ def shadow_lift(strength: float) -> Degradation:
     return lambda image: cv2.LUT(image, lut)
 
 
+def mirror(image: np.ndarray) -> np.ndarray:
+    """The mirror image (a front camera's selfie)."""
+    return np.ascontiguousarray(image[:, ::-1])
+
+
 def aspect_crop(ratio: float) -> Degradation:
     """The centre crop at width / height `ratio` (a portrait 3:4 or 9:16 frame), enlarged back to the photo's short
     side: the phone records that frame at full resolution, it does not send fewer pixels."""

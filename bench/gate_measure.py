@@ -251,7 +251,7 @@ def capture_copies(image: np.ndarray, rng: np.random.Generator) -> list[tuple[st
         amount = rng.uniform(0.3, 1.0)
         name, changed = f"unsharp {amount:.2f}", gd.sharpen(amount)(image)
     else:
-        name, changed = "mirror", np.ascontiguousarray(image[:, ::-1])
+        name, changed = "mirror", gd.mirror(image)
     return [(f"capture white balance {warmth:+.2f}", None, balanced), (f"capture {name}", None, changed)]
 
 
