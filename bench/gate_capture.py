@@ -8,7 +8,9 @@ tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts s
 and mirrors the frame, and crops to its own aspect ratio. None of these makes a photo useless to a
 dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
 is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
-and by which codes. Protocol: `selection` is the part of `valid` thresholds were chosen on, `report` the part no
+and by which codes; an `uneven_lighting` refusal says which part of the gate raised it (`[network]`: the lighting
+CNN's logit, `[trees]`: the learned verdict over the light measures, `[both]`, or `[floor]`: a hand threshold), since
+the two answer to different fixes. Protocol: `selection` is the part of `valid` thresholds were chosen on, `report` the part no
 choice read, `holdout` the `train` photos outside the gate's fit sample (`--limit` of them; no fit read them).
 """
 
@@ -24,7 +26,7 @@ from rich.progress import track
 
 from bench import gate_data as gd
 from bench.gate_measure import part_photos
-from quality_gate import assess
+from quality_gate import QualityReport, Thresholds, assess, verdict
 
 VARIANTS: dict[str, gd.Degradation] = {
     "warm white balance, mild": gd.white_balance(1.15, 0.85),
@@ -42,6 +44,22 @@ VARIANTS: dict[str, gd.Degradation] = {
 }
 
 
+def lighting_source(report: QualityReport, thresholds: Thresholds | None = None) -> str:
+    """Which part of the gate raised `uneven_lighting` on this report: network, trees, both or floor."""
+    t = thresholds or Thresholds()
+    network = report.measures["lighting_logit"] > t.max_lighting_logit + t.learned_offset
+    trees = verdict.logits(report.measures)["uneven_lighting"] > t.learned_offset
+    return {(True, True): "both", (True, False): "network", (False, True): "trees"}.get((network, trees), "floor")
+
+
+def verdict_label(report: QualityReport) -> str:
+    """'accepted', or 'refused' and the codes, the uneven_lighting one with its source."""
+    if report.accepted:
+        return "accepted"
+    codes = [f"{c}[{lighting_source(report)}]" if c == "uneven_lighting" else c for c in report.retake_codes]
+    return "refused " + "+".join(codes)
+
+
 def judge_part(part: str, limit: int) -> dict[str, float]:
     """Share refused as is and after each change, for one part; prints the verdicts that changed, by code."""
     photos = part_photos(part, limit)
@@ -56,7 +74,7 @@ def judge_part(part: str, limit: int) -> dict[str, float]:
             report = assess(variant(rgb))
             refused[name] += not report.accepted
             if report.accepted != reference.accepted:
-                flips[name]["accepted" if report.accepted else "refused " + "+".join(report.retake_codes)] += 1
+                flips[name][verdict_label(report)] += 1
     n = max(len(photos), 1)
     print(f"{part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
     for name in VARIANTS:

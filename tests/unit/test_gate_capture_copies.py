@@ -53,3 +53,17 @@ def test_capture_copies_are_two_fine_rows() -> None:
     assert all(label is None for _, label, _ in copies)
     kinds = {kind.split()[1] for kind, _, _ in copies}
     assert "white" in kinds and len(kinds) >= 3  # white balance every time, and several of the other changes
+
+
+def test_capture_bench_says_which_part_of_the_gate_refused_uneven_light() -> None:
+    """A shadow only the network sees is `[network]`; with the network off, neither learned part raises it."""
+    from bench.gate_capture import lighting_source, verdict_label
+    from quality_gate import Thresholds, assess
+    from tests.conftest import skin_photo
+
+    skin = skin_photo(640, 480, seed=1)
+    assert verdict_label(assess(skin)) == "accepted"
+    shadowed = assess(gd.cast_shadow(4.0, 90.0, cover=0.45, soft=0.1)(skin))
+    assert lighting_source(shadowed) == "network"
+    assert "uneven_lighting[network]" in verdict_label(shadowed)
+    assert lighting_source(shadowed, Thresholds(max_lighting_logit=float("inf"))) == "floor"

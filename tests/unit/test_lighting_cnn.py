@@ -93,6 +93,37 @@ def test_training_copies_are_labelled_inputs_from_their_own_seed() -> None:
     assert np.array_equal(x, again)  # reproducible: a worker makes the same copy
 
 
+def test_colour_casts_change_only_the_colour_of_a_jittered_copy() -> None:
+    """The cast is drawn after everything else: a configuration without casts keeps its copies, and with casts a
+    copy keeps its framing and light and moves red against blue, warmer or cooler."""
+    image = skin_photo(128, 128, seed=4)
+    ratios = []
+    for seed in range(40):
+        plain = train.jitter(image, np.random.default_rng(seed)).astype(np.float64)
+        cast = train.jitter(image, np.random.default_rng(seed), casts=True).astype(np.float64)
+        assert plain.shape == cast.shape
+        if np.array_equal(plain, cast):
+            continue
+        luma = np.array([0.2126, 0.7152, 0.0722])
+        assert abs((cast @ luma).mean() - (plain @ luma).mean()) < 12  # the light stays (a few levels of clipping)
+        ratios.append(
+            np.log(cast[..., 0].mean() / cast[..., 2].mean()) - np.log(plain[..., 0].mean() / plain[..., 2].mean())
+        )
+    assert 8 <= len(ratios) <= 28  # 40% of copies are cast
+    assert min(ratios) < -0.2 and max(ratios) > 0.2  # cooler and warmer
+
+
+@pytest.mark.parametrize("gains", [(1.35, 0.7), (0.8, 1.3)])
+def test_grey_world_undoes_a_white_balance(gains: tuple[float, float]) -> None:
+    image = skin_photo(128, 128, seed=2)
+    reference = train.grey_world(image).astype(np.float64)
+    cast = gd.white_balance(*gains)(image)
+    assert np.abs(cast.astype(np.float64) - image).mean() > 8  # the cast is large
+    assert np.abs(train.grey_world(cast).astype(np.float64) - reference).mean() < 3  # and gone but for clipping
+    linear = gd.srgb_to_linear(train.grey_world(cast)).reshape(-1, 3).mean(axis=0)
+    assert np.log(linear[[0, 2]] / linear[1]) == pytest.approx(train.CHROMA_REFERENCE, abs=0.02)
+
+
 def test_export_round_trip_matches_torch(tmp_path: Path) -> None:
     import onnxruntime as ort
     import torch
