@@ -10,7 +10,7 @@ dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` p
 is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
 and by which codes; an `uneven_lighting` refusal says which part of the gate raised it (`[network]`: the lighting
 CNN's logit, `[trees]`: the learned verdict over the light measures, `[both]`, or `[floor]`: a hand threshold), since
-the two answer to different fixes. Protocol: `selection` is the part of `valid` thresholds were chosen on, `report` the part no
+the network and the trees answer to different fixes. Protocol: `selection` is the part of `valid` thresholds were chosen on, `report` the part no
 choice read, `holdout` the `train` photos outside the gate's fit sample (`--limit` of them; no fit read them).
 """
 

@@ -97,6 +97,7 @@ def test_colour_casts_change_only_the_colour_of_a_jittered_copy() -> None:
     """The cast is drawn after everything else: a configuration without casts keeps its copies, and with casts a
     copy keeps its framing and light and moves red against blue, warmer or cooler."""
     image = skin_photo(128, 128, seed=4)
+    luma = np.array([0.2126, 0.7152, 0.0722])
     ratios = []
     for seed in range(40):
         plain = train.jitter(image, np.random.default_rng(seed)).astype(np.float64)
@@ -104,7 +105,6 @@ def test_colour_casts_change_only_the_colour_of_a_jittered_copy() -> None:
         assert plain.shape == cast.shape
         if np.array_equal(plain, cast):
             continue
-        luma = np.array([0.2126, 0.7152, 0.0722])
         assert abs((cast @ luma).mean() - (plain @ luma).mean()) < 12  # the light stays (a few levels of clipping)
         ratios.append(
             np.log(cast[..., 0].mean() / cast[..., 2].mean()) - np.log(plain[..., 0].mean() / plain[..., 2].mean())
