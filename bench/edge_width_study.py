@@ -2,6 +2,7 @@
 
     nice .venv/bin/python bench/edge_width_study.py              # every selection photo, ~2 min on one core
     nice .venv/bin/python bench/edge_width_study.py --limit 80   # the 80 photos the variant was chosen on
+    nice .venv/bin/python bench/edge_width_study.py --plot docs/figures/edge_width.png   # the distributions, drawn
 
 The gate's blur measures (detail ratios on the half-size copy, Laplacian of a 3x3 median) read the noise a phone adds
 after the blur as detail: the shipped gate catches 81.7% of the selection photos blurred with sigma 2 then noised and
@@ -33,6 +34,7 @@ budget of its own inside `fit_quality_gate --search-budgets`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -96,9 +98,40 @@ def row_measures(image: np.ndarray, t: Thresholds) -> dict[str, float]:
     }
 
 
+def plot(rows: dict[str, list[dict[str, float]]], path: Path) -> None:
+    """Each measure's distribution over the good rows and the sigma 2 rows, with and without noise after the blur."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = {
+        "good (as is, JPEG, tone shifts)": [r for kind in GOOD for r in rows[kind]],
+        "gaussian blur s=2": rows["gaussian blur s=2"],
+        "gaussian blur s=2 +noise+JPEG": rows["gaussian blur s=2 +noise+JPEG"],
+    }
+    names = list(groups["gaussian blur s=2"][0])
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4))
+    for ax, name in zip(axes, names, strict=True):
+        values = [np.array([r[name] for r in group]) for group in groups.values()]
+        bins = np.linspace(min(v.min() for v in values), max(np.quantile(v, 0.995) for v in values), 40)
+        for label, v in zip(groups, values, strict=True):
+            ax.hist(np.clip(v, bins[0], bins[-1]), bins=bins, density=True, histtype="step", lw=1.5, label=label)
+        limit = float(np.quantile(values[0], 0.997))
+        ax.axvline(limit, color="grey", ls=":", lw=1)
+        ax.set(title=f"{name} (dotted: 0.3% of good)", xlabel="larger = more blurred", yticks=[])
+    axes[0].legend(fontsize=7)
+    fig.suptitle("valid selection part: focus measures, good photos vs blur with and without a phone's noise after it")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="first N selection photos (0: all)")
+    parser.add_argument("--plot", type=Path, help="draw the distributions (PNG) here")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     t = Thresholds()
@@ -116,6 +149,8 @@ def main() -> None:
             limit = float(np.quantile([r[name] for r in good], 1.0 - share))
             caught = [100 * np.mean([r[name] > limit for r in rows[kind]]) for kind in BLUR]
             print(f"{name:22s} {100 * share:11.1f}% " + " ".join(f"{c:29.1f}%" for c in caught))
+    if args.plot:
+        plot(rows, args.plot)
 
 
 if __name__ == "__main__":

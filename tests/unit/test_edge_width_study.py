@@ -39,3 +39,14 @@ def test_the_study_judges_focus_on_the_gates_face_region() -> None:
     assert y.shape == face.shape == (480, 640) and face.mean() > 0.9  # a skin close-up: the face is the frame
     values = study.row_measures(cv2.GaussianBlur(textured_skin(), (0, 0), 2), study.Thresholds())
     assert values["edge_width"] > study.row_measures(textured_skin(), study.Thresholds())["edge_width"] + 1.0
+
+
+def test_the_plot_draws_every_measure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    names = ("edge_width", "1 / sharpness")
+    rows = {
+        kind: [{n: float(rng.normal(3 + (kind in study.BLUR), 0.2)) for n in names} for _ in range(20)]
+        for kind in study.GOOD + study.BLUR
+    }
+    study.plot(rows, tmp_path / "edge_width.png")
+    assert (tmp_path / "edge_width.png").stat().st_size > 10_000
