@@ -68,8 +68,7 @@ def edge_width(y: np.ndarray, mask: np.ndarray) -> float:
     slope = cv2.magnitude(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3))
     slope *= 0.125  # grey levels per px: a 3x3 Sobel answers 8 to a unit ramp
     span = cv2.morphologyEx(y, cv2.MORPH_GRADIENT, np.ones((EDGE_WINDOW, EDGE_WINDOW), np.uint8))
-    codes = cv2.convertScaleAbs(slope)  # 1 grey level per px resolution for the cutoff
-    cutoff = measures.quantile_level(measures.histogram(codes, mask), 1.0 - EDGE_SHARE)
+    cutoff = measures._masked_quantile(slope, mask, 1.0 - EDGE_SHARE, 1.0)  # to 1 grey level per px
     strongest = mask & (slope >= max(cutoff, 1.0))
     if not strongest.any():
         return float(EDGE_WINDOW)
