@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fit_quality_gate import code_threshold, fit_code, is_good
-from bench.real_nonskin_cv import FOLDS, fold
+from bench.fit_quality_gate import FOLDS, code_threshold, fit_code, fold, is_good
 from quality_gate import verdict
 
 CODES = {  # code -> (sign of the fault in `exposure +/-N`, the hardest tone shift, the selection copy at 2 stops)

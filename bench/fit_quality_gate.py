@@ -27,14 +27,22 @@ Protocol (what each choice sees):
   `--max-false-rejects`, then gives uneven lighting the largest budget still within it; `--fair-bands` takes the largest of three ITA bands' own quantiles). The *report* part,
   the holdout train photos and the held-back non-skin images are not read here; `bench/calibrate_quality_gate.py`
   reports on them.
+- `--out-of-fold` adds the fit sample's good rows to the rows the thresholds and the search are chosen on, each scored
+  by a fit made without its fold (5 folds by photo): the holdout's distribution, which selection (142 photos, a
+  narrower spread of exposure) stands for poorly. Tried on 2026-11-28 with a rule fixed first (ship if some budgets keep
+  both the pooled and the selection false rejects <= 1.8% with the lowest selection catch >= 96%): at the shipped
+  budgets the out-of-fold rows were refused 1.92% instead of 3.49%, selection 2.11% instead of 1.71%, and selection
+  photos 2 stops darker were caught 32.4% instead of 98.6% (too_dark's threshold 0.75 -> 2.94: the fit sample's
+  darkest tone copies score as darkly exposed as valid's 2-stop copies); no budgets kept both within 1.8%. Not shipped.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,31 +177,94 @@ def fair_quantile(scores: np.ndarray, bands: list[str], share: float) -> float:
     return max(float(np.quantile(scores[np.array(bands) == band], 1.0 - share)) for band in set(bands))
 
 
+def threshold_of(scores: np.ndarray, share: float, bands: list[str]) -> float:
+    """The lowest logit threshold refusing at most `share` of the scored rows (of each band), and never below -2."""
+    return float(max(fair_quantile(scores, bands, share), -2.0))
+
+
 def code_threshold(good: list[dict], model: dict, share: float, bands: list[str] | None = None) -> float:
-    """The lowest logit threshold refusing at most `share` of the `good` rows (of each band), and never below -2."""
+    """`threshold_of` the `good` rows' logits under `model`."""
     scores = np.array([verdict.logit(r["measures"], model) for r in good])
-    return float(max(fair_quantile(scores, bands or ["all"] * len(good), share), -2.0))
+    return threshold_of(scores, share, bands or ["all"] * len(good))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A good row the thresholds are chosen on, with the fit that scores it: the shipped fit for a selection row; for
+    an out-of-fold fit-sample row (`--out-of-fold`), the fit made without its fold (its distance in `measures`)."""
+
+    measures: dict
+    models: dict
+    stats: dict
+    band: str
+    selection: bool
+
+
+def threshold_pool(rows: list[dict], models: dict, stats: dict) -> list[Scored]:
+    """The good valid-selection rows (photos, tone and JPEG copies), scored by the shipped fit."""
+    return [
+        Scored(r["measures"], models, stats, tone_band(r), True)
+        for r in rows
+        if r["set"] == "valid" and r["part"] == "selection" and is_good(r)
+    ]
+
+
+FOLDS = 5  # fit-sample train photos, grouped by photo: held out from the fit in turn
+
+
+def fold(row: dict) -> int:
+    return zlib.crc32(row["photo"].encode()) % FOLDS
+
+
+def with_distance(row: dict, stats: dict) -> dict:
+    """A copy of `row` whose measures carry the distance to `stats` (the not_skin_photo model reads it)."""
+    return {**row, "measures": {**row["measures"], "ood_distance": ood.ood_distance(row["measures"], stats)}}
+
+
+def out_of_fold_pool(rows: list[dict], l2: float, tree_codes: tuple[str, ...]) -> list[Scored]:
+    """The fit sample's good rows (photos, tone, JPEG and capture copies), each scored by a fit (statistics and every
+    model, as shipped) made without its fold: ~3x the selection part's good rows, of the `train` distribution the
+    holdout comes from, at the price of five more fits. The lighting CNN was trained on these photos: its logit on
+    them is in-sample, so the whole-gate false rejects of the pool undercount its share (the selection part's do not)."""
+    from rich.progress import track
+
+    pool = []
+    for k in track(range(FOLDS), description="out-of-fold fits"):
+        kept = [r for r in rows if not (r["set"] == "train" and fold(r) == k)]
+        stats = fit_ood(kept)
+        models = fit_verdict([with_distance(r, stats) for r in kept], l2, tree_codes)
+        pool += [
+            Scored(with_distance(r, stats)["measures"], models, stats, tone_band(r), False)
+            for r in rows
+            if r["set"] == "train" and fold(r) == k and is_good(r)
+        ]
+    return pool
 
 
 def choose_thresholds(
-    rows: list[dict], models: dict, stats: dict, budget: float, ood_budget: float, budgets: dict[str, float]
+    pool: list[Scored], models: dict, stats: dict, budget: float, ood_budget: float, budgets: dict[str, float]
 ) -> None:
-    """Per code, the lowest threshold refusing at most its budget (`budgets[code]`, else `budget`) of the good
-    valid-selection photos (of each skin-tone band with `--fair-bands`)."""
-    good = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and is_good(r)]
-    bands = [tone_band(r) for r in good] if FAIR_BANDS else ["all"] * len(good)
+    """Per code, the lowest threshold refusing at most its budget (`budgets[code]`, else `budget`) of the `pool`'s
+    rows (of each skin-tone band with `--fair-bands`); set on `models`/`stats` and on every fit in the pool, so
+    `judge` replays each pooled row with the thresholds chosen."""
+    bands = [s.band for s in pool] if FAIR_BANDS else ["all"] * len(pool)
+    fits = {id(s.models): (s.models, s.stats) for s in pool} | {id(models): (models, stats)}
+    selection = sum(s.selection for s in pool)
+    source = f"valid selection: {selection} good photos and tone/JPEG copies" + (
+        f", and {len(pool) - selection} out-of-fold fit-sample ones" if len(pool) > selection else ""
+    )
     for code, model in models["codes"].items():
         share = budgets.get(code, budget)
-        model["threshold"] = code_threshold(good, model, share, bands)
-        model["chosen_on"] = (
-            f"valid selection: {len(good)} good photos and tone/JPEG copies, <= {share:.2%} refused"
-            + (" per tone band" if FAIR_BANDS else "")
-        )
-    distances = np.array([ood.distance(ood.feature_vector(r["measures"]), stats) for r in good])
-    stats["threshold"] = float(max(fair_quantile(distances, bands, ood_budget), stats["reference_distance"]))
-    stats["chosen_on"] = f"valid selection: {len(good)} good photos and copies, <= {ood_budget:.2%} refused" + (
-        " per tone band" if FAIR_BANDS else ""
-    )
+        scores = np.array([verdict.logit(s.measures, s.models["codes"][code]) for s in pool])
+        threshold = threshold_of(scores, share, bands)
+        for fit_models, _ in fits.values():
+            fit_models["codes"][code]["threshold"] = threshold
+        model["chosen_on"] = f"{source}, <= {share:.2%} refused" + (" per tone band" if FAIR_BANDS else "")
+    distances = np.array([ood.distance(ood.feature_vector(s.measures), s.stats) for s in pool])
+    threshold = float(max(fair_quantile(distances, bands, ood_budget), stats["reference_distance"]))
+    for _, fit_stats in fits.values():
+        fit_stats["threshold"] = threshold
+    stats["chosen_on"] = f"{source}, <= {ood_budget:.2%} refused" + (" per tone band" if FAIR_BANDS else "")
 
 
 SEARCHED_CODES = ("too_dark", "too_bright", "blurry", "motion_blur")
@@ -207,54 +278,56 @@ SEARCH_KINDS = {  # the degradations at the issue's limits, and the code that mu
 
 
 def trial_gate(
-    rows: list[dict], models: dict, stats: dict, budgets: dict[str, float], args: argparse.Namespace
+    pool: list[Scored], models: dict, stats: dict, budgets: dict[str, float], args: argparse.Namespace
 ) -> Callable[[dict], QualityReport]:
-    """The verdict of a gate whose thresholds are chosen under `budgets` (on selection), on copies of the models."""
-    trial, trial_stats = copy.deepcopy(models), copy.deepcopy(stats)
-    choose_thresholds(rows, trial, trial_stats, args.budget, args.ood_budget, budgets)
-    return lambda measures: judge(measures, Thresholds(), trial, trial_stats)
+    """The verdict of the shipped fit with thresholds chosen under `budgets` (set in place, on every fit in the pool)."""
+    choose_thresholds(pool, models, stats, args.budget, args.ood_budget, budgets)
+    return lambda measures: judge(measures, Thresholds(), models, stats)
 
 
-def refused_share(good: list[dict], verdict_of: Callable[[dict], QualityReport]) -> float:
-    """Share of the good rows a trial gate refuses."""
-    return float(np.mean([not verdict_of(r["measures"]).accepted for r in good]))
+def refused_shares(pool: list[Scored]) -> tuple[float, float]:
+    """Shares of the pool's good rows, and of its selection rows, refused at the thresholds last chosen."""
+    refused = np.array([not judge(s.measures, Thresholds(), s.models, s.stats).accepted for s in pool])
+    return float(refused.mean()), float(refused[[s.selection for s in pool]].mean())
 
 
 def search_budgets(
-    rows: list[dict], models: dict, stats: dict, args: argparse.Namespace, fixed: dict[str, float]
+    rows: list[dict], pool: list[Scored], models: dict, stats: dict, args: argparse.Namespace, fixed: dict[str, float]
 ) -> dict[str, float]:
-    """Per-code budgets for the four codes just short of 98%, chosen on the *selection* part only.
+    """Per-code budgets for the four codes just short of 98%, chosen on the *selection* part (and the pool) only.
 
     Every combination of `SEARCH_SHARES` for the four codes not given a `fixed` budget (`--code-budget`) is replayed
-    through `policy.judge` on the selection rows, the other codes at their fixed budgets or `--budget`; among those
-    refusing at most `--max-false-rejects` of the good selection photos and copies, the one with the highest lowest
-    catch rate over `SEARCH_KINDS` wins (ties: fewer false rejects).
+    through `policy.judge`, the other codes at their fixed budgets or `--budget`; among those refusing at most
+    `--max-false-rejects` of the pool's good rows (and of the selection part's alone, which the pool holds), the one
+    with the highest lowest catch rate over `SEARCH_KINDS` on selection wins (ties: fewer false rejects).
     """
     import itertools
 
     from bench.calibrate_quality_gate import caught
 
-    selection = [r for r in rows if r["set"] == "valid" and r["part"] == "selection"]
-    good = [r for r in selection if is_good(r)]
-    hard = [r for r in selection if r["kind"] in SEARCH_KINDS]
+    hard = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and r["kind"] in SEARCH_KINDS]
     best: tuple[float, float, dict[str, float]] | None = None
     searched = [code for code in SEARCHED_CODES if code not in fixed]
     for shares in itertools.product(SEARCH_SHARES, repeat=len(searched)):
         budgets = dict(zip(searched, shares, strict=True))
-        verdict_of = trial_gate(rows, models, stats, fixed | budgets, args)
-        refused = refused_share(good, verdict_of)
+        verdict_of = trial_gate(pool, models, stats, fixed | budgets, args)
+        refused, refused_selection = refused_shares(pool)
         rates = {
             kind: np.mean([caught(r, verdict_of(r["measures"])) for r in hard if r["kind"] == kind])
             for kind in SEARCH_KINDS
         }
         worst = min(rates.values())
         caught_text = " ".join(f"{rate:.1%}" for rate in rates.values())
-        print(f"{budgets}  false rejects {refused:.2%}  caught {caught_text}  lowest {worst:.2%}", flush=True)
-        if refused <= args.max_false_rejects and (best is None or (worst, -refused) > (best[0], -best[1])):
+        shares_text = f"{refused:.2%}" + (
+            f" (selection {refused_selection:.2%})" if refused != refused_selection else ""
+        )
+        print(f"{budgets}  false rejects {shares_text}  caught {caught_text}  lowest {worst:.2%}", flush=True)
+        within = max(refused, refused_selection) <= args.max_false_rejects
+        if within and (best is None or (worst, -refused) > (best[0], -best[1])):
             best = (worst, refused, budgets)
     if best is None:
         raise SystemExit("no combination within the false-reject budget")
-    print(f"chosen on selection: {best[2]} (false rejects {best[1]:.2%}, lowest catch {best[0]:.2%})")
+    print(f"chosen: {best[2]} (false rejects {best[1]:.2%}, lowest catch on selection {best[0]:.2%})")
     return best[2]
 
 
@@ -262,20 +335,19 @@ LIGHTING_SHARES = (0.003, 0.006, 0.01, 0.015, 0.02, 0.03)
 
 
 def lighting_budget(
-    rows: list[dict], models: dict, stats: dict, budgets: dict[str, float], args: argparse.Namespace
+    pool: list[Scored], models: dict, stats: dict, budgets: dict[str, float], args: argparse.Namespace
 ) -> float:
-    """The uneven-lighting budget, chosen on the *selection* part after the four codes': the largest of
-    `LIGHTING_SHARES` under which the good selection photos and copies are still refused at most
-    `--max-false-rejects` in all. Lighting is the code furthest from its target, so what the other four leave of
-    the false-reject budget goes to it."""
-    good = [r for r in rows if r["set"] == "valid" and r["part"] == "selection" and is_good(r)]
+    """The uneven-lighting budget, chosen after the four codes': the largest of `LIGHTING_SHARES` under which the
+    pool's good rows (and the selection part's alone) are still refused at most `--max-false-rejects` in all.
+    Lighting is the code furthest from its target, so what the other four leave of the false-reject budget goes to it."""
     chosen = LIGHTING_SHARES[0]
     for share in LIGHTING_SHARES:
-        refused = refused_share(good, trial_gate(rows, models, stats, budgets | {"uneven_lighting": share}, args))
-        print(f"uneven_lighting budget {share:.1%}: false rejects {refused:.2%}", flush=True)
-        if refused <= args.max_false_rejects:
+        trial_gate(pool, models, stats, budgets | {"uneven_lighting": share}, args)
+        refused, refused_selection = refused_shares(pool)
+        print(f"uneven_lighting budget {share:.1%}: false rejects {refused:.2%} (selection {refused_selection:.2%})")
+        if max(refused, refused_selection) <= args.max_false_rejects:
             chosen = share
-    print(f"chosen on selection: uneven_lighting budget {chosen:.1%}")
+    print(f"chosen: uneven_lighting budget {chosen:.1%}")
     return chosen
 
 
@@ -296,6 +368,11 @@ def main() -> None:
     parser.add_argument(
         "--fair-bands", action="store_true", help="thresholds refusing at most the budget of *each* tone band"
     )
+    parser.add_argument(
+        "--out-of-fold",
+        action="store_true",
+        help="choose thresholds on the fit sample's good rows too, each scored by a fit made without its fold",
+    )
     parser.add_argument("--l2", type=float, default=1e-3)
     parser.add_argument(
         "--trees", default=",".join(TREE_CODES), help="codes fitted as boosted trees (comma-separated; '' for none)"
@@ -309,13 +386,17 @@ def main() -> None:
     stats = fit_ood(rows)
     for row in rows:  # the not_skin_photo model reads the distance to the fitted statistics
         row["measures"]["ood_distance"] = ood.ood_distance(row["measures"], stats)
-    models = fit_verdict(rows, args.l2, tuple(code for code in args.trees.split(",") if code))
+    tree_codes = tuple(code for code in args.trees.split(",") if code)
+    models = fit_verdict(rows, args.l2, tree_codes)
+    pool = threshold_pool(rows, models, stats)
+    if args.out_of_fold:
+        pool += out_of_fold_pool(rows, args.l2, tree_codes)
     budgets = {code: float(share) for code, share in (item.split("=", 1) for item in args.code_budget)}
     if args.search_budgets:
-        budgets = search_budgets(rows, models, stats, args, budgets) | budgets
+        budgets = search_budgets(rows, pool, models, stats, args, budgets) | budgets
         if "uneven_lighting" not in budgets:
-            budgets["uneven_lighting"] = lighting_budget(rows, models, stats, budgets, args)
-    choose_thresholds(rows, models, stats, args.budget, args.ood_budget, budgets)
+            budgets["uneven_lighting"] = lighting_budget(pool, models, stats, budgets, args)
+    choose_thresholds(pool, models, stats, args.budget, args.ood_budget, budgets)
     for code, model in models["codes"].items():
         if model.get("kind") == "trees":
             coefs = f"{len(model['trees'])} trees over {', '.join(model['features'])}"

@@ -28,8 +28,7 @@ from rich.progress import track
 
 from bench import gate_data as gd
 from bench.calibrate_quality_gate import caught
-from bench.fit_quality_gate import choose_thresholds, fit_ood, fit_verdict, is_good
-from bench.real_nonskin_cv import FOLDS, fold
+from bench.fit_quality_gate import FOLDS, choose_thresholds, fit_ood, fit_verdict, fold, is_good, threshold_pool
 from quality_gate import ood, verdict
 from quality_gate.policy import Thresholds, judge
 
@@ -57,7 +56,7 @@ def main() -> None:
         for row in fit_rows + held:
             row["measures"]["ood_distance"] = ood.ood_distance(row["measures"], stats)
         models = fit_verdict(fit_rows, args.l2)
-        choose_thresholds(fit_rows, models, stats, args.budget, args.budget, budgets)
+        choose_thresholds(threshold_pool(fit_rows, models, stats), models, stats, args.budget, args.budget, budgets)
         for row in held:
             report = judge(row["measures"], t, models, stats)
             if is_good(row):

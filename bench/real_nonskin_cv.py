@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
 from rich.progress import track
 
 from bench import gate_data as gd
-from bench.fit_quality_gate import code_threshold, fit_code, is_good
+from bench.fit_quality_gate import FOLDS, code_threshold, fit_code, fold, is_good
 from quality_gate import ood, verdict
 from quality_gate.policy import Thresholds, judge
 
@@ -54,11 +53,6 @@ VARIANTS = [  # (label, inputs); issue 12's note gives the figures and the rule 
     ("+ frame colour, texture", BEFORE + FRAME_COLOUR + TEXTURE),
     ("+ frame colour, texture, highlights", BEFORE + FRAME_COLOUR + TEXTURE + HIGHLIGHTS),
 ]
-FOLDS = 5  # train photos, grouped by photo: held out from the fit in turn, to see whom a variant refuses
-
-
-def fold(row: dict) -> int:
-    return zlib.crc32(row["photo"].encode()) % FOLDS
 
 
 def skin_of(rows: list[dict], k: int) -> list[dict]:
