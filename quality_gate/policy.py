@@ -4,13 +4,16 @@ Two layers. The learned verdict (`quality_gate/verdict.py`: one logistic regress
 measures that see it) raises too_dark, too_bright, blurry, motion_blur and uneven_lighting; the
 out-of-distribution distance (`quality_gate/ood.py`) raises not_skin_photo. Around them, hand thresholds
 on single measures stay as outer floors (overridable by name; by default they only catch the extreme
-cases the models were not fitted on) and as the whole rule for low_resolution and no_skin.
+cases the models were not fitted on) and as the whole rule for low_resolution and no_skin. Two single-measure
+checks are chosen on data like the models' thresholds: the lighting CNN's logit and the width of the face's
+strongest edges (blur that a phone's noise hides from the texture measures).
 Fitted by `bench/fit_quality_gate.py`, figures from `bench/calibrate_quality_gate.py`: see the module
 docstrings there and the README section "The quality gate".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -34,6 +37,7 @@ EXPOSURE_CODES = frozenset({"too_dark", "too_bright"})
 BLUR_CODES = frozenset({"blurry", "motion_blur"})
 CONTENT_CODES = frozenset({"no_skin", "not_skin_photo"})
 LEARNED_MARGIN_SCALE = 4.0  # logits from the decision threshold that count as a full margin of 1
+EDGE_MARGIN_PX = 1.0  # edge width from its limit that counts as a full margin of 1 (sigma 2 widens edges ~1.5 px)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,11 @@ class Thresholds:
     # the lighting CNN's logit (`lighting_cnn`): the lowest at which the gate refuses at most 0.5 points more good
     # valid-selection photos and copies (`bench/lighting_cnn.py threshold`: 1.61% -> 1.81%, four networks)
     max_lighting_logit: float = 1.75
+    # the width of the face's strongest edges (`measures.edge_width`), px of the working copy: wider is blurred, whatever
+    # the skin's texture or the noise a phone adds after the blur; the widest that refuses at most 0.1% of the good
+    # valid-selection photos and copies, its budget searched with the codes' (`bench/fit_quality_gate.py
+    # --edge-shares`); inf: no such check
+    max_edge_width: float = 4.204
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
     learned_offset: float = 0.0  # added to every learned decision threshold (logits): > 0 is more lenient
@@ -164,6 +173,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "deep_shadow": deep_shadow(half, skin_half, brightest) if has_skin else 0.0,
         # of a 3x3 median: the noise a phone adds after the blur is not read as detail (issue 12, blur + noise)
         "sharpness": measures.sharpness(cv2.medianBlur(y, 3), face),
+        "edge_width": measures.edge_width(y, face),
         "detail_half_max": half_max,
         "detail_half_min": half_min,
         "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
@@ -190,6 +200,8 @@ def _checks(t: Thresholds) -> list[_Check]:
         _Check("low_resolution", "short_side", t.min_short_side, "min", t.min_short_side),
         _Check("no_skin", "skin_fraction", t.min_skin_fraction, "min", t.min_skin_fraction),
     ]
+    if math.isfinite(t.max_edge_width):
+        checks.append(_Check("blurry", "edge_width", t.max_edge_width, "max", EDGE_MARGIN_PX, True))
     if t.learned_verdict:  # learned like the verdict: off with it, and `learned_offset` loosens it too
         limit = t.max_lighting_logit + t.learned_offset
         checks.append(_Check("uneven_lighting", "lighting_logit", limit, "max", LEARNED_MARGIN_SCALE, True))
