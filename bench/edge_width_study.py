@@ -30,6 +30,15 @@ lowest catch over `fit_quality_gate.SEARCH_KINDS` >= the shipped 97.9%, and the 
 The fifth passed and ships (`measures.edge_width`, `Thresholds.max_edge_width`): the check's budget searched with the
 codes' (`fit_quality_gate.py --search-budgets --edge-shares 0.001 0.002 0.003 --catch-floor 0.978`): 0.1%, 4.204 px;
 on selection false rejects 1.71% (as shipped before), lowest target row 97.9%, noise rows 96.1% on average.
+
+A directional variant was tried next and not shipped: the largest over 8 gradient-orientation bins of each bin's
+strongest-1% median width (a smear widens the edges across its path, whose slopes then drop out of a global top 1%).
+On the first 80 selection photos at 0.1% of good rows it caught motion blur 12 px 100% and with noise + JPEG 91.2%
+(the global measure: 27.5% and 18.8%), sigma 2 100%, sigma 2 + noise + JPEG 98.8%. But it called the suite's smooth,
+clear skin photo (`test_quality_blur_and_ood`) blurry: in a direction with few real edges the strongest gradients are
+grain or 1-level staircases, and an aliased diagonal step reads 4 x sqrt(2) px wide; reading only directions whose
+strongest gradients reach 4 grey levels per px (real photos: 6-48) still read that photo's staircases (level 7). Both
+were stopped there, before any whole-gate figure.
 """
 
 from __future__ import annotations
