@@ -97,6 +97,8 @@ def plot(rows: dict[str, list[dict[str, float]]], path: Path) -> None:
             ax.hist(np.clip(v, bins[0], bins[-1]), bins=bins, density=True, histtype="step", lw=1.5, label=label)
         limit = float(np.quantile(values[0], 0.997))
         ax.axvline(limit, color="grey", ls=":", lw=1)
+        if name == "edge_width":  # the gate's check, chosen with the codes' budgets (0.1% of good)
+            ax.axvline(Thresholds().max_edge_width, color="red", lw=1, label="the gate's check")
         ax.set(title=f"{name} (dotted: 0.3% of good)", xlabel="larger = more blurred", yticks=[])
     axes[0].legend(fontsize=7)
     fig.suptitle("valid selection part: focus measures, good photos vs blur with and without a phone's noise after it")
