@@ -61,3 +61,14 @@ def test_selection_pool_alone_reproduces_the_selection_quantile() -> None:
     good = [r for r in rows if r["part"] == "selection" and r["label"] is None]
     assert shipped["codes"]["too_dark"]["threshold"] == fq.code_threshold(good, shipped["codes"]["too_dark"], 0.1)
     assert "out-of-fold" not in shipped["codes"]["too_dark"]["chosen_on"]
+
+
+def test_the_edge_checks_budget_sets_its_limit_on_the_pool_and_only_when_searched() -> None:
+    rng = np.random.default_rng(2)
+    shipped, shipped_stats = _fit(rng, 1.0)
+    widths = np.linspace(2.5, 4.5, 201)
+    pool = [fq.Scored(_measures(rng, 0.0) | {fq.EDGE_CHECK: w}, shipped, shipped_stats, "all", True) for w in widths]
+    assert fq.trial_thresholds(pool, {"blurry": 0.003}) == fq.Thresholds()  # no edge budget: the shipped check
+    limit = fq.trial_thresholds(pool, {fq.EDGE_CHECK: 0.01}).max_edge_width
+    assert limit == np.quantile(widths, 0.99)
+    assert np.mean(widths > limit) <= 0.01 + 1e-9
