@@ -5,8 +5,8 @@
     nice .venv/bin/python bench/edge_width_study.py --plot docs/figures/edge_width.png   # the distributions, drawn
 
 The gate's blur measures (detail ratios on the half-size copy, Laplacian of a 3x3 median) read the noise a phone adds
-after the blur as detail: the shipped gate catches 81.7% of the selection photos blurred with sigma 2 then noised and
-JPEG-compressed, against 97.9% of the same blur without noise. `edge_width` reads the width of the face's strongest
+after the blur as detail: before the check below, the gate caught 81.7% of the selection photos blurred with sigma 2
+then noised and JPEG-compressed, against 97.9% of the same blur without noise. `edge_width` reads the width of the face's strongest
 edges instead (the issue's suggestion): noise steepens weak edges, not the strongest ones. This prints, on the
 *selection* part of `valid` only (the report part is not read), the share of each blur row beyond the value of each
 measure that refuses 0.3% / 1% of the good rows (as they are, JPEG, five skin-tone shifts). At 0.3%, on all 142

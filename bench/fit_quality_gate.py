@@ -49,6 +49,7 @@ import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,20 @@ class Scored:
     band: str
     selection: bool
 
+    @cached_property
+    def logits(self) -> dict[str, float]:
+        """Each code's logit (thresholds aside): scored once, though the search chooses thresholds hundreds of times."""
+        return {code: verdict.logit(self.measures, model) for code, model in self.models["codes"].items()}
+
+    @cached_property
+    def distance(self) -> float:
+        return ood.distance(ood.feature_vector(self.measures), self.stats)
+
+
+def pool_bands(pool: list[Scored]) -> list[str]:
+    """The tone band of each pooled row with `--fair-bands`, else one band for all."""
+    return [s.band for s in pool] if FAIR_BANDS else ["all"] * len(pool)
+
 
 def threshold_pool(rows: list[dict], models: dict, stats: dict) -> list[Scored]:
     """The good valid-selection rows (photos, tone and JPEG copies), scored by the shipped fit."""
@@ -253,7 +268,7 @@ def choose_thresholds(
     """Per code, the lowest threshold refusing at most its budget (`budgets[code]`, else `budget`) of the `pool`'s
     rows (of each skin-tone band with `--fair-bands`); set on `models`/`stats` and on every fit in the pool, so
     `judge` replays each pooled row with the thresholds chosen."""
-    bands = [s.band for s in pool] if FAIR_BANDS else ["all"] * len(pool)
+    bands = pool_bands(pool)
     fits = {id(s.models): (s.models, s.stats) for s in pool} | {id(models): (models, stats)}
     selection = sum(s.selection for s in pool)
     source = f"valid selection: {selection} good photos and tone/JPEG copies" + (
@@ -261,12 +276,12 @@ def choose_thresholds(
     )
     for code, model in models["codes"].items():
         share = budgets.get(code, budget)
-        scores = np.array([verdict.logit(s.measures, s.models["codes"][code]) for s in pool])
+        scores = np.array([s.logits[code] for s in pool])
         threshold = threshold_of(scores, share, bands)
         for fit_models, _ in fits.values():
             fit_models["codes"][code]["threshold"] = threshold
         model["chosen_on"] = f"{source}, <= {share:.2%} refused" + (" per tone band" if FAIR_BANDS else "")
-    distances = np.array([ood.distance(ood.feature_vector(s.measures), s.stats) for s in pool])
+    distances = np.array([s.distance for s in pool])
     threshold = float(max(fair_quantile(distances, bands, ood_budget), stats["reference_distance"]))
     for _, fit_stats in fits.values():
         fit_stats["threshold"] = threshold
@@ -291,8 +306,7 @@ def trial_thresholds(pool: list[Scored], budgets: dict[str, float]) -> Threshold
     if EDGE_CHECK not in budgets:
         return Thresholds()
     widths = np.array([s.measures[EDGE_CHECK] for s in pool])
-    bands = [s.band for s in pool] if FAIR_BANDS else ["all"] * len(pool)
-    return Thresholds(max_edge_width=float(fair_quantile(widths, bands, budgets[EDGE_CHECK])))
+    return Thresholds(max_edge_width=float(fair_quantile(widths, pool_bands(pool), budgets[EDGE_CHECK])))
 
 
 def trial_gate(
