@@ -37,20 +37,31 @@ MEAN, SCALE = 0.45, 0.25  # sRGB in 0..1 -> about -2..2
 # this band is brought to its edge (uniformly, in linear light), so the network judges light within its range
 EXPOSURE_QUANTILE = 0.95
 EXPOSURE_BAND = (-2.05, -0.41)
+# the log-light plane (`model_input(log_light=True)`): stops of linear luma, floored ~10 stops down (JPEG noise),
+# centred and scaled to about -2..2 over ACNE04 photos brought into the band above
+LOG_LIGHT_FLOOR = 2.0**-10
+LOG_LIGHT_CENTRE, LOG_LIGHT_SCALE = -3.0, 2.0
 
 
-def model_input(rgb: np.ndarray) -> np.ndarray:
+def model_input(rgb: np.ndarray, log_light: bool = False) -> np.ndarray:
     """(1, 3, 64, 64) float32: the photo squeezed to a square (INTER_AREA, shape not kept: the network was
     trained on squeezed crops of many aspects), its exposure brought into `EXPOSURE_BAND`, sRGB scaled about
-    zero. Training and serving share it."""
+    zero. Training and serving share it. With `log_light`, a fourth plane: log2 of the linear luma (after the same
+    exposure step), where light multiplies the skin's own reflectance, so a shadow or a fall-off adds a smooth
+    field to it (`LOG_LIGHT_CENTRE`, `LOG_LIGHT_SCALE`)."""
     small = cv2.resize(rgb, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
     linear = cv2.LUT(small, LINEAR_LUT)
-    luma = cv2.cvtColor(linear, cv2.COLOR_RGB2GRAY).ravel()
+    grey = cv2.cvtColor(linear, cv2.COLOR_RGB2GRAY)
+    luma = grey.ravel()
     rank = round(EXPOSURE_QUANTILE * (luma.size - 1))
     level = math.log2(max(float(np.partition(luma, rank)[rank]), 1e-4))
     gain = 2.0 ** (min(max(level, EXPOSURE_BAND[0]), EXPOSURE_BAND[1]) - level)
     srgb = small.astype(np.float32) * (1 / 255) if gain == 1.0 else srgb_from_linear(linear * gain)
-    return np.ascontiguousarray(((srgb - MEAN) * (1 / SCALE)).transpose(2, 0, 1)[None])
+    planes = ((srgb - MEAN) * (1 / SCALE)).transpose(2, 0, 1)
+    if log_light:
+        light = np.log2(np.maximum(grey * np.float32(gain), np.float32(LOG_LIGHT_FLOOR)))
+        planes = np.concatenate([planes, ((light - LOG_LIGHT_CENTRE) * (1 / LOG_LIGHT_SCALE))[None]])
+    return np.ascontiguousarray(planes[None], dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -67,5 +78,6 @@ def _session():
 def lighting_logit(rgb: np.ndarray) -> float:
     """The network's logit that the light on this photo is uneven (a fault); larger is more uneven."""
     session = _session()
-    (out,) = session.run(None, {session.get_inputs()[0].name: model_input(rgb)})
+    feed = session.get_inputs()[0]  # a graph trained with the log-light plane takes four planes
+    (out,) = session.run(None, {feed.name: model_input(rgb, log_light=feed.shape[1] == 4)})
     return float(np.asarray(out).reshape(-1)[0])

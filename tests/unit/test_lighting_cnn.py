@@ -195,3 +195,47 @@ def test_cross_validation_table_thresholds_on_the_fine_copies_only() -> None:
         assert result["_thresholds"][key] == pytest.approx(np.quantile(scores[:, fine], 1 - share))
         assert result["lesion cast shadow 4 stops"][key] == 1.0
         assert np.mean([result[n][key] for n in train.FINE]) == pytest.approx(share, abs=0.005)
+
+
+def test_log_light_plane_adds_a_shadow_as_a_field_and_mixes_with_rgb_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fourth plane is log2 of the linear luma after the exposure step: the sRGB planes are those of the plain
+    input, and a photo a stop darker all over moves every cell of the plane alike (in sRGB it would not).
+    `merge` serves a 4-plane network beside 3-plane ones (those read the sRGB planes), and the gate feeds each graph
+    the planes it takes."""
+    import onnxruntime as ort
+    import torch
+
+    photo = skin_photo(200, 150, seed=2)
+    x3, x4 = lighting_cnn.model_input(photo), lighting_cnn.model_input(photo, log_light=True)
+    assert x4.shape == (1, 4, lighting_cnn.INPUT_SIDE, lighting_cnn.INPUT_SIDE) and x4.dtype == np.float32
+    np.testing.assert_array_equal(x4[:, :3], x3)
+    shaded = gd.exposure(-1)(photo)
+    # one stop down: the exposure step may lift the whole copy back, so compare the plane's shape, not its level
+    plane, plane_shaded = x4[0, 3], lighting_cnn.model_input(shaded, log_light=True)[0, 3]
+    assert np.ptp(plane - plane_shaded) < 0.1  # a uniform change of light moves every cell alike
+
+    paths = {}
+    for planes in (3, 4):
+        torch.manual_seed(planes)
+        weights = tmp_path / f"p{planes}.pt"
+        model = train.make_model(4, planes).eval()
+        torch.save({"config": f"p{planes}", "width": 4, "planes": planes, "state": model.state_dict()}, weights)
+        paths[planes] = tmp_path / f"p{planes}.onnx"
+        train.main(["export", "--weights", str(weights), "--onnx", str(paths[planes])])
+    merged = tmp_path / "mixed.onnx"
+    train.main(["merge", "--graphs", str(paths[3]), str(paths[4]), "--onnx", str(merged)])
+
+    def logit(path: Path, x: np.ndarray) -> float:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return float(session.run(None, {"image": x})[0].item())
+
+    alone = (logit(paths[3], x3), logit(paths[4], x4))
+    assert logit(merged, x4) == pytest.approx(np.mean(alone), abs=1e-5)
+    monkeypatch.setattr(lighting_cnn, "MODEL_PATH", merged)
+    lighting_cnn._session.cache_clear()
+    try:
+        assert lighting_cnn.lighting_logit(photo) == pytest.approx(logit(merged, x4), abs=1e-6)
+    finally:
+        lighting_cnn._session.cache_clear()  # the next test gets the shipped graph again
