@@ -28,6 +28,7 @@ from PIL import Image
 from quality_gate.measures import srgb_from_linear
 
 Degradation = Callable[[np.ndarray], np.ndarray]
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-light luminance of the sRGB primaries
 
 
 def srgb_to_linear(image: np.ndarray) -> np.ndarray:
@@ -206,7 +207,7 @@ def white_balance(red: float, blue: float) -> Degradation:
 
     def apply(image: np.ndarray) -> np.ndarray:
         gains = np.array([red, 1.0, blue], np.float32)
-        gains /= float(gains @ np.array([0.2126, 0.7152, 0.0722], np.float32))
+        gains /= float(gains @ REC709_LUMA)
         return linear_to_srgb(srgb_to_linear(image) * gains)
 
     return apply
@@ -267,30 +268,94 @@ def soft_skin_weight(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), 3.0)
 
 
+def _skin_shift_weight(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Where a change of skin tone acts: (weight, CIELAB of the photo, the skin's median L*, the skin's core: where
+    the soft skin weight is over 0.5). The soft skin weight,
+    less the specular highlights: light reflected at the skin's surface, whatever its melanin, so the brightest skin
+    (above its 95th percentile of L*, fully at its 99.5th) keeps its lightness."""
+    weight = soft_skin_weight(image)
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lightness = lab[..., 0]
+    core = weight > 0.5
+    if core.any():
+        skin_l, high_l, top_l = np.percentile(lightness[core], [50, 95, 99.5])
+    else:
+        skin_l, high_l, top_l = 60.0, 70.0, 90.0
+    highlight = np.clip((lightness - high_l) / max(top_l - high_l, 1.0), 0.0, 1.0)
+    return weight * (1.0 - highlight), lab, float(skin_l), core
+
+
 def tone_shift(d_lightness: float, d_yellow: float) -> Degradation:
     """Move the skin along CIELAB L* (by d_lightness) and b* (by d_yellow), keeping its texture and highlights.
 
     Lightness is scaled rather than shifted, so pores and spots keep their relative contrast, as they do on
-    darker skin. Specular highlights are reflected at the skin's surface, whatever its melanin, so the
-    brightest skin (above its 95th percentile of L*, fully at its 99.5th) keeps its lightness.
+    darker skin. Its a* is kept, so a copy much darker than the photo is redder than real darker skin (see
+    `melanin_shift`, which `bench/tone_fairness.py` judges beside it).
     """
 
     def apply(image: np.ndarray) -> np.ndarray:
-        weight = soft_skin_weight(image)
-        lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-        lightness = lab[..., 0]
-        core = weight > 0.5
-        if core.any():
-            skin_l, high_l, top_l = np.percentile(lightness[core], [50, 95, 99.5])
-        else:
-            skin_l, high_l, top_l = 60.0, 70.0, 90.0
+        w, lab, skin_l, _ = _skin_shift_weight(image)
         gain = max(skin_l + d_lightness, 5.0) / max(skin_l, 5.0)
-        highlight = np.clip((lightness - high_l) / max(top_l - high_l, 1.0), 0.0, 1.0)
-        w = weight * (1.0 - highlight)
-        lab[..., 0] = lightness * (1.0 + w * (gain - 1.0))
+        lab[..., 0] = lab[..., 0] * (1.0 + w * (gain - 1.0))
         lab[..., 2] = lab[..., 2] + w * d_yellow
         out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
         return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    return apply
+
+
+# Optical density of melanin at the sRGB primaries' wavelengths (~610, 550, 465 nm), relative to red: its absorption
+# falls off as wavelength^-3.46 (Jacques 2013, "Optical properties of biological tissues: a review"), so more melanin
+# darkens blue most, then green, then red. A camera's channels are broad bands, which flatten these ratios, so the
+# truth lies between this and NEUTRAL_DENSITY (the skin darkened with its chromaticity kept): `melanin_shift` takes
+# either, a bracket rather than a claim
+MELANIN_DENSITY = (1.0, 1.43, 2.56)
+NEUTRAL_DENSITY = (1.0, 1.0, 1.0)
+DENSITY_MAX = 4.0  # densities searched for a target ITA (red transmits 10^-4 at the top: darker than any skin)
+
+
+def _darkened(linear: np.ndarray, weight: np.ndarray, density: float, spectrum: np.ndarray) -> np.ndarray:
+    """Linear RGB with `density` more pigment where `weight` is 1 (Beer-Lambert: transmission 10^-density per
+    channel, in proportion to `spectrum`); the skin's texture, shading and haemoglobin are kept."""
+    return linear * np.power(10.0, -density * weight[..., None] * spectrum).astype(np.float32)
+
+
+def melanin_shift(
+    target_ita: float, spectrum: tuple[float, float, float] = MELANIN_DENSITY, metered: bool = False
+) -> Degradation:
+    """The photo with its skin darkened by pigment until its ITA (median L*, b* over the photo's own skin core) reaches
+    `target_ita`; unchanged when it is there already. Unlike `tone_shift`, a* and b* follow from what the pigment
+    absorbs (`spectrum`: `MELANIN_DENSITY` or `NEUTRAL_DENSITY`); specular highlights are kept.
+
+    `metered`: then brightened as a phone's average-metering auto-exposure would answer the darker subject (the frame's
+    mean linear luminance brought back to the photo's; never darker), since a phone does not record darker skin at
+    the exposure it chose for lighter skin.
+    """
+    density = np.array(spectrum, np.float32)
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        w, _, _, core = _skin_shift_weight(image)
+        if not core.any():
+            return image
+        linear = srgb_to_linear(image)
+        skin, skin_w = linear[core][::4, None], w[core][::4, None]  # every 4th skin pixel: the medians hold
+
+        def skin_ita(d: float) -> float:
+            shifted = srgb_from_linear(_darkened(skin, skin_w, d, density)).astype(np.float32)
+            lab = cv2.cvtColor(shifted, cv2.COLOR_RGB2Lab)[:, 0]
+            return float(np.degrees(np.arctan2(np.median(lab[:, 0]) - 50.0, np.median(lab[:, 2]))))
+
+        if skin_ita(0.0) <= target_ita:
+            return image
+        low, high = 0.0, DENSITY_MAX
+        for _ in range(16):  # ITA falls as density rises: bisection to ~6e-5
+            middle = (low + high) / 2
+            low, high = (middle, high) if skin_ita(middle) > target_ita else (low, middle)
+        darker = _darkened(linear, w, high, density)
+        if metered:
+            before, after = float((linear @ REC709_LUMA).mean()), float((darker @ REC709_LUMA).mean())
+            darker = darker * max(before / max(after, 1e-6), 1.0)
+        return linear_to_srgb(darker)
 
     return apply
 

@@ -1,0 +1,183 @@
+"""Is the gate fair to darker skin, with copies whose skin could be real? (issue 12: false rejects by skin tone)
+
+    nice .venv/bin/python bench/tone_fairness.py --part selection [report holdout] [--processes 2]
+    .venv/bin/python bench/tone_fairness.py --part selection report holdout --plot docs/figures/tone_fairness.png
+
+The grid of `bench/gate_measure.py` shifts skin tone along CIELAB L* and b* (`gate_data.tone_shift`): its darkest
+copy, "tone L-40 b+8", puts ACNE04's skin at L* 7-17 with its a* kept, darker and redder than any human skin
+(the darkest skin measured sits near L* 30-40). Those copies fill the "dark" ITA group of the false-reject table.
+Here each good photo's skin is darkened instead until its ITA reaches a target (19: tan, -10: brown, -40: dark;
+only targets at least 5 degrees below the photo's own), by a pigment in linear light (`gate_data.melanin_shift`),
+under two colour assumptions that bracket real skin: `neutral` (chromaticity kept) and `melanin` (melanin's
+absorbance at the primaries' wavelengths; a camera's broad channels flatten it). Each copy is judged as recorded
+at the photo's exposure and `metered` (the frame's mean light brought back, as average-metering auto-exposure
+answers a darker subject). Printed per copy family: share refused, the codes, and the copies' median skin L*, a*,
+b* and ITA (the gate's skin mask), beside the photos as they are and the grid's tone_shift copies.
+
+Protocol: evaluation only (no threshold or model is chosen on these rows). `selection` is the part of `valid`
+thresholds were chosen on; `report` the part no choice read; `holdout` the `train` photos outside the gate's fit
+sample (`--limit` of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import multiprocessing
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.progress import track
+
+from bench import gate_data as gd
+from bench.gate_capture import verdict_label
+from bench.gate_measure import load_rgb, part_photos
+from quality_gate import assess
+
+TARGETS = {19.0: "tan", -10.0: "brown", -40.0: "dark"}
+BRACKETS = {"neutral": gd.NEUTRAL_DENSITY, "melanin": gd.MELANIN_DENSITY}
+MARGIN = 5.0  # degrees of ITA a target must lie below the photo's own
+
+
+def families() -> list[str]:
+    """Every copy family, in print order."""
+    names = ["as is", *gd.TONE_SHIFTS]
+    for bracket in BRACKETS:
+        for metered in (False, True):
+            names += [_name(bracket, target, metered) for target in TARGETS]
+    return names
+
+
+def _name(bracket: str, target: float, metered: bool) -> str:
+    return f"{bracket} ITA {target:+.0f} ({TARGETS[target]}){', metered' if metered else ''}"
+
+
+def skin_lab(image: np.ndarray) -> tuple[float, float, float, float]:
+    """Median L*, a*, b* of the skin (the gate's mask, as `gate_data.ita` reads it) and its ITA."""
+    core = gd.soft_skin_weight(image) > 0.5
+    if not core.any():
+        return (float("nan"),) * 4
+    lightness, red_green, yellow = np.median(
+        cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[core], axis=0
+    )
+    return float(lightness), float(red_green), float(yellow), float(np.degrees(np.arctan2(lightness - 50, yellow)))
+
+
+def judge_photo(path: str) -> list[dict]:
+    """One row per copy of the photo: family, refused, verdict, skin L*, a*, b*, ITA."""
+    image = load_rgb(Path(path))
+    copies = {"as is": image} | {name: gd.tone_shift(*shift)(image) for name, shift in gd.TONE_SHIFTS.items()}
+    own = skin_lab(image)[3]
+    for bracket, spectrum in BRACKETS.items():
+        for metered in (False, True):
+            for target in TARGETS:
+                if own >= target + MARGIN:
+                    copies[_name(bracket, target, metered)] = gd.melanin_shift(target, spectrum, metered)(image)
+    rows = []
+    for family, copy in copies.items():
+        report = assess(copy)
+        lightness, red_green, yellow, ita = skin_lab(copy)
+        rows.append(
+            {
+                "photo": Path(path).name,
+                "family": family,
+                "refused": not report.accepted,
+                "verdict": verdict_label(report),
+                "L": lightness,
+                "a": red_green,
+                "b": yellow,
+                "ita": ita,
+            }
+        )
+    return rows
+
+
+def judge_part(part: str, limit: int, processes: int) -> list[dict]:
+    photos = [str(p) for p in part_photos(part, limit)]
+    with multiprocessing.Pool(processes) as pool:
+        per_photo = list(
+            track(pool.imap(judge_photo, photos), total=len(photos), description=f"{part}: photos x tone copies")
+        )
+    return [row for rows in per_photo for row in rows]
+
+
+def summary(rows: list[dict]) -> dict[str, dict]:
+    """Per family: copies, share refused, codes of the refusals, median skin L*, a*, b*, ITA."""
+    out = {}
+    for family in families():
+        mine = [r for r in rows if r["family"] == family]
+        if not mine:
+            continue
+        codes = collections.Counter(r["verdict"].removeprefix("refused ") for r in mine if r["refused"])
+        out[family] = {
+            "copies": len(mine),
+            "refused": float(np.mean([r["refused"] for r in mine])),
+            "codes": dict(codes.most_common()),
+            **{k: float(np.nanmedian([r[k] for r in mine])) for k in ("L", "a", "b", "ita")},
+        }
+    return out
+
+
+def print_summary(part: str, table: dict[str, dict]) -> None:
+    print(f"\n{part}")
+    print(f"{'copies':52s} {'n':>4s} {'refused':>8s} {'L*':>5s} {'a*':>5s} {'b*':>5s} {'ITA':>5s}  codes")
+    for family, s in table.items():
+        codes = ", ".join(f"{code} {n}" for code, n in s["codes"].items()) or "-"
+        print(
+            f"{family:52s} {s['copies']:4d} {100 * s['refused']:7.1f}% {s['L']:5.1f} {s['a']:5.1f} {s['b']:5.1f} "
+            f"{s['ita']:5.0f}  {codes}"
+        )
+
+
+def plot(tables: dict[str, dict[str, dict]], path: Path) -> None:
+    """Bars of the share refused per copy family, one colour per part."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f for f in families() if all(f in t for t in tables.values())]
+    fig, ax = plt.subplots(figsize=(12, 4.8))
+    width = 0.8 / len(tables)
+    for k, (part, table) in enumerate(tables.items()):
+        xs = np.arange(len(names)) + (k - (len(tables) - 1) / 2) * width
+        ax.bar(xs, [100 * table[n]["refused"] for n in names], width, label=part)
+    labels = [f"{n}\nL* {next(iter(tables.values()))[n]['L']:.0f}" for n in names]
+    ax.set_xticks(np.arange(len(names)), labels, rotation=40, ha="right", fontsize=7)
+    ax.axhline(2, color="#cc3311", lw=0.8)
+    ax.set_ylabel("good photos refused (%)")
+    ax.set_title("The gate on darker-skin copies of good photos (bench/tone_fairness.py; red: the 2% target)")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--part", nargs="+", choices=("selection", "report", "holdout"), default=["selection"])
+    parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path("var/gate/tone"), help="rows per part, reused if there")
+    parser.add_argument("--plot", type=Path, help="bars of the share refused per copy family and part (PNG)")
+    args = parser.parse_args()
+    tables = {}
+    for part in args.part:
+        cached = args.cache / f"{part}.json"
+        if cached.is_file():
+            rows = json.loads(cached.read_text())
+        else:
+            rows = judge_part(part, args.limit, args.processes)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(rows))
+        tables[part] = summary(rows)
+        print_summary(part, tables[part])
+    if args.plot:
+        plot(tables, args.plot)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Darker-skin copies for the fairness check (`bench/gate_data.melanin_shift`, `bench/tone_fairness.py`): each
+reaches the skin tone it is asked for, changes the skin alone, and colours it as its pigment says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import gate_data as gd
+from bench import tone_fairness as tf
+from tests.conftest import skin_photo
+
+
+def _chromaticity(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Mean linear-light r, g, b chromaticity of the pixels `where`."""
+    linear = gd.srgb_to_linear(image)[where]
+    return (linear / linear.sum(axis=1, keepdims=True)).mean(axis=0)
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """Skin on the left, a blue wall on the right (the wall is no skin, so no copy may touch it)."""
+    image = skin_photo(240, 160, seed=3)
+    image[:, 160:] = (60, 90, 160)
+    return image
+
+
+@pytest.mark.parametrize("spectrum", [gd.NEUTRAL_DENSITY, gd.MELANIN_DENSITY])
+@pytest.mark.parametrize("target", [-10.0, -40.0])
+def test_copy_reaches_the_target_tone_and_leaves_the_wall(photo: np.ndarray, spectrum, target: float) -> None:
+    own = tf.skin_lab(photo)[3]
+    assert own > target + 20  # the synthetic skin is light: every target is a real change
+    copy = gd.melanin_shift(target, spectrum)(photo)
+    assert tf.skin_lab(copy)[3] == pytest.approx(target, abs=2.0)
+    np.testing.assert_array_equal(copy[:, 200:], photo[:, 200:])  # 40 px from the skin: beyond the soft weight
+
+
+def test_a_photo_darker_than_the_target_is_left_as_it_is(photo: np.ndarray) -> None:
+    dark = gd.melanin_shift(-40.0, gd.NEUTRAL_DENSITY)(photo)
+    np.testing.assert_array_equal(gd.melanin_shift(0.0, gd.NEUTRAL_DENSITY)(dark), dark)
+
+
+def test_neutral_keeps_the_skin_chromaticity_and_melanin_takes_blue_most(photo: np.ndarray) -> None:
+    skin = np.zeros(photo.shape[:2], bool)
+    skin[20:-20, 20:140] = True
+    before = _chromaticity(photo, skin)
+    neutral = _chromaticity(gd.melanin_shift(-40.0, gd.NEUTRAL_DENSITY)(photo), skin)
+    melanin = _chromaticity(gd.melanin_shift(-40.0, gd.MELANIN_DENSITY)(photo), skin)
+    np.testing.assert_allclose(neutral, before, atol=0.01)
+    assert melanin[0] > before[0] + 0.05 and melanin[2] < before[2] - 0.03  # redder, much less blue
+
+
+def test_metered_copy_gets_the_frame_light_back(photo: np.ndarray) -> None:
+    def mean_light(image: np.ndarray) -> float:
+        return float((gd.srgb_to_linear(image) @ gd.REC709_LUMA).mean())
+
+    recorded = gd.melanin_shift(-40.0, gd.NEUTRAL_DENSITY)(photo)
+    metered = gd.melanin_shift(-40.0, gd.NEUTRAL_DENSITY, metered=True)(photo)
+    assert mean_light(recorded) < 0.7 * mean_light(photo)
+    assert mean_light(metered) == pytest.approx(mean_light(photo), rel=0.03)
+
+
+def test_summary_counts_refusals_and_codes_per_family() -> None:
+    rows = [
+        {"family": "as is", "refused": False, "verdict": "accepted", "L": 60.0, "a": 10.0, "b": 20.0, "ita": 27.0},
+        {"family": "as is", "refused": True, "verdict": "refused too_dark", "L": 50.0, "a": 10.0, "b": 20.0, "ita": 0.0},
+        {"family": "tone L+8", "refused": True, "verdict": "refused blurry", "L": 70.0, "a": 9.0, "b": 18.0, "ita": 48.0},
+    ]
+    table = tf.summary(rows)
+    assert list(table) == ["as is", "tone L+8"]  # families without copies are left out
+    assert table["as is"]["refused"] == 0.5 and table["as is"]["codes"] == {"too_dark": 1}
+    assert table["as is"]["L"] == 55.0 and table["tone L+8"]["codes"] == {"blurry": 1}
