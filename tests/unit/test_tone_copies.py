@@ -63,8 +63,24 @@ def test_metered_copy_gets_the_frame_light_back(photo: np.ndarray) -> None:
 def test_summary_counts_refusals_and_codes_per_family() -> None:
     rows = [
         {"family": "as is", "refused": False, "verdict": "accepted", "L": 60.0, "a": 10.0, "b": 20.0, "ita": 27.0},
-        {"family": "as is", "refused": True, "verdict": "refused too_dark", "L": 50.0, "a": 10.0, "b": 20.0, "ita": 0.0},
-        {"family": "tone L+8", "refused": True, "verdict": "refused blurry", "L": 70.0, "a": 9.0, "b": 18.0, "ita": 48.0},
+        {
+            "family": "as is",
+            "refused": True,
+            "verdict": "refused too_dark",
+            "L": 50.0,
+            "a": 10.0,
+            "b": 20.0,
+            "ita": 0.0,
+        },
+        {
+            "family": "tone L+8",
+            "refused": True,
+            "verdict": "refused blurry",
+            "L": 70.0,
+            "a": 9.0,
+            "b": 18.0,
+            "ita": 48.0,
+        },
     ]
     table = tf.summary(rows)
     assert list(table) == ["as is", "tone L+8"]  # families without copies are left out
