@@ -311,7 +311,9 @@ def tone_shift(d_lightness: float, d_yellow: float) -> Degradation:
 # either, a bracket rather than a claim
 MELANIN_DENSITY = (1.0, 1.43, 2.56)
 NEUTRAL_DENSITY = (1.0, 1.0, 1.0)
-DENSITY_MAX = 4.0  # densities searched for a target ITA (red transmits 10^-4 at the top: darker than any skin)
+DENSITY_MAX = 4.0  # densities searched for a darker target ITA (red transmits 10^-4 at the top: darker than any skin)
+DENSITY_MIN = -1.0  # and for a lighter one (less pigment: 10x the light at the bottom, clipped long before)
+MAX_CLIPPED_SKIN = 0.05  # a copy that reaches its target only by blowing out more of the skin than this is no copy
 
 
 def _darkened(linear: np.ndarray, weight: np.ndarray, density: float, spectrum: np.ndarray) -> np.ndarray:
@@ -323,13 +325,15 @@ def _darkened(linear: np.ndarray, weight: np.ndarray, density: float, spectrum: 
 def melanin_shift(
     target_ita: float, spectrum: tuple[float, float, float] = MELANIN_DENSITY, metered: bool = False
 ) -> Degradation:
-    """The photo with its skin darkened by pigment until its ITA (median L*, b* over the photo's own skin core) reaches
-    `target_ita`; unchanged when it is there already. Unlike `tone_shift`, a* and b* follow from what the pigment
-    absorbs (`spectrum`: `MELANIN_DENSITY` or `NEUTRAL_DENSITY`); specular highlights are kept.
+    """The photo with more pigment in its skin (less for a lighter target) until its ITA (median L*, b* over the
+    photo's own skin core) reaches `target_ita`. Unlike `tone_shift`, a* and b* follow from what the pigment absorbs
+    (`spectrum`: `MELANIN_DENSITY` or `NEUTRAL_DENSITY`); specular highlights are kept.
 
-    `metered`: then brightened as a phone's average-metering auto-exposure would answer the darker subject (the frame's
-    mean linear luminance brought back to the photo's; never darker), since a phone does not record darker skin at
-    the exposure it chose for lighter skin.
+    `metered`: then re-exposed as a phone's average-metering auto-exposure would answer the darker (lighter) subject:
+    the frame's mean linear luminance brought back to the photo's, since a phone does not record darker skin at the
+    exposure it chose for lighter skin. Raises ValueError when no density reaches the target without blowing out the
+    skin (a lighter skin with its chromaticity kept grows yellower as it lightens, so the neutral bracket reaches very
+    light ITAs only by clipping to white).
     """
     density = np.array(spectrum, np.float32)
 
@@ -345,17 +349,22 @@ def melanin_shift(
             lab = cv2.cvtColor(shifted, cv2.COLOR_RGB2Lab)[:, 0]
             return float(np.degrees(np.arctan2(np.median(lab[:, 0]) - 50.0, np.median(lab[:, 2]))))
 
-        if skin_ita(0.0) <= target_ita:
+        own = skin_ita(0.0)
+        if own == target_ita:
             return image
-        low, high = 0.0, DENSITY_MAX
+        low, high = (0.0, DENSITY_MAX) if own > target_ita else (DENSITY_MIN, 0.0)
         for _ in range(16):  # ITA falls as density rises: bisection to ~6e-5
             middle = (low + high) / 2
             low, high = (middle, high) if skin_ita(middle) > target_ita else (low, middle)
-        darker = _darkened(linear, w, high, density)
+        chosen = high if own > target_ita else low
+        clipped = float((_darkened(skin, skin_w, chosen, density) >= 1.0).any(axis=-1).mean())
+        if abs(skin_ita(chosen) - target_ita) > 1.0 or clipped > MAX_CLIPPED_SKIN:
+            raise ValueError(f"ITA {target_ita} is out of this pigment's reach from {own:.1f}")
+        shifted = _darkened(linear, w, chosen, density)
         if metered:
-            before, after = float((linear @ REC709_LUMA).mean()), float((darker @ REC709_LUMA).mean())
-            darker = darker * max(before / max(after, 1e-6), 1.0)
-        return linear_to_srgb(darker)
+            before, after = float((linear @ REC709_LUMA).mean()), float((shifted @ REC709_LUMA).mean())
+            shifted = shifted * (before / max(after, 1e-6))
+        return linear_to_srgb(shifted)
 
     return apply
 

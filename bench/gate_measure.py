@@ -217,10 +217,10 @@ def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -
     """More fit rows from the same fit-sample photos, each family from its own generator (the base rows stay as they
     were): `lighting`, a cast shadow and a side light placed on the lesions' box; `blur`, focus and motion blur near
     the issue's limits with sensor noise and JPEG after them, as a phone records them; `capture`, fine copies as
-    another phone records the photo."""
+    another phone records the photo; `tone`, fine copies with more or less pigment in the skin (`pigment_copies`)."""
     photos, _ = fit_sample(limit, seed)
     lesion_rng, blur_rng = np.random.default_rng(seed + 2), np.random.default_rng(seed + 3)
-    capture_rng = np.random.default_rng(seed + 4)
+    capture_rng, tone_rng = np.random.default_rng(seed + 4), np.random.default_rng(seed + 5)
     rows = []
     for path in track(photos, description="train photos, extra rows"):
         image = load_rgb(path)
@@ -232,7 +232,26 @@ def measure_train_extra(limit: int, seed: int, t: Thresholds, kinds: set[str]) -
             rows += [row("train", "fit", path.name, *copy, t) for copy in noisy_blur_copies(image, blur_rng)]
         if "capture" in kinds:
             rows += [row("train", "fit", path.name, *copy, t) for copy in capture_copies(image, capture_rng)]
+        if "tone" in kinds:
+            rows += [row("train", "fit", path.name, *copy, t) for copy in pigment_copies(image, tone_rng)]
     return rows
+
+
+def pigment_copies(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
+    """Two fine copies with the skin at another tone (`gate_data.melanin_shift`: ITA -40..60, colour anywhere between
+    the neutral and melanin brackets), one recorded at the photo's exposure and one metered (`bench/tone_fairness.py`
+    judges the same on valid); a target the pigment cannot reach without blowing the skin out makes no copy."""
+    copies = []
+    for metered in (False, True):
+        target, mix = rng.uniform(-40.0, 60.0), rng.uniform(0.0, 1.0)
+        spectrum = tuple((1 - mix) * n + mix * m for n, m in zip(gd.NEUTRAL_DENSITY, gd.MELANIN_DENSITY, strict=True))
+        try:
+            copy = gd.melanin_shift(target, spectrum, metered)(image)
+        except ValueError:
+            continue
+        name = f"pigment ITA {target:+.0f} mix {mix:.2f}{', metered' if metered else ''}"
+        copies.append((name, None, copy))
+    return copies
 
 
 def capture_copies(image: np.ndarray, rng: np.random.Generator) -> list[tuple[str, str | None, np.ndarray]]:
@@ -351,7 +370,7 @@ def main() -> None:
     parser.add_argument(
         "--sets",
         default="train,valid,nonskin",
-        help="also holdout, real, extra-lighting, extra-blur, extra-capture (more fit rows)",
+        help="also holdout, real, extra-lighting, extra-blur, extra-capture, extra-tone (more fit rows)",
     )
     args = parser.parse_args()
     cv2.setNumThreads(1)

@@ -1,18 +1,19 @@
-"""Is the gate fair to darker skin, with copies whose skin could be real? (issue 12: false rejects by skin tone)
+"""Is the gate fair to every skin tone, with copies whose skin could be real? (issue 12: false rejects by skin tone)
 
     nice .venv/bin/python bench/tone_fairness.py --part selection [report holdout] [--processes 2]
     .venv/bin/python bench/tone_fairness.py --part selection report holdout --plot docs/figures/tone_fairness.png
 
-The grid of `bench/gate_measure.py` shifts skin tone along CIELAB L* and b* (`gate_data.tone_shift`): its darkest
-copy, "tone L-40 b+8", puts ACNE04's skin at L* 7-17 with its a* kept, darker and redder than any human skin
-(the darkest skin measured sits near L* 30-40). Those copies fill the "dark" ITA group of the false-reject table.
-Here each good photo's skin is darkened instead until its ITA reaches a target (19: tan, -10: brown, -40: dark;
-only targets at least 5 degrees below the photo's own), by a pigment in linear light (`gate_data.melanin_shift`),
-under two colour assumptions that bracket real skin: `neutral` (chromaticity kept) and `melanin` (melanin's
-absorbance at the primaries' wavelengths; a camera's broad channels flatten it). Each copy is judged as recorded
-at the photo's exposure and `metered` (the frame's mean light brought back, as average-metering auto-exposure
-answers a darker subject). Printed per copy family: share refused, the codes, and the copies' median skin L*, a*,
-b* and ITA (the gate's skin mask), beside the photos as they are and the grid's tone_shift copies.
+The grid of `bench/gate_measure.py` shifts skin tone along CIELAB L* and b* (`gate_data.tone_shift`), with a* kept:
+its darker copies are redder than their lightness allows, and far darker than the scale's darkest group needs (on
+selection, "tone L-40 b+8" puts the skin at median L* 14.6 and ITA -66, where the "dark" group starts at -30). Those
+copies fill the darker ITA groups of the false-reject table. Here each good photo's skin is given more pigment until
+its ITA reaches a target (19: tan, -10: brown, -40: dark; only targets at least 5 degrees below the photo's own), or
+less until it reaches 60 (very light; photos at 55 or below), in linear light (`gate_data.melanin_shift`), under
+two colour assumptions that bracket real skin: `neutral` (chromaticity kept) and `melanin` (melanin's absorbance at
+the primaries' wavelengths; a camera's broad channels flatten it). Each copy is judged as recorded at the photo's
+exposure and `metered` (the frame's mean light brought back, as average-metering auto-exposure answers a darker or
+lighter subject). Printed per copy family: share refused, the codes, and the copies' median skin L*, a*, b* and ITA
+(the gate's skin mask), beside the photos as they are and the grid's tone_shift copies.
 
 Protocol: evaluation only (no threshold or model is chosen on these rows). `selection` is the part of `valid`
 thresholds were chosen on; `report` the part no choice read; `holdout` the `train` photos outside the gate's fit
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import functools
 import json
 import multiprocessing
 from pathlib import Path
@@ -36,9 +39,10 @@ from bench.gate_capture import verdict_label
 from bench.gate_measure import load_rgb, part_photos
 from quality_gate import assess
 
-TARGETS = {19.0: "tan", -10.0: "brown", -40.0: "dark"}
+TARGETS = {60.0: "very light", 19.0: "tan", -10.0: "brown", -40.0: "dark"}
+LIGHTER = frozenset({60.0})  # targets made by taking pigment away (the others by adding it)
 BRACKETS = {"neutral": gd.NEUTRAL_DENSITY, "melanin": gd.MELANIN_DENSITY}
-MARGIN = 5.0  # degrees of ITA a target must lie below the photo's own
+MARGIN = 5.0  # degrees of ITA a target must lie beyond the photo's own (below it, or above it for the lighter one)
 
 
 def families() -> list[str]:
@@ -65,18 +69,28 @@ def skin_lab(image: np.ndarray) -> tuple[float, float, float, float]:
     return float(lightness), float(red_green), float(yellow), float(np.degrees(np.arctan2(lightness - 50, yellow)))
 
 
-def judge_photo(path: str) -> list[dict]:
-    """One row per copy of the photo: family, refused, verdict, skin L*, a*, b*, ITA."""
-    image = load_rgb(Path(path))
+def copies_of(image: np.ndarray, wanted: set[str]) -> dict[str, np.ndarray]:
+    """The photo's copies of the `wanted` families: a pigment target only when it lies `MARGIN` beyond the photo's own
+    ITA (darker, or lighter for `LIGHTER` targets) and within the pigment's reach."""
     copies = {"as is": image} | {name: gd.tone_shift(*shift)(image) for name, shift in gd.TONE_SHIFTS.items()}
+    copies = {name: copy for name, copy in copies.items() if name in wanted}
     own = skin_lab(image)[3]
     for bracket, spectrum in BRACKETS.items():
         for metered in (False, True):
             for target in TARGETS:
-                if own >= target + MARGIN:
-                    copies[_name(bracket, target, metered)] = gd.melanin_shift(target, spectrum, metered)(image)
+                name = _name(bracket, target, metered)
+                beyond = own <= target - MARGIN if target in LIGHTER else own >= target + MARGIN
+                if name in wanted and beyond:
+                    with contextlib.suppress(ValueError):  # out of this pigment's reach: no copy
+                        copies[name] = gd.melanin_shift(target, spectrum, metered)(image)
+    return copies
+
+
+def judge_photo(path: str, wanted: frozenset[str] = frozenset(families())) -> list[dict]:
+    """One row per copy of the photo (of the `wanted` families): family, refused, verdict, skin L*, a*, b*, ITA."""
+    image = load_rgb(Path(path))
     rows = []
-    for family, copy in copies.items():
+    for family, copy in copies_of(image, set(wanted)).items():
         report = assess(copy)
         lightness, red_green, yellow, ita = skin_lab(copy)
         rows.append(
@@ -94,12 +108,11 @@ def judge_photo(path: str) -> list[dict]:
     return rows
 
 
-def judge_part(part: str, limit: int, processes: int) -> list[dict]:
+def judge_part(part: str, limit: int, processes: int, wanted: frozenset[str]) -> list[dict]:
     photos = [str(p) for p in part_photos(part, limit)]
     with multiprocessing.Pool(processes) as pool:
-        per_photo = list(
-            track(pool.imap(judge_photo, photos), total=len(photos), description=f"{part}: photos x tone copies")
-        )
+        jobs = pool.imap(functools.partial(judge_photo, wanted=wanted), photos)
+        per_photo = list(track(jobs, total=len(photos), description=f"{part}: photos x tone copies"))
     return [row for rows in per_photo for row in rows]
 
 
@@ -161,16 +174,18 @@ def main() -> None:
     parser.add_argument("--part", nargs="+", choices=("selection", "report", "holdout"), default=["selection"])
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--cache", type=Path, default=Path("var/gate/tone"), help="rows per part, reused if there")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("var/gate/tone"), help="rows per part: families already there are reused"
+    )
     parser.add_argument("--plot", type=Path, help="bars of the share refused per copy family and part (PNG)")
     args = parser.parse_args()
     tables = {}
     for part in args.part:
         cached = args.cache / f"{part}.json"
-        if cached.is_file():
-            rows = json.loads(cached.read_text())
-        else:
-            rows = judge_part(part, args.limit, args.processes)
+        rows = json.loads(cached.read_text()) if cached.is_file() else []
+        missing = frozenset(families()) - {row["family"] for row in rows}
+        if missing:  # a family added since the rows were cached (a family no photo could make is tried again)
+            rows += judge_part(part, args.limit, args.processes, missing)
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps(rows))
         tables[part] = summary(rows)

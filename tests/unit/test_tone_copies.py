@@ -35,9 +35,14 @@ def test_copy_reaches_the_target_tone_and_leaves_the_wall(photo: np.ndarray, spe
     np.testing.assert_array_equal(copy[:, 200:], photo[:, 200:])  # 40 px from the skin: beyond the soft weight
 
 
-def test_a_photo_darker_than_the_target_is_left_as_it_is(photo: np.ndarray) -> None:
+def test_copies_go_only_beyond_the_photo_own_tone_and_within_reach(photo: np.ndarray) -> None:
+    """A photo (ITA ~39) gets the darker targets and, by melanin, the very light one; neutral reaches very light only
+    by blowing the skin out, so it makes none. Its dark copy gets no darker target it has already passed."""
+    wanted = {"neutral ITA +19 (tan)", "neutral ITA -40 (dark)", "melanin ITA +60 (very light)"}
+    wanted |= {"neutral ITA +60 (very light)"}
+    assert set(tf.copies_of(photo, wanted)) == wanted - {"neutral ITA +60 (very light)"}
     dark = gd.melanin_shift(-40.0, gd.NEUTRAL_DENSITY)(photo)
-    np.testing.assert_array_equal(gd.melanin_shift(0.0, gd.NEUTRAL_DENSITY)(dark), dark)
+    assert not {"neutral ITA +19 (tan)", "neutral ITA -40 (dark)"} & set(tf.copies_of(dark, wanted))
 
 
 def test_neutral_keeps_the_skin_chromaticity_and_melanin_takes_blue_most(photo: np.ndarray) -> None:
@@ -86,3 +91,28 @@ def test_summary_counts_refusals_and_codes_per_family() -> None:
     assert list(table) == ["as is", "tone L+8"]  # families without copies are left out
     assert table["as is"]["refused"] == 0.5 and table["as is"]["codes"] == {"too_dark": 1}
     assert table["as is"]["L"] == 55.0 and table["tone L+8"]["codes"] == {"blurry": 1}
+
+
+def test_lighter_target_takes_pigment_away_and_metering_darkens_it(photo: np.ndarray) -> None:
+    lighter = gd.melanin_shift(45.0, gd.MELANIN_DENSITY)(photo)
+    assert tf.skin_lab(lighter)[3] == pytest.approx(45.0, abs=2.0)
+    metered = gd.melanin_shift(45.0, gd.MELANIN_DENSITY, metered=True)(photo)
+    assert metered[:, :140].mean() < lighter[:, :140].mean()  # the camera answers lighter skin with less exposure
+
+
+def test_a_target_out_of_the_pigment_reach_makes_no_copy(photo: np.ndarray) -> None:
+    """Lighter skin with its chromaticity kept grows yellower as it lightens: neutral cannot reach very light."""
+    with pytest.raises(ValueError, match="out of this pigment's reach"):
+        gd.melanin_shift(75.0, gd.NEUTRAL_DENSITY)(photo)
+    assert "neutral ITA +75 (very light)" not in tf.copies_of(photo, {"neutral ITA +75 (very light)"})
+
+
+def test_pigment_copies_are_fine_rows_one_recorded_one_metered(photo: np.ndarray) -> None:
+    from bench.gate_measure import pigment_copies
+
+    copies = pigment_copies(photo, np.random.default_rng(0))
+    assert [label for _, label, _ in copies] == [None] * len(copies)  # fine: no code should be raised
+    names = [name for name, _, _ in copies]
+    assert 1 <= len(copies) <= 2 and all(name.startswith("pigment ITA") for name in names)
+    assert sum(name.endswith(", metered") for name in names) <= 1
+    assert all(not np.array_equal(copy, photo) for _, _, copy in copies)
