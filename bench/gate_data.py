@@ -289,8 +289,8 @@ def tone_shift(d_lightness: float, d_yellow: float) -> Degradation:
     """Move the skin along CIELAB L* (by d_lightness) and b* (by d_yellow), keeping its texture and highlights.
 
     Lightness is scaled rather than shifted, so pores and spots keep their relative contrast, as they do on
-    darker skin. Its a* is kept, so a copy much darker than the photo is redder than real darker skin (see
-    `melanin_shift`, which `bench/tone_fairness.py` judges beside it).
+    darker skin. Its a* is kept, so a copy much darker than the photo is far more saturated for its lightness than
+    the photo (see `melanin_shift`, which `bench/tone_fairness.py` judges beside it).
     """
 
     def apply(image: np.ndarray) -> np.ndarray:

@@ -161,7 +161,7 @@ def plot(tables: dict[str, dict[str, dict]], path: Path) -> None:
     ax.set_xticks(np.arange(len(names)), labels, rotation=40, ha="right", fontsize=7)
     ax.axhline(2, color="#cc3311", lw=0.8)
     ax.set_ylabel("good photos refused (%)")
-    ax.set_title("The gate on darker-skin copies of good photos (bench/tone_fairness.py; red: the 2% target)")
+    ax.set_title("The gate on good photos at other skin tones (bench/tone_fairness.py; red: the 2% target)")
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

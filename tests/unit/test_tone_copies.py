@@ -116,3 +116,10 @@ def test_pigment_copies_are_fine_rows_one_recorded_one_metered(photo: np.ndarray
     assert 1 <= len(copies) <= 2 and all(name.startswith("pigment ITA") for name in names)
     assert sum(name.endswith(", metered") for name in names) <= 1
     assert all(not np.array_equal(copy, photo) for _, _, copy in copies)
+
+
+def test_plot_draws_the_families_every_part_has(tmp_path) -> None:
+    row = {"refused": 0.01, "codes": {}, "L": 55.0, "a": 10.0, "b": 20.0, "ita": 12.0, "copies": 3}
+    tables = {"selection": {"as is": row, "tone L+8": row}, "report": {"as is": row}}
+    tf.plot(tables, tmp_path / "tone.png")
+    assert (tmp_path / "tone.png").stat().st_size > 10_000
