@@ -270,9 +270,9 @@ def soft_skin_weight(image: np.ndarray) -> np.ndarray:
 
 def _skin_shift_weight(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Where a change of skin tone acts: (weight, CIELAB of the photo, the skin's median L*, the skin's core: where
-    the soft skin weight is over 0.5). The soft skin weight,
-    less the specular highlights: light reflected at the skin's surface, whatever its melanin, so the brightest skin
-    (above its 95th percentile of L*, fully at its 99.5th) keeps its lightness."""
+    the soft skin weight is over 0.5). The weight is the soft skin weight less the specular highlights, light reflected
+    at the skin's surface whatever its melanin: the brightest skin (above its 95th percentile of L*, fully at its
+    99.5th) keeps its lightness."""
     weight = soft_skin_weight(image)
     lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     lightness = lab[..., 0]
