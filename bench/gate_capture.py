@@ -83,22 +83,31 @@ def judge_part(part: str, limit: int) -> dict[str, float]:
     return {"as they are": refused_as_is / n} | {name: refused[name] / n for name in VARIANTS}
 
 
-def plot(shares: dict[str, dict[str, float]], path: Path) -> None:
-    """Bars of the share refused after each change, one colour per part."""
+def plot(
+    shares: dict[str, dict[str, float]],
+    path: Path,
+    title: str = "The gate on good photos as another phone records them (bench/gate_capture.py)",
+    labels: list[str] | None = None,
+    target: float | None = None,
+) -> None:
+    """Bars of the share refused after each change, one colour per part (`labels` under the bars instead of the
+    changes' names; `target`: a red line at that share). `bench/tone_fairness.py` draws its copies with it too."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(next(iter(shares.values())))
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = plt.subplots(figsize=(max(11, 0.45 * len(names)), 4.8))
     width = 0.8 / len(shares)
     for k, (part, share) in enumerate(shares.items()):
         xs = np.arange(len(names)) + (k - (len(shares) - 1) / 2) * width
         ax.bar(xs, [100 * share[name] for name in names], width, label=part)
-    ax.set_xticks(np.arange(len(names)), names, rotation=35, ha="right", fontsize=8)
+    ax.set_xticks(np.arange(len(names)), labels or names, rotation=35, ha="right", fontsize=7 if labels else 8)
+    if target is not None:
+        ax.axhline(100 * target, color="#cc3311", lw=0.8)
     ax.set_ylabel("good photos refused (%)")
-    ax.set_title("The gate on good photos as another phone records them (bench/gate_capture.py)")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 from rich.progress import track
 
+from bench import gate_capture as capture
 from bench import gate_data as gd
-from bench.gate_capture import verdict_label
 from bench.gate_measure import load_rgb, part_photos
 from quality_gate import assess
 
@@ -98,7 +98,7 @@ def judge_photo(path: str, wanted: frozenset[str] = frozenset(families())) -> li
                 "photo": Path(path).name,
                 "family": family,
                 "refused": not report.accepted,
-                "verdict": verdict_label(report),
+                "verdict": capture.verdict_label(report),
                 "L": lightness,
                 "a": red_green,
                 "b": yellow,
@@ -145,28 +145,13 @@ def print_summary(part: str, table: dict[str, dict]) -> None:
 
 
 def plot(tables: dict[str, dict[str, dict]], path: Path) -> None:
-    """Bars of the share refused per copy family, one colour per part."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Bars of the share refused per copy family (with its copies' skin L*), one colour per part."""
     names = [f for f in families() if all(f in t for t in tables.values())]
-    fig, ax = plt.subplots(figsize=(12, 4.8))
-    width = 0.8 / len(tables)
-    for k, (part, table) in enumerate(tables.items()):
-        xs = np.arange(len(names)) + (k - (len(tables) - 1) / 2) * width
-        ax.bar(xs, [100 * table[n]["refused"] for n in names], width, label=part)
-    labels = [f"{n}\nL* {next(iter(tables.values()))[n]['L']:.0f}" for n in names]
-    ax.set_xticks(np.arange(len(names)), labels, rotation=40, ha="right", fontsize=7)
-    ax.axhline(2, color="#cc3311", lw=0.8)
-    ax.set_ylabel("good photos refused (%)")
-    ax.set_title("The gate on good photos at other skin tones (bench/tone_fairness.py; red: the 2% target)")
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    shares = {part: {name: table[name]["refused"] for name in names} for part, table in tables.items()}
+    first = next(iter(tables.values()))
+    labels = [f"{name}\nL* {first[name]['L']:.0f}" for name in names]
+    title = "The gate on good photos at other skin tones (bench/tone_fairness.py; red: the 2% target)"
+    capture.plot(shares, path, title, labels, target=0.02)
 
 
 def main() -> None:
