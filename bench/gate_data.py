@@ -316,9 +316,9 @@ DENSITY_MIN = -1.0  # and for a lighter one (less pigment: 10x the light at the 
 MAX_CLIPPED_SKIN = 0.05  # a copy that reaches its target only by blowing out more of the skin than this is no copy
 
 
-def _darkened(linear: np.ndarray, weight: np.ndarray, density: float, spectrum: np.ndarray) -> np.ndarray:
-    """Linear RGB with `density` more pigment where `weight` is 1 (Beer-Lambert: transmission 10^-density per
-    channel, in proportion to `spectrum`); the skin's texture, shading and haemoglobin are kept."""
+def _with_pigment(linear: np.ndarray, weight: np.ndarray, density: float, spectrum: np.ndarray) -> np.ndarray:
+    """Linear RGB with `density` more pigment where `weight` is 1, less when negative (Beer-Lambert: transmission
+    10^-density per channel, in proportion to `spectrum`); the skin's texture, shading and haemoglobin are kept."""
     return linear * np.power(10.0, -density * weight[..., None] * spectrum).astype(np.float32)
 
 
@@ -345,7 +345,7 @@ def melanin_shift(
         skin, skin_w = linear[core][::4, None], w[core][::4, None]  # every 4th skin pixel: the medians hold
 
         def skin_ita(d: float) -> float:
-            shifted = srgb_from_linear(_darkened(skin, skin_w, d, density)).astype(np.float32)
+            shifted = srgb_from_linear(_with_pigment(skin, skin_w, d, density)).astype(np.float32)
             lab = cv2.cvtColor(shifted, cv2.COLOR_RGB2Lab)[:, 0]
             return float(np.degrees(np.arctan2(np.median(lab[:, 0]) - 50.0, np.median(lab[:, 2]))))
 
@@ -357,10 +357,10 @@ def melanin_shift(
             middle = (low + high) / 2
             low, high = (middle, high) if skin_ita(middle) > target_ita else (low, middle)
         chosen = high if own > target_ita else low
-        clipped = float((_darkened(skin, skin_w, chosen, density) >= 1.0).any(axis=-1).mean())
+        clipped = float((_with_pigment(skin, skin_w, chosen, density) >= 1.0).any(axis=-1).mean())
         if abs(skin_ita(chosen) - target_ita) > 1.0 or clipped > MAX_CLIPPED_SKIN:
             raise ValueError(f"ITA {target_ita} is out of this pigment's reach from {own:.1f}")
-        shifted = _darkened(linear, w, chosen, density)
+        shifted = _with_pigment(linear, w, chosen, density)
         if metered:
             before, after = float((linear @ REC709_LUMA).mean()), float((shifted @ REC709_LUMA).mean())
             shifted = shifted * (before / max(after, 1e-6))
