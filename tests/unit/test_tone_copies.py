@@ -1,4 +1,4 @@
-"""Darker-skin copies for the fairness check (`bench/gate_data.melanin_shift`, `bench/tone_fairness.py`): each
+"""Copies at other skin tones for the fairness check (`bench/gate_data.melanin_shift`, `bench/tone_fairness.py`): each
 reaches the skin tone it is asked for, changes the skin alone, and colours it as its pigment says."""
 
 from __future__ import annotations
