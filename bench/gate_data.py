@@ -369,15 +369,25 @@ def melanin_shift(
     return apply
 
 
+def skin_lab(image: np.ndarray) -> tuple[float, float, float]:
+    """Median CIELAB L*, a*, b* of the photo's skin (the gate's skin mask, softened; nan without skin)."""
+    weight = soft_skin_weight(image) > 0.5
+    if not weight.any():
+        return (float("nan"),) * 3
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lightness, red_green, yellow = (float(v) for v in np.median(lab[weight], axis=0))
+    return lightness, red_green, yellow
+
+
+def ita_angle(lightness: float, yellow: float) -> float:
+    """Individual Typology Angle of a skin colour (CIELAB L*, b*), degrees."""
+    return float(np.degrees(np.arctan2(lightness - 50.0, yellow)))
+
+
 def ita(image: np.ndarray) -> float:
     """Individual Typology Angle of the photo's skin (median L*, b* over the gate's skin mask), degrees."""
-    weight = soft_skin_weight(image) > 0.5
-    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    if not weight.any():
-        return float("nan")
-    lightness = float(np.median(lab[..., 0][weight]))
-    yellow = float(np.median(lab[..., 2][weight]))
-    return float(np.degrees(np.arctan2(lightness - 50.0, yellow)))
+    lightness, _, yellow = skin_lab(image)
+    return ita_angle(lightness, yellow)
 
 
 # ITA groups (Chardon et al. 1991; Del Bino et al. 2006)

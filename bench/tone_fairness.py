@@ -30,7 +30,6 @@ import json
 import multiprocessing
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.progress import track
 
@@ -58,23 +57,12 @@ def _name(bracket: str, target: float, metered: bool) -> str:
     return f"{bracket} ITA {target:+.0f} ({TARGETS[target]}){', metered' if metered else ''}"
 
 
-def skin_lab(image: np.ndarray) -> tuple[float, float, float, float]:
-    """Median L*, a*, b* of the skin (the gate's mask, as `gate_data.ita` reads it) and its ITA."""
-    core = gd.soft_skin_weight(image) > 0.5
-    if not core.any():
-        return (float("nan"),) * 4
-    lightness, red_green, yellow = np.median(
-        cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[core], axis=0
-    )
-    return float(lightness), float(red_green), float(yellow), float(np.degrees(np.arctan2(lightness - 50, yellow)))
-
-
 def copies_of(image: np.ndarray, wanted: set[str]) -> dict[str, np.ndarray]:
     """The photo's copies of the `wanted` families: a pigment target only when it lies `MARGIN` beyond the photo's own
     ITA (darker, or lighter for `LIGHTER` targets) and within the pigment's reach."""
-    copies = {"as is": image} | {name: gd.tone_shift(*shift)(image) for name, shift in gd.TONE_SHIFTS.items()}
-    copies = {name: copy for name, copy in copies.items() if name in wanted}
-    own = skin_lab(image)[3]
+    copies = {"as is": image} if "as is" in wanted else {}
+    copies |= {name: gd.tone_shift(*shift)(image) for name, shift in gd.TONE_SHIFTS.items() if name in wanted}
+    own = gd.ita(image)
     for bracket, spectrum in BRACKETS.items():
         for metered in (False, True):
             for target in TARGETS:
@@ -92,7 +80,7 @@ def judge_photo(path: str, wanted: frozenset[str] = frozenset(families())) -> li
     rows = []
     for family, copy in copies_of(image, set(wanted)).items():
         report = assess(copy)
-        lightness, red_green, yellow, ita = skin_lab(copy)
+        lightness, red_green, yellow = gd.skin_lab(copy)
         rows.append(
             {
                 "photo": Path(path).name,
@@ -102,7 +90,7 @@ def judge_photo(path: str, wanted: frozenset[str] = frozenset(families())) -> li
                 "L": lightness,
                 "a": red_green,
                 "b": yellow,
-                "ita": ita,
+                "ita": gd.ita_angle(lightness, yellow),
             }
         )
     return rows

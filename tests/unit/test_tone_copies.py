@@ -28,10 +28,10 @@ def photo() -> np.ndarray:
 @pytest.mark.parametrize("spectrum", [gd.NEUTRAL_DENSITY, gd.MELANIN_DENSITY])
 @pytest.mark.parametrize("target", [-10.0, -40.0])
 def test_copy_reaches_the_target_tone_and_leaves_the_wall(photo: np.ndarray, spectrum, target: float) -> None:
-    own = tf.skin_lab(photo)[3]
+    own = gd.ita(photo)
     assert own > target + 20  # the synthetic skin is light: every target is a real change
     copy = gd.melanin_shift(target, spectrum)(photo)
-    assert tf.skin_lab(copy)[3] == pytest.approx(target, abs=2.0)
+    assert gd.ita(copy) == pytest.approx(target, abs=2.0)
     np.testing.assert_array_equal(copy[:, 200:], photo[:, 200:])  # 40 px from the skin: beyond the soft weight
 
 
@@ -95,7 +95,7 @@ def test_summary_counts_refusals_and_codes_per_family() -> None:
 
 def test_lighter_target_takes_pigment_away_and_metering_darkens_it(photo: np.ndarray) -> None:
     lighter = gd.melanin_shift(45.0, gd.MELANIN_DENSITY)(photo)
-    assert tf.skin_lab(lighter)[3] == pytest.approx(45.0, abs=2.0)
+    assert gd.ita(lighter) == pytest.approx(45.0, abs=2.0)
     metered = gd.melanin_shift(45.0, gd.MELANIN_DENSITY, metered=True)(photo)
     assert metered[:, :140].mean() < lighter[:, :140].mean()  # the camera answers lighter skin with less exposure
 
