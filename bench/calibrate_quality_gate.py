@@ -235,13 +235,19 @@ def main() -> None:
     parser.add_argument(
         "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
     )
+    parser.add_argument(
+        "--thresholds",
+        type=json.loads,
+        default={},
+        help="thresholds other than the shipped ones, as JSON (e.g. '{\"max_blur_logit\": Infinity}': without that check)",
+    )
     args = parser.parse_args()
     rows = [
         r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in (*GRID_SETS, "nonskin", "real")
     ]
     if args.selection_only:
         rows = [r for r in rows if r["part"] == "selection"]
-    reports = replay(rows, Thresholds())
+    reports = replay(rows, Thresholds(**args.thresholds))
     for title, table in (
         ("Degraded valid photos: caught with the expected code (good rows: refused)", degradation_table),
         (

@@ -10,8 +10,9 @@ and the fold's rows are judged. Printed: the share of its good rows and copies (
 refused, by code, by kind and by acne grade; and the share of its faulty copies caught, by fault (the fit's labels:
 past each code's fault line, random strengths). Five times more good photos than selection, and of the train distribution the holdout
 comes from, so a protocol on which to choose; neither the report part nor the holdout is read. `--inputs` replaces a
-code's inputs (`verdict.MODEL_FEATURES`) for a variant. The lighting CNN is left out (`max_lighting_logit` = inf): it
-was trained on these very photos, so its view of them says nothing; `bench/lighting_cnn.py cv` gives its folds.
+code's inputs (`verdict.MODEL_FEATURES`) for a variant. The lighting and blur CNNs are left out (`max_lighting_logit`,
+`max_blur_logit` = inf): they were trained on these very photos, so their view of them says nothing;
+`bench/lighting_cnn.py cv` gives the lighting network's folds.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def main() -> None:
         verdict.MODEL_FEATURES[code] = names.split(",")
     budgets = {code: float(share) for code, share in (item.split("=", 1) for item in args.code_budget)}
     rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["set"] in ("train", "valid", "real")]
-    t = Thresholds(max_lighting_logit=math.inf)  # trained on the fit sample: see the docstring
+    t = Thresholds(max_lighting_logit=math.inf, max_blur_logit=math.inf)  # trained on the fit sample: see the docstring
     judged: list[tuple[dict, list[str]]] = []
     faults: dict[str, list[bool]] = collections.defaultdict(list)
     for k in track(range(FOLDS), description="folds"):

@@ -362,23 +362,36 @@ def train(images: list[np.ndarray], boxes: list[gd.Box | None], config: Config, 
     loader = DataLoader(
         data, batch_size=128, shuffle=True, num_workers=workers, drop_last=True, pin_memory=device != "cpu"
     )
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=len(loader), pct_start=0.15)
+    return optimise([model], loader, config.lr, device)[0]
+
+
+def optimise(models: list, loader, lr: float, device: str, logit: Callable | None = None) -> list:
+    """One pass of `loader` (every epoch: `Copies`) with AdamW and a one-cycle schedule, every model on the same
+    batches (several widths trained at the cost of one data stream); `logit(model, x)` is a batch's logits."""
+    import torch
+
+    logit = logit or (lambda model, x: model(x).squeeze(1))
+    optimisers = [torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=1e-4) for m in models]
+    schedules = [
+        torch.optim.lr_scheduler.OneCycleLR(o, max_lr=lr, total_steps=len(loader), pct_start=0.15) for o in optimisers
+    ]
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    model.train()
-    report, total = max(len(loader) // 4, 1), 0.0
+    for model in models:
+        model.train()
+    report, totals = max(len(loader) // 4, 1), [0.0] * len(models)
     for step, (x, y) in enumerate(loader, 1):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = loss_fn(model(x).squeeze(1), y)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        total += float(loss.detach())
+        for k, (model, optimiser, schedule) in enumerate(zip(models, optimisers, schedules, strict=True)):
+            loss = loss_fn(logit(model, x), y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            totals[k] += float(loss.detach())
         if step % report == 0:
-            print(f"  step {step}/{len(loader)} loss {total / report:.4f}", flush=True)
-            total = 0.0
-    return model.eval()
+            print(f"  step {step}/{len(loader)} loss " + " ".join(f"{t / report:.4f}" for t in totals), flush=True)
+            totals = [0.0] * len(models)
+    return [model.eval() for model in models]
 
 
 def training_copies(photos: list[Path]) -> tuple[list[np.ndarray], list[gd.Box | None]]:
@@ -624,41 +637,58 @@ def plot(args: argparse.Namespace) -> None:
 
 
 def threshold(args: argparse.Namespace) -> None:
-    """Choose `Thresholds.max_lighting_logit` on the *selection* part of valid only (the report part is not read):
-    the lowest threshold at which the whole gate refuses at most `--budget` points more of the good photos and
-    copies than without the network. Prints the sweep: false rejects and catch of the lighting faults."""
+    rows = [r for path in args.measures for r in json.loads(path.read_text())]
+    sweep_threshold(rows, "max_lighting_logit", ("uneven_lighting",), args.budget, args.high, args.low, args.step)
+
+
+def sweep_threshold(
+    rows: list[dict], name: str, labels: tuple[str, ...], budget: float, high: float, low: float, step: float
+) -> float:
+    """Choose a network's threshold (`Thresholds.<name>`) on the *selection* part of valid only (the report part
+    is not read): the lowest at which the whole gate refuses at most `budget` points more of the good photos and
+    copies than without the network. Prints the sweep: false rejects and the catch of the faults labelled
+    `labels` (`calibrate_quality_gate.caught`: motion blur refused as `blurry` counts)."""
+    from bench.calibrate_quality_gate import caught
     from quality_gate import ood
     from quality_gate.policy import Thresholds, judge
 
-    rows = [r for path in args.measures for r in json.loads(path.read_text())]
     rows = [r for r in rows if r["set"] == "valid" and r["part"] == "selection"]
     stats = ood.load_stats()
     for row in rows:
         row["measures"]["ood_distance"] = ood.ood_distance(row["measures"], stats)
     fine = [r for r in rows if r["label"] is None]
-    faults = sorted({r["kind"] for r in rows if r["label"] == "uneven_lighting"})
+    faults = sorted({r["kind"] for r in rows if r["label"] in labels})
 
     def sweep(limit: float) -> tuple[float, dict[str, float]]:
-        t = Thresholds(max_lighting_logit=limit)
+        t = Thresholds(**{name: limit})
         refused = np.mean([not judge(r["measures"], t).accepted for r in fine])
         catch = {
-            kind: float(
-                np.mean(["uneven_lighting" in judge(r["measures"], t).retake_codes for r in rows if r["kind"] == kind])
-            )
+            kind: float(np.mean([caught(r, judge(r["measures"], t)) for r in rows if r["kind"] == kind]))
             for kind in faults
         }
         return float(refused), catch
 
-    base, _ = sweep(math.inf)
+    base, base_catch = sweep(math.inf)
     print(f"{len(fine)} good rows on selection; false rejects without the network {100 * base:.2f}%")
-    print(f"{'logit':>6s} {'FR %':>6s} " + " ".join(f"{k.replace('lesion ', 'L.')[:18]:>18s}" for k in faults))
+    print(
+        f"{'logit':>6s} {'FR %':>6s} {'mean':>6s} "
+        + " ".join(f"{k.replace('lesion ', 'L.')[:18]:>18s}" for k in faults)
+    )
+    print(
+        f"{'none':>6s} {100 * base:6.2f} {100 * np.mean(list(base_catch.values())):6.1f} "
+        + " ".join(f"{100 * base_catch[k]:18.1f}" for k in faults)
+    )
     chosen = math.inf
-    for limit in np.arange(args.high, args.low - 1e-9, -args.step):
+    for limit in np.arange(high, low - 1e-9, -step):
         refused, catch = sweep(float(limit))
-        print(f"{limit:6.2f} {100 * refused:6.2f} " + " ".join(f"{100 * catch[k]:18.1f}" for k in faults))
-        if refused - base <= args.budget / 100:
+        print(
+            f"{limit:6.2f} {100 * refused:6.2f} {100 * np.mean(list(catch.values())):6.1f} "
+            + " ".join(f"{100 * catch[k]:18.1f}" for k in faults)
+        )
+        if refused - base <= budget / 100:
             chosen = float(limit)
-    print(f"chosen max_lighting_logit = {chosen:.2f} (budget +{args.budget} points of false rejects on selection)")
+    print(f"chosen {name} = {chosen:.2f} (budget +{budget} points of false rejects on selection)")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> None:

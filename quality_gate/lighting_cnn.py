@@ -20,13 +20,13 @@ trained before that step (it leaves the 90% of ACNE04 photos inside the band unt
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from quality_gate.measures import LINEAR_LUT, srgb_from_linear
+from quality_gate.onnx_models import onnx_session
 
 MODEL_PATH = Path(__file__).with_name("lighting_cnn.onnx")
 INPUT_SIDE = 64
@@ -64,20 +64,9 @@ def model_input(rgb: np.ndarray, log_light: bool = False) -> np.ndarray:
     return np.ascontiguousarray(planes[None], dtype=np.float32)
 
 
-@lru_cache(maxsize=1)
-def _session():
-    """One onnxruntime session per process, on one thread: the gate runs beside the detector."""
-    import onnxruntime as ort  # lazily: importing the gate must not load a runtime
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(MODEL_PATH), options, providers=["CPUExecutionProvider"])
-
-
 def lighting_logit(rgb: np.ndarray) -> float:
     """The network's logit that the light on this photo is uneven (a fault); larger is more uneven."""
-    session = _session()
+    session = onnx_session(MODEL_PATH)
     feed = session.get_inputs()[0]  # a graph trained with the log-light plane takes four planes
     (out,) = session.run(None, {feed.name: model_input(rgb, log_light=feed.shape[1] == 4)})
     return float(np.asarray(out).reshape(-1)[0])

@@ -20,7 +20,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from quality_gate import lighting_cnn, measures, ood, verdict
+from quality_gate import blur_cnn, lighting_cnn, measures, ood, verdict
 from quality_gate.skin import deep_shadow, skin_mask
 
 RETAKE_CODES: dict[str, str] = {
@@ -58,6 +58,10 @@ class Thresholds:
     # the lighting CNN's logit (`lighting_cnn`): the lowest at which the gate refuses at most 0.5 points more good
     # valid-selection photos and copies (`bench/lighting_cnn.py threshold`: 1.61% -> 1.81%, four networks)
     max_lighting_logit: float = 1.75
+    # the blur CNN's logit (`blur_cnn`): focus or motion blur seen patch by patch on the face; the lowest at which the
+    # gate refuses at most 0.3 points more good valid-selection photos and copies (`bench/blur_cnn.py threshold`:
+    # 1.71% -> 1.91%); inf: no such check
+    max_blur_logit: float = 3.25
     # the width of the face's strongest edges (`measures.edge_width`), px of the working copy: wider is blurred, whatever
     # the skin's texture or the noise a phone adds after the blur; the widest that refuses at most 0.1% of the good
     # valid-selection photos and copies, its budget searched with the codes' (`bench/fit_quality_gate.py
@@ -138,10 +142,9 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     if has_skin:
         subject = measures.subject_mask(skin_half, clipped, round(thresholds.clip_reach_fraction * side / 2))
         face_half = measures.dilate(skin_half, half_reach)
-        face = cv2.resize(face_half.astype(np.uint8), (y.shape[1], y.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     else:  # judge exposure and focus on the whole frame: skin may be hidden by the very fault
         subject = everything
-        face = np.ones(y.shape, dtype=bool)
+    face = focus_region(y.shape, face_half if has_skin else None)
     linear_half = cv2.LUT(luma_half, measures.LINEAR_LUT)
     subject_hist = measures.histogram(luma_half, subject)
     median_level = measures.quantile_level(subject_hist, 0.5)
@@ -179,6 +182,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
         "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
         "noise": measures.noise_level(y, face),
+        "blur_logit": blur_cnn.blur_logit(y, face) if has_skin else 0.0,
     }
     values.update(measures.light_levels(light))
     values.update(measures.colour_texture(half, skin_half))
@@ -187,6 +191,14 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     # the CNN sees shapes of light the measures above cannot; only skin's lighting is judged
     values["lighting_logit"] = lighting_cnn.lighting_logit(half) if has_skin else 0.0
     return values
+
+
+def focus_region(shape: tuple[int, ...], face_half: np.ndarray | None) -> np.ndarray:
+    """Where focus is judged on the working copy: the face (skin grown by `face_reach_fraction`, found on the
+    half-size copy) brought to full size; the whole frame when no skin was found."""
+    if face_half is None:
+        return np.ones(shape[:2], dtype=bool)
+    return cv2.resize(face_half.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def _checks(t: Thresholds) -> list[_Check]:
@@ -205,6 +217,9 @@ def _checks(t: Thresholds) -> list[_Check]:
     if t.learned_verdict:  # learned like the verdict: off with it, and `learned_offset` loosens it too
         limit = t.max_lighting_logit + t.learned_offset
         checks.append(_Check("uneven_lighting", "lighting_logit", limit, "max", LEARNED_MARGIN_SCALE, True))
+        if math.isfinite(t.max_blur_logit):
+            limit = t.max_blur_logit + t.learned_offset
+            checks.append(_Check("blurry", "blur_logit", limit, "max", LEARNED_MARGIN_SCALE, True))
     return checks
 
 

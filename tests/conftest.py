@@ -51,6 +51,21 @@ def skin_photo(width: int = 640, height: int = 640, seed: int = 0, spots: int = 
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def natural_skin(width: int = 640, height: int = 480, seed: int = 0, contrast: float = 0.25) -> np.ndarray:
+    """Skin-coloured texture with a natural image's 1/f spectrum (RGB uint8): detail at every scale, as a photo
+    has, so blur takes away what a camera's would; `skin_photo`'s pixel noise has none below one pixel's scale."""
+    rng = np.random.default_rng(seed)
+    fy, fx = np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :]
+    f = np.hypot(fx, fy)
+    f[0, 0] = 1.0
+    spectrum = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f
+    spectrum[0, 0] = 0.0
+    field = np.fft.irfft2(spectrum, s=(height, width))
+    field /= field.std()
+    img = np.array([205, 150, 128], np.float32) * np.exp(contrast * field)[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def encode(rgb: np.ndarray, fmt: str = "JPEG", **save_args: object) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format=fmt, **save_args)

@@ -79,6 +79,7 @@ def test_check_quality_json_lines(tmp_path: Path, photos: dict[str, Path]) -> No
     } <= reported
     assert {"light_slope", "colour_detail", "fine_coherence", "oriented_detail"} <= reported  # the second round
     assert {"deep_shadow", "light_q10", "shadowed_2", "lighting_logit"} <= reported  # the lighting rounds
+    assert "blur_logit" in reported  # the blur network
 
 
 def test_predict_json_lines_and_conf_only_changes_the_listing(tmp_path: Path, photos: dict[str, Path]) -> None:
