@@ -45,7 +45,7 @@ import numpy as np
 
 from bench import gate_data as gd
 from bench.gate_measure import load_rgb
-from bench.lighting_cnn import make_model, optimise, sweep_threshold
+from bench.lighting_cnn import make_model, optimise, sweep_threshold, threshold_arguments
 from quality_gate.blur_cnn import MODEL_PATH, PATCH, PATCHES, patch_input
 from quality_gate.measures import dilate, fraction, max_channel, working_copies
 from quality_gate.policy import Thresholds, focus_region
@@ -213,11 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument("--onnx", type=Path, default=MODEL_PATH)
     p = sub.add_parser("threshold")
-    p.add_argument("--measures", type=Path, nargs="+", default=[Path("var/gate/m-valid.json")])
-    p.add_argument("--budget", type=float, default=0.3, help="points of false rejects the network may add")
-    p.add_argument("--high", type=float, default=6.0)
-    p.add_argument("--low", type=float, default=-2.0)
-    p.add_argument("--step", type=float, default=0.25)
+    threshold_arguments(p, Path("var/gate/m-valid.json"), budget=0.3, high=6.0, low=-2.0)
     p.add_argument("--out", type=Path, help="write the chosen threshold here as JSON")
     args = parser.parse_args(argv)
     {"fit": lambda: fit(args), "export": lambda: export(args), "threshold": lambda: threshold(args)}[args.command]()

@@ -641,6 +641,15 @@ def threshold(args: argparse.Namespace) -> None:
     sweep_threshold(rows, "max_lighting_logit", ("uneven_lighting",), args.budget, args.high, args.low, args.step)
 
 
+def threshold_arguments(p: argparse.ArgumentParser, measures: Path, budget: float, high: float, low: float) -> None:
+    """The options of a network's `threshold` command (`sweep_threshold`), with that network's defaults."""
+    p.add_argument("--measures", type=Path, nargs="+", default=[measures])
+    p.add_argument("--budget", type=float, default=budget, help="points of false rejects the network may add")
+    p.add_argument("--high", type=float, default=high)
+    p.add_argument("--low", type=float, default=low)
+    p.add_argument("--step", type=float, default=0.25)
+
+
 def sweep_threshold(
     rows: list[dict], name: str, labels: tuple[str, ...], budget: float, high: float, low: float, step: float
 ) -> float:
@@ -720,12 +729,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("var/gate/lighting-cv"), help="cv's folder of scores")
     p.add_argument("--configs", default="base,no-extra")
     p.add_argument("--plot", type=Path, default=Path("docs/figures/lighting_cnn_cv.png"))
-    p = sub.add_parser("threshold")
-    p.add_argument("--measures", type=Path, nargs="+", default=[Path("var/gate/m2-valid.json")])
-    p.add_argument("--budget", type=float, default=0.5, help="points of false rejects the network may add")
-    p.add_argument("--high", type=float, default=4.0)
-    p.add_argument("--low", type=float, default=-1.0)
-    p.add_argument("--step", type=float, default=0.25)
+    threshold_arguments(sub.add_parser("threshold"), Path("var/gate/m2-valid.json"), budget=0.5, high=4.0, low=-1.0)
     args = parser.parse_args(argv)
     {
         "threshold": lambda: threshold(args),

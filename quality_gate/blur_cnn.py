@@ -7,7 +7,8 @@ the texture itself, patch by patch, learns what blur leaves whatever the noise (
 
 The input is `PATCHES` luma patches of `PATCH` px of the 640 px working copy (`patch_input`): the cells of a grid
 mostly on the face (`MIN_COVER`) with the most detail for their light, each standardised, so neither exposure nor
-the skin's contrast reads as blur. The network (`bench/blur_cnn.py`: six 3x3 convolutions on one plane) is trained
+the skin's contrast reads as blur (down to `MIN_SPREAD`: texture spanning fewer grey levels, in a photo far too dark,
+is left nearly flat and reads as soft; `too_dark` refuses such a photo anyway). The network (`bench/blur_cnn.py`: six 3x3 convolutions on one plane) is trained
 from scratch on the gate's fit sample of ACNE04 `train` photos with generated focus and motion blur as faults, and
 noise, JPEG, sharpening and slight softening as fine; the measure is the mean of the patches' logits. It ships as
 ONNX next to this file; its threshold lives with the other verdict thresholds, chosen on the selection part of `valid`.
