@@ -77,12 +77,14 @@ def served_patches(image: np.ndarray) -> np.ndarray:
 
 
 def blur_fault(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Focus blur (sigma 2-4.5) or a shake (12-32 px, any direction): the grid's faults and beyond."""
     if rng.random() < 0.5:
         return gd.gaussian_blur(rng.uniform(2.0, 4.5))(image)
     return gd.motion_blur(int(rng.integers(12, 33)), rng.uniform(0.0, 180.0))(image)
 
 
 def fine_copy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy a dermatologist could still use: as is, JPEG, sharpened, barely softened or shaken, or a crop enlarged."""
     kind = int(rng.integers(6))
     if kind == 1:
         return gd.jpeg(image, int(rng.integers(50, 95)))
