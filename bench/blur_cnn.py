@@ -195,7 +195,9 @@ def export(args: argparse.Namespace) -> None:
 
 def threshold(args: argparse.Namespace) -> None:
     rows = [r for path in args.measures for r in json.loads(path.read_text())]
-    chosen = sweep_threshold(rows, "max_blur_logit", BLUR_LABELS, args.budget, args.high, args.low, args.step)
+    chosen = sweep_threshold(
+        rows, "max_blur_logit", BLUR_LABELS, args.budget, args.high, args.low, args.step, args.plot
+    )
     if args.out:
         args.out.write_text(json.dumps({"max_blur_logit": chosen}))
 

@@ -638,7 +638,9 @@ def plot(args: argparse.Namespace) -> None:
 
 def threshold(args: argparse.Namespace) -> None:
     rows = [r for path in args.measures for r in json.loads(path.read_text())]
-    sweep_threshold(rows, "max_lighting_logit", ("uneven_lighting",), args.budget, args.high, args.low, args.step)
+    sweep_threshold(
+        rows, "max_lighting_logit", ("uneven_lighting",), args.budget, args.high, args.low, args.step, args.plot
+    )
 
 
 def threshold_arguments(p: argparse.ArgumentParser, measures: Path, budget: float, high: float, low: float) -> None:
@@ -648,15 +650,23 @@ def threshold_arguments(p: argparse.ArgumentParser, measures: Path, budget: floa
     p.add_argument("--high", type=float, default=high)
     p.add_argument("--low", type=float, default=low)
     p.add_argument("--step", type=float, default=0.25)
+    p.add_argument("--plot", type=Path, help="draw the sweep (PNG) here")
 
 
 def sweep_threshold(
-    rows: list[dict], name: str, labels: tuple[str, ...], budget: float, high: float, low: float, step: float
+    rows: list[dict],
+    name: str,
+    labels: tuple[str, ...],
+    budget: float,
+    high: float,
+    low: float,
+    step: float,
+    plot: Path | None = None,
 ) -> float:
     """Choose a network's threshold (`Thresholds.<name>`) on the *selection* part of valid only (the report part
     is not read): the lowest at which the whole gate refuses at most `budget` points more of the good photos and
     copies than without the network. Prints the sweep: false rejects and the catch of the faults labelled
-    `labels` (`calibrate_quality_gate.caught`: motion blur refused as `blurry` counts)."""
+    `labels` (`calibrate_quality_gate.caught`: motion blur refused as `blurry` counts); `plot` draws it."""
     from bench.calibrate_quality_gate import caught
     from quality_gate import ood
     from quality_gate.policy import Thresholds, judge
@@ -687,9 +697,10 @@ def sweep_threshold(
         f"{'none':>6s} {100 * base:6.2f} {100 * np.mean(list(base_catch.values())):6.1f} "
         + " ".join(f"{100 * base_catch[k]:18.1f}" for k in faults)
     )
-    chosen = math.inf
+    chosen, points = math.inf, []
     for limit in np.arange(high, low - 1e-9, -step):
         refused, catch = sweep(float(limit))
+        points.append((float(limit), refused, catch))
         print(
             f"{limit:6.2f} {100 * refused:6.2f} {100 * np.mean(list(catch.values())):6.1f} "
             + " ".join(f"{100 * catch[k]:18.1f}" for k in faults)
@@ -697,7 +708,45 @@ def sweep_threshold(
         if refused - base <= budget / 100:
             chosen = float(limit)
     print(f"chosen {name} = {chosen:.2f} (budget +{budget} points of false rejects on selection)")
+    if plot:
+        plot_sweep(points, (base, base_catch), name, chosen, plot)
     return chosen
+
+
+def plot_sweep(
+    points: list[tuple[float, float, dict[str, float]]],
+    without: tuple[float, dict[str, float]],
+    name: str,
+    chosen: float,
+    path: Path,
+) -> None:
+    """Each fault's catch against the gate's false rejects on selection as the threshold falls; the gate without
+    the network and the chosen threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    refused = [100 * p[1] for p in points]
+    for ax in axes:
+        for kind in without[1]:
+            line = ax.plot(refused, [100 * p[2][kind] for p in points], marker=".", label=kind)
+            ax.plot([100 * without[0]], [100 * without[1][kind]], marker="o", mfc="none", color=line[0].get_color())
+        ax.axvline(100 * without[0], color="grey", lw=0.6, ls=":")
+        for limit, fr, _ in points:
+            if limit == chosen:
+                ax.axvline(100 * fr, color="black", lw=0.8, ls="--", label=f"chosen {name} = {chosen:.2f}")
+        ax.axhline(98, color="#cc3311", lw=0.8)
+        ax.set(xlabel="good selection photos and copies refused by the gate (%)")
+    axes[0].set(ylabel="caught on selection (%)", title="every threshold")
+    axes[1].set(xlim=(100 * without[0] - 0.2, 100 * without[0] + 2.0), ylim=(85, 100.5), title="near the budget")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{name}: threshold sweep on selection (open circles: the gate without the network)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:

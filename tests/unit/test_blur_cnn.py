@@ -12,6 +12,7 @@ from PIL import Image
 
 from bench import blur_cnn as train
 from bench import gate_data as gd
+from bench.lighting_cnn import sweep_threshold
 from quality_gate import blur_cnn
 from quality_gate.onnx_models import onnx_session
 from quality_gate.policy import Thresholds, assess, judge
@@ -139,3 +140,24 @@ def test_fit_and_export_give_a_graph_of_any_number_of_patches(tmp_path: Path) ->
     for n in (1, 3, blur_cnn.PATCHES):
         out = session.run(None, {"patches": np.zeros((n, 1, P, P), np.float32)})[0]
         assert out.shape == (n, 1)
+
+
+def test_the_threshold_sweep_picks_the_lowest_logit_within_the_budget_on_selection_only(tmp_path: Path) -> None:
+    measures = dict(assess(skin_photo(640, 480, seed=3)).measures)
+
+    def row(part: str, label: str | None, logit: float) -> dict:
+        kind = "good" if label is None else "gaussian blur s=2"
+        return {
+            "set": "valid",
+            "part": part,
+            "kind": kind,
+            "label": label,
+            "measures": measures | {"blur_logit": logit},
+        }
+
+    rows = [row("selection", None, v) for v in (-3.0, -1.0, 0.5)] + [row("selection", "blurry", v) for v in (2, 4, 6)]
+    rows.append(row("report", None, 5.0))  # never read: a report row would hold the threshold above 5
+    plot = tmp_path / "sweep.png"
+    chosen = sweep_threshold(rows, "max_blur_logit", train.BLUR_LABELS, 0.0, 6.0, -2.0, 0.25, plot)
+    assert chosen == 0.5  # the good row at 0.5 stays accepted (a check refuses above its threshold)
+    assert plot.stat().st_size > 10_000
