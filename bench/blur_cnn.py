@@ -47,8 +47,8 @@ from bench import gate_data as gd
 from bench.gate_measure import load_rgb
 from bench.lighting_cnn import make_model, optimise, sweep_threshold, threshold_arguments
 from quality_gate.blur_cnn import MODEL_PATH, PATCH, PATCHES, patch_input
-from quality_gate.measures import dilate, fraction, max_channel, working_copies
-from quality_gate.policy import Thresholds, focus_region
+from quality_gate.measures import max_channel, working_copies
+from quality_gate.policy import Thresholds, focus_regions
 from quality_gate.skin import skin_mask
 
 BLUR_LABELS = ("blurry", "motion_blur")
@@ -70,10 +70,8 @@ def served_patches(image: np.ndarray) -> np.ndarray:
     t = Thresholds()
     work, half = working_copies(image, t.analysis_side)
     y = cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)
-    skin = skin_mask(half, t.min_skin_fraction, max_channel(half))
-    reach = round(t.face_reach_fraction * t.analysis_side / 2)
-    face_half = dilate(skin, reach) if fraction(skin) >= t.min_skin_fraction else None
-    return patch_input(y, focus_region(y.shape, face_half))
+    _, face = focus_regions(skin_mask(half, t.min_skin_fraction, max_channel(half)), y.shape, t)
+    return patch_input(y, face)
 
 
 def blur_fault(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

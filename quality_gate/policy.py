@@ -138,21 +138,18 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     clipped = brightest >= measures.CLIP_LEVEL
     has_skin = skin_fraction >= thresholds.min_skin_fraction
     everything = np.ones(luma_half.shape, dtype=bool)
-    half_reach = round(thresholds.face_reach_fraction * side / 2)
     if has_skin:
         subject = measures.subject_mask(skin_half, clipped, round(thresholds.clip_reach_fraction * side / 2))
-        face_half = measures.dilate(skin_half, half_reach)
     else:  # judge exposure and focus on the whole frame: skin may be hidden by the very fault
         subject = everything
-    face = focus_region(y.shape, face_half if has_skin else None)
+    face_half, face = focus_regions(skin_half, y.shape, thresholds)
     linear_half = cv2.LUT(luma_half, measures.LINEAR_LUT)
     subject_hist = measures.histogram(luma_half, subject)
     median_level = measures.quantile_level(subject_hist, 0.5)
     lit = skin_half if has_skin else subject
     light = measures.light_grid(linear_half, lit)
     gradient, planarity, slope = measures.light_gradient(light)
-    face_small = face_half if has_skin else everything
-    half_max, half_min, angle = measures.detail_spectrum(luma_half, face_small, coarse=4)
+    half_max, half_min, angle = measures.detail_spectrum(luma_half, face_half, coarse=4)
     values = {
         "short_side": float(min(height, width)),
         "skin_fraction": skin_fraction,
@@ -193,12 +190,17 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     return values
 
 
-def focus_region(shape: tuple[int, ...], face_half: np.ndarray | None) -> np.ndarray:
-    """Where focus is judged on the working copy: the face (skin grown by `face_reach_fraction`, found on the
-    half-size copy) brought to full size; the whole frame when no skin was found."""
-    if face_half is None:
-        return np.ones(shape[:2], dtype=bool)
-    return cv2.resize(face_half.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+def focus_regions(
+    skin_half: np.ndarray, shape: tuple[int, ...], thresholds: Thresholds
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where focus is judged: the face (the half-size copy's skin grown by `face_reach_fraction`) on the half-size
+    copy and brought to the working copy's `shape`; the whole frame, both sizes, when too little skin was found
+    (skin may be hidden by the very fault)."""
+    if measures.fraction(skin_half) < thresholds.min_skin_fraction:
+        return np.ones(skin_half.shape, dtype=bool), np.ones(shape[:2], dtype=bool)
+    face_half = measures.dilate(skin_half, round(thresholds.face_reach_fraction * thresholds.analysis_side / 2))
+    face = cv2.resize(face_half.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    return face_half, face
 
 
 def _checks(t: Thresholds) -> list[_Check]:
