@@ -175,6 +175,51 @@ def real_photo_table(rows: list[dict], reports: list[QualityReport]) -> list[lis
     return table
 
 
+DIRECTION_KINDS = (  # faults at the strength where catches fall short, by the direction the grid gave them
+    "side light 4 stops",
+    "lesion side light 4 stops",
+    "cast shadow 3 stops",
+    "lesion cast shadow 3 stops",
+    "motion blur 12 px",
+    "motion blur 12 px +noise+JPEG",
+)
+
+
+def row_direction(row: dict, order: dict[str, dict[str, int]]) -> float | None:
+    """The direction `gate_measure.degrade` gave a grid row: stored with it, or (rows cached before it was) from the
+    photo's place in its set's grid order (`order`: set -> photo -> index)."""
+    if "direction" in row:
+        return row["direction"]
+    from bench.gate_measure import grid_direction, grid_photos
+
+    if row["set"] not in order:
+        order[row["set"]] = {path.name: k for k, path in enumerate(grid_photos(row["set"]))}
+    return grid_direction(row["kind"], order[row["set"]][row["photo"]])
+
+
+def direction_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
+    """Catch of `DIRECTION_KINDS` per direction (degrees; side light: 0 = darker on the left, 45 = darker at the top
+    left). A ramp of N stops runs corner to corner along a diagonal, so across the face it is gentler than along
+    an edge (a diagonal of 640 x 480 is 800 px long)."""
+    hits: dict[tuple[str, float], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    order: dict[str, dict[str, int]] = {}
+    for row, report in zip(rows, reports, strict=True):
+        if row["set"] in GRID_SETS and row["kind"] in DIRECTION_KINDS:
+            hits[(row["kind"], row_direction(row, order))][row["part"]].append(caught(row, report))
+    table = [["degradation", "direction", "n sel/rep/hold", *(f"{part} %" for part in PARTS)]]
+    for kind, direction in sorted(hits, key=lambda key: (DIRECTION_KINDS.index(key[0]), key[1])):
+        parts = hits[(kind, direction)]
+        table.append(
+            [
+                kind,
+                f"{direction:.0f}",
+                "/".join(str(len(parts[part])) for part in PARTS),
+                *(pct(sum(parts[part]), len(parts[part])) for part in PARTS),
+            ]
+        )
+    return table
+
+
 def render(table: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
@@ -235,6 +280,7 @@ def main() -> None:
     parser.add_argument(
         "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
     )
+    parser.add_argument("--by-direction", action="store_true", help="also the catch of directed faults per direction")
     parser.add_argument(
         "--thresholds",
         type=json.loads,
@@ -259,6 +305,9 @@ def main() -> None:
     ):
         print(f"\n{title}\n")
         print(render(table(rows, reports), args.markdown))
+    if args.by_direction:
+        print("\nDirected faults: caught with the expected code, per direction\n")
+        print(render(direction_table(rows, reports), args.markdown))
     if args.plot:
         print(f"\ncatch curves -> {catch_curves(rows, reports, args.plot)}")
 

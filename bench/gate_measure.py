@@ -86,15 +86,26 @@ MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)
 SIDE_ANGLES = (0.0, 90.0, 180.0, 270.0, 45.0, 225.0)
 
 
+def grid_direction(name: str, index: int) -> float | None:
+    """The direction in degrees `degrade` gives grid fault `name` on the photo at `index` of its set's grid order
+    (`grid_photos`): motion blur's smear, side light's fall-off and a cast shadow's side; None for other faults."""
+    name = name.removeprefix("lesion ")
+    if name.startswith("motion blur"):
+        return MOTION_ANGLES[index % len(MOTION_ANGLES)]
+    if name.startswith(("side light", "cast shadow")):
+        return SIDE_ANGLES[index % len(SIDE_ANGLES)]
+    return None
+
+
 def degrade(name: str, image: np.ndarray, index: int, box: gd.Box | None = None) -> np.ndarray:
-    """Apply a grid degradation; motion and side light take a direction that rotates with the photo index.
-    The "lesion ..." lighting faults are placed on `box` (the frame when the photo has no labelled lesion)."""
-    angle = MOTION_ANGLES[index % len(MOTION_ANGLES)]
+    """Apply a grid degradation; motion and side light take a direction that rotates with the photo index
+    (`grid_direction`). The "lesion ..." lighting faults are placed on `box` (the frame when the photo has no
+    labelled lesion)."""
+    angle = grid_direction(name, index) or 0.0  # None only for faults that take no direction
     if name.startswith("lesion "):
         name, placed = name.removeprefix("lesion "), box
     else:
         placed = None
-    side_angle = SIDE_ANGLES[index % len(SIDE_ANGLES)]
     if name == "motion blur 12 px":
         return gd.motion_blur(12, angle)(image)
     if name == "motion blur 12 px +noise+JPEG":
@@ -102,10 +113,10 @@ def degrade(name: str, image: np.ndarray, index: int, box: gd.Box | None = None)
     if name == "motion blur 25 px":
         return gd.motion_blur(25, angle)(image)
     if name.startswith("side light"):
-        return gd.side_light(float(name.split()[2]), side_angle, placed)(image)
+        return gd.side_light(float(name.split()[2]), angle, placed)(image)
     if name.startswith("cast shadow"):  # over 30-60% of the frame (or box), penumbra 5-25% of it wide
         cover, soft = 0.3 + 0.3 * ((index * 7) % 11) / 10, 0.05 + 0.2 * ((index * 3) % 5) / 4
-        return gd.cast_shadow(float(name.split()[2]), side_angle, cover, soft, placed)(image)
+        return gd.cast_shadow(float(name.split()[2]), angle, cover, soft, placed)(image)
     return VALID_GRID[name][0](image)
 
 
@@ -312,6 +323,14 @@ def part_photos(part: str, limit: int) -> list[Path]:
     return select_part(sorted((ACNE04 / "valid" / "images").glob("*.jpg")), part)
 
 
+def grid_photos(set_: str, limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> list[Path]:
+    """The photos a grid set goes through, in the order whose index sets each fault's direction (`grid_direction`):
+    every valid photo by name, or the train photos outside the fit sample (`holdout`)."""
+    if set_ == "valid":
+        return sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
+    return fit_sample(limit, seed)[1]
+
+
 def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thresholds) -> list[dict]:
     """Every photo through the fixed grid of degradations and tone shifts."""
     rows = []
@@ -323,18 +342,20 @@ def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thre
             rows.append(row(set_, part_of[path.name], path.name, name, code, degraded, t))
             if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
                 rows[-1]["ita"] = gd.ita(degraded)
+            elif (direction := grid_direction(name, index)) is not None:
+                rows[-1]["direction"] = direction
     return rows
 
 
 def measure_valid(t: Thresholds) -> list[dict]:
-    photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
+    photos = grid_photos("valid")
     parts = split_names([p.name for p in photos])
     return measure_grid("valid", photos, {name: part for part, names in parts.items() for name in names}, t)
 
 
 def measure_holdout(limit: int, seed: int, t: Thresholds) -> list[dict]:
     """The train photos outside the fit sample through the same grid: read by no fit and no choice."""
-    _, rest = fit_sample(limit, seed)
+    rest = grid_photos("holdout", limit, seed)
     return measure_grid("holdout", rest, {path.name: "holdout" for path in rest}, t)
 
 

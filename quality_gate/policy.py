@@ -62,6 +62,9 @@ class Thresholds:
     # gate refuses at most 0.3 points more good valid-selection photos and copies (`bench/blur_cnn.py threshold`:
     # 1.71% -> 1.91%); inf: no such check
     max_blur_logit: float = 3.25
+    # ... not judged when this share of its patches or more is too dark to read (`blur_cnn.unreadable_share`): a photo
+    # that dark reads as soft to it, and `too_dark` is the hint that helps; > 1: always judged
+    max_blur_unreadable: float = 0.5
     # the width of the face's strongest edges (`measures.edge_width`), px of the working copy: wider is blurred, whatever
     # the skin's texture or the noise a phone adds after the blur; the widest that refuses at most 0.1% of the good
     # valid-selection photos and copies, its budget searched with the codes' (`bench/fit_quality_gate.py
@@ -98,6 +101,12 @@ class _Check:
     kind: Literal["min", "max"]
     scale: float  # distance from the threshold that counts as a full margin of 1
     needs_skin: bool = False  # meaningless when measured on the whole frame for want of skin
+    # (measure, limit): not judged when that measure reaches the limit (what it reads is missing); measures cached
+    # before the guard existed read 0
+    unless: tuple[str, float] | None = None
+
+    def judged(self, values: dict[str, float]) -> bool:
+        return self.unless is None or values.get(self.unless[0], 0.0) < self.unless[1]
 
     def fails(self, value: float) -> bool:
         return value < self.threshold if self.kind == "min" else value > self.threshold
@@ -179,8 +188,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
         "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
         "noise": measures.noise_level(y, face),
-        "blur_logit": blur_cnn.blur_logit(y, face) if has_skin else 0.0,
     }
+    values["blur_logit"], values["blur_unreadable"] = blur_cnn.blur_reading(y, face) if has_skin else (0.0, 0.0)
     values.update(measures.light_levels(light))
     values.update(measures.colour_texture(half, skin_half))
     values["colour_detail"], values["fine_coherence"], values["oriented_detail"] = measures.fine_texture(half, lit)
@@ -221,7 +230,8 @@ def _checks(t: Thresholds) -> list[_Check]:
         checks.append(_Check("uneven_lighting", "lighting_logit", limit, "max", LEARNED_MARGIN_SCALE, True))
         if math.isfinite(t.max_blur_logit):
             limit = t.max_blur_logit + t.learned_offset
-            checks.append(_Check("blurry", "blur_logit", limit, "max", LEARNED_MARGIN_SCALE, True))
+            unreadable = ("blur_unreadable", t.max_blur_unreadable)
+            checks.append(_Check("blurry", "blur_logit", limit, "max", LEARNED_MARGIN_SCALE, True, unreadable))
     return checks
 
 
@@ -261,7 +271,7 @@ def judge(
     results: list[tuple[str, bool, float]] = []
     far = False  # out of distribution by the distance or a ceiling (not by the learned model alone)
     for c in _checks(t):
-        if has_skin or not c.needs_skin:
+        if (has_skin or not c.needs_skin) and c.judged(values):
             value = values[c.measure]
             results.append((c.code, c.fails(value), c.distance(value)))
     if t.learned_verdict:

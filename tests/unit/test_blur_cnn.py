@@ -70,7 +70,37 @@ def test_patches_are_standardised_and_a_flat_one_stays_flat() -> None:
 def test_a_photo_smaller_than_a_patch_has_no_blur_logit() -> None:
     y = np.full((40, 60), 120, np.uint8)
     assert blur_cnn.patch_input(y, np.ones(y.shape, bool)).shape == (0, 1, P, P)
-    assert blur_cnn.blur_logit(y, np.ones(y.shape, bool)) == 0.0
+    assert blur_cnn.blur_reading(y, np.ones(y.shape, bool)) == (0.0, 0.0)
+
+
+def test_patches_too_dark_to_show_texture_are_unreadable_and_blurred_or_textured_ones_are_not() -> None:
+    """Flat and dark (a photo far too dark): unreadable. Flat at a normal light is what blur leaves, and texture in
+    the dark is still texture: both are read."""
+    rng = np.random.default_rng(6)
+    texture = rng.normal(0, 1, (256, 256))
+    everywhere = np.ones((256, 256), bool)
+
+    def share(level: float, spread: float) -> float:
+        y = np.clip(level + spread * texture, 0, 255).astype(np.uint8)
+        return blur_cnn.unreadable_share(blur_cnn.pick_patches(y, everywhere))
+
+    assert share(24, 1.5) == 1.0  # 12% of a normal skin's light: its texture spans ~1.5 grey levels
+    assert share(150, 1.5) == 0.0  # as flat, at a normal light: blur's doing, for the network to judge
+    assert share(24, 12) == 0.0  # dark but textured
+    assert blur_cnn.unreadable_share(np.zeros((0, P, P), np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("light", [0.12, 0.2])
+def test_a_photo_too_dark_to_show_its_texture_is_refused_as_too_dark_not_blurry(light: float) -> None:
+    """Code-made skin at a fifth or less of its light (the demo's dark photo: 12%): its texture spans under
+    `MIN_SPREAD` grey levels and the network reads it as soft (its logit far above the threshold); the policy
+    leaves that logit unjudged; with the guard off (`max_blur_unreadable` over 1) it would refuse."""
+    image = (skin_photo(640, 480, seed=7) * light).astype(np.uint8)
+    report = assess(image)
+    assert report.measures["blur_unreadable"] >= Thresholds().max_blur_unreadable
+    assert report.measures["blur_logit"] > Thresholds().max_blur_logit
+    assert report.retake_codes == ["too_dark"]
+    assert "blurry" in judge(report.measures, Thresholds(max_blur_unreadable=1.01)).retake_codes
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -49,3 +49,35 @@ def test_side_light_across_the_box_is_flat_beyond_it() -> None:
     lit = gd.side_light(4.0, angle=0.0, box=(0.25, 0.0, 0.75, 1.0))(image).astype(float)
     assert lit[:, :45].std() == 0 and lit[:, 155:].std() == 0  # flat outside the box
     assert lit[:, 155:].mean() == 180 and lit[:, :45].mean() < lit[:, 100].mean() < 180
+
+
+def test_the_grid_side_light_falls_off_in_the_direction_it_records() -> None:
+    """`degrade` and `grid_direction` agree: the side light of photo k falls off toward the side its recorded
+    direction names (0: darker on the left; 90: darker at the top), and faults without a direction record none."""
+    from bench.gate_measure import SIDE_ANGLES, degrade, grid_direction
+
+    image = np.full((120, 160, 3), 180, np.uint8)
+    for index in range(len(SIDE_ANGLES)):
+        direction = grid_direction("side light 4 stops", index)
+        assert direction == grid_direction("lesion side light 4 stops", index) == SIDE_ANGLES[index]
+        lit = degrade("side light 4 stops", image, index).astype(float).mean(axis=2)
+        rad = np.radians(direction)
+        dark_corner = (round(60 - 59 * np.sin(rad)), round(80 - 79 * np.cos(rad)))  # toward -(cos, sin) from centre
+        light_corner = (round(60 + 59 * np.sin(rad)), round(80 + 79 * np.cos(rad)))
+        assert lit[dark_corner] < lit[light_corner] - 50, direction
+    assert grid_direction("gaussian blur s=2", 0) is None and grid_direction("good", 3) is None
+
+
+def test_catches_per_direction_read_the_stored_direction_and_count_by_part() -> None:
+    from bench.calibrate_quality_gate import direction_table
+    from quality_gate.policy import QualityReport
+
+    def row(part: str, direction: float) -> dict:
+        return {"set": "valid", "part": part, "kind": "side light 4 stops", "label": "uneven_lighting",
+                "photo": "p.jpg", "direction": direction}  # fmt: skip
+
+    rows = [row("selection", 45.0), row("selection", 45.0), row("report", 45.0), row("selection", 0.0)]
+    caught, missed = QualityReport(False, ["uneven_lighting"]), QualityReport(False, ["too_dark"])
+    table = direction_table(rows, [caught, missed, caught, caught])
+    assert table[1:] == [["side light 4 stops", "0", "1/0/0", "100.0", "-", "-"],
+                         ["side light 4 stops", "45", "2/1/0", "50.0", "100.0", "-"]]  # fmt: skip
