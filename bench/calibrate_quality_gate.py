@@ -220,6 +220,33 @@ def direction_table(rows: list[dict], reports: list[QualityReport]) -> list[list
     return table
 
 
+def direction_plot(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
+    """Catch per direction of `DIRECTION_KINDS`, a panel each, a line per part, the 98% target drawn in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = direction_table(rows, reports)[1:]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharey=True)
+    for ax, kind in zip(axes.ravel(), DIRECTION_KINDS, strict=True):
+        lines = [line for line in table if line[0] == kind]
+        for k, (part, style) in enumerate(zip(PARTS, (":", "-", "--"), strict=True)):
+            points = [(float(line[1]), float(line[3 + k]) / 100) for line in lines if line[3 + k] != "-"]
+            if points:
+                ax.plot(*zip(*points, strict=True), style, marker="o", label=part)
+        ax.axhline(0.98, color="#cc3311", lw=0.8)
+        ax.set(title=kind, xlabel="direction, degrees", ylim=(0, 1.02), xticks=[float(line[1]) for line in lines])
+    for ax in axes[:, 0]:
+        ax.set_ylabel("caught with the expected code")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def render(table: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
@@ -281,6 +308,7 @@ def main() -> None:
         "--selection-only", action="store_true", help="leave the report part unread (while choices are still open)"
     )
     parser.add_argument("--by-direction", action="store_true", help="also the catch of directed faults per direction")
+    parser.add_argument("--direction-plot", type=Path, help="write the catch per direction (PNG) here")
     parser.add_argument(
         "--thresholds",
         type=json.loads,
@@ -310,6 +338,8 @@ def main() -> None:
         print(render(direction_table(rows, reports), args.markdown))
     if args.plot:
         print(f"\ncatch curves -> {catch_curves(rows, reports, args.plot)}")
+    if args.direction_plot:
+        print(f"\ncatch per direction -> {direction_plot(rows, reports, args.direction_plot)}")
 
 
 if __name__ == "__main__":

@@ -68,8 +68,8 @@ def test_the_grid_side_light_falls_off_in_the_direction_it_records() -> None:
     assert grid_direction("gaussian blur s=2", 0) is None and grid_direction("good", 3) is None
 
 
-def test_catches_per_direction_read_the_stored_direction_and_count_by_part() -> None:
-    from bench.calibrate_quality_gate import direction_table
+def test_catches_per_direction_read_the_stored_direction_and_count_by_part(tmp_path: Path) -> None:
+    from bench.calibrate_quality_gate import direction_plot, direction_table
     from quality_gate.policy import QualityReport
 
     def row(part: str, direction: float) -> dict:
@@ -81,3 +81,5 @@ def test_catches_per_direction_read_the_stored_direction_and_count_by_part() -> 
     table = direction_table(rows, [caught, missed, caught, caught])
     assert table[1:] == [["side light 4 stops", "0", "1/0/0", "100.0", "-", "-"],
                          ["side light 4 stops", "45", "2/1/0", "50.0", "100.0", "-"]]  # fmt: skip
+    plot = direction_plot(rows, [caught, missed, caught, caught], tmp_path / "directions.png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
