@@ -81,6 +81,16 @@ def subject_mask(skin: np.ndarray, clipped: np.ndarray, reach: int) -> np.ndarra
     return skin | (clipped & dilate(skin, reach))
 
 
+def magnitude(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """sqrt(x^2 + y^2) of two float32 planes, correctly rounded. Not `cv2.magnitude`: it approximates the root, and
+    which elements it rounds differently depends on where the buffers happen to sit in memory, so the same photo got
+    different measures from call to call (a pixel on a quantile's or a threshold's boundary flipped: one photo's
+    edge width read 3.20 or 3.35 px)."""
+    out = x * x
+    out += y * y
+    return np.sqrt(out, out=out)
+
+
 def mask_u8(mask: np.ndarray) -> np.ndarray:
     """A boolean mask as the uint8 mask OpenCV takes: a view where it can be (bool is stored as 0/1 bytes)."""
     return np.ascontiguousarray(mask).view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
@@ -205,7 +215,7 @@ def edge_width(y: np.ndarray, mask: np.ndarray) -> float:
     """
     if y.shape[0] < EDGE_WINDOW or y.shape[1] < EDGE_WINDOW or not mask.any():
         return 0.0
-    slope = cv2.magnitude(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3))
+    slope = magnitude(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3))
     slope *= 0.125  # grey levels per px: a 3x3 Sobel answers 8 to a unit ramp
     span = cv2.morphologyEx(y, cv2.MORPH_GRADIENT, np.ones((EDGE_WINDOW, EDGE_WINDOW), np.uint8))
     cutoff = _masked_quantile(slope, mask, 1.0 - EDGE_SHARE, 1.0)  # to 1 grey level per px
@@ -394,8 +404,8 @@ def _plane_tilt(frame: np.ndarray, side: int) -> float:
     return float(np.hypot(slope_x, slope_y) * side)
 
 
-def light_gradient(grid: LightGrid | None) -> tuple[float, float, float]:
-    """Lighting across the skin from log2 of its smoothed light on the grid: (gradient, planarity, slope).
+def light_gradient(grid: LightGrid | None) -> tuple[float, float, float, float]:
+    """Lighting across the skin from log2 of its smoothed light on the grid: (gradient, planarity, slope, angle).
 
     - gradient: stops of change across the frame's long side of a plane fitted to it; planarity: R^2 of that fit.
       Side light darkens one side of the skin in a smooth ramp, which a plane explains well; natural shading
@@ -404,9 +414,12 @@ def light_gradient(grid: LightGrid | None) -> tuple[float, float, float]:
       the same unit. A light falling off across the frame tilts every part of the skin the same way, so the
       median keeps it; a face's own shading (darker jaw, temples, neck) tilts parts in different directions
       and sits at the rim the median leaves out.
+    - angle: the direction in which the plane's light changes, degrees modulo 180 in image coordinates (0: across,
+      90: down), as `detail_spectrum` gives the direction of least detail: a shadow's edge takes fine detail away
+      across itself, where the light changes, and reads as a smear in that direction.
     """
     if grid is None:
-        return 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     valid, level, side = grid.valid, grid.level, grid.side
     rows, cols = np.nonzero(valid)
     design = np.stack([np.ones_like(level), cols / side, rows / side], axis=1)
@@ -414,7 +427,8 @@ def light_gradient(grid: LightGrid | None) -> tuple[float, float, float]:
     spread = float(level.var())
     residual = float((level - design @ coef).var())
     planarity = 1.0 - residual / spread if spread > 1e-9 else 0.0
-    return float(np.hypot(coef[1], coef[2])), planarity, _median_slope(level, valid, side)
+    angle = float(np.degrees(np.arctan2(coef[2], coef[1]))) % 180.0
+    return float(np.hypot(coef[1], coef[2])), planarity, _median_slope(level, valid, side), angle
 
 
 def _median_slope(level: np.ndarray, valid: np.ndarray, side: int) -> float:
@@ -446,7 +460,7 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
     lightness, red_green, yellow_blue = cv2.split(lab)
     a = red_green.astype(np.float32) - 128.0
     b = yellow_blue.astype(np.float32) - 128.0
-    chroma = cv2.magnitude(a, b)
+    chroma = magnitude(a, b)
     region = skin if skin.any() else np.ones(skin.shape, bool)
     l_mean, l_std = _masked_mean_std(lightness, None)
     a_mean, a_std = _masked_mean_std(red_green, None, -128.0)
@@ -459,7 +473,7 @@ def colour_texture(rgb: np.ndarray, skin: np.ndarray) -> dict[str, float]:
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
     level = max(float(quantile_level(histogram(lightness), 0.5)), 8.0)
-    edges = cv2.magnitude(gx, gy) > EDGE_LEVEL * 4.0 * level  # a 3x3 Sobel answers 4 to a unit step
+    edges = magnitude(gx, gy) > EDGE_LEVEL * 4.0 * level  # a 3x3 Sobel answers 4 to a unit step
     return {
         "frame_lightness": l_mean,
         "frame_lightness_spread": l_std,
@@ -580,7 +594,7 @@ def fine_texture(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float, float
     jxx = cv2.blur(cv2.multiply(gx, gx), (5, 5))
     jyy = cv2.blur(cv2.multiply(gy, gy), (5, 5))
     jxy = cv2.blur(cv2.multiply(gx, gy), (5, 5))
-    coherence = cv2.divide(cv2.magnitude(cv2.subtract(jxx, jyy), 2.0 * jxy), cv2.add(jxx, jyy) + 1e-3)
+    coherence = cv2.divide(magnitude(cv2.subtract(jxx, jyy), 2.0 * jxy), cv2.add(jxx, jyy) + 1e-3)
     means = [_masked_mean(channel, m8) for channel in cv2.split(rgb)]  # of the uint8 channels: exact sums
     level = max(float(sum(w * c for w, c in zip(_LUMA_WEIGHTS[0], means, strict=True))), 8.0)
     contrast = cv2.blur(cv2.absdiff(luma_detail, 0.0), (5, 5)) * (100.0 / level)  # local fine contrast, % of luma

@@ -37,6 +37,9 @@ EXPOSURE_CODES = frozenset({"too_dark", "too_bright"})
 BLUR_CODES = frozenset({"blurry", "motion_blur"})
 CONTENT_CODES = frozenset({"no_skin", "not_skin_photo"})
 LEARNED_MARGIN_SCALE = 4.0  # logits from the decision threshold that count as a full margin of 1
+# degrees within which the direction of least detail is taken for a shadow's edge, not a smear, when the light is
+# uneven too (`shadow_edge_explains_smear`): a third of the way to perpendicular either side
+SHADOW_EDGE_DEGREES = 30.0
 EDGE_MARGIN_PX = 1.0  # edge width from its limit that counts as a full margin of 1 (sigma 2 widens edges ~1.5 px)
 
 
@@ -157,7 +160,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     median_level = measures.quantile_level(subject_hist, 0.5)
     lit = skin_half if has_skin else subject
     light = measures.light_grid(linear_half, lit)
-    gradient, planarity, slope = measures.light_gradient(light)
+    gradient, planarity, slope, light_angle = measures.light_gradient(light)
     half_max, half_min, angle = measures.detail_spectrum(luma_half, face_half, coarse=4)
     values = {
         "short_side": float(min(height, width)),
@@ -178,6 +181,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "light_planarity": planarity,
         "planar_gradient": gradient * planarity,
         "light_slope": slope,  # median local tilt of the inner skin's light, stops per frame side
+        "light_angle": light_angle,  # direction the skin's light changes along, degrees (as blur_angle)
         "shadow_fraction": measures.shadow_fraction(brightest, lit),
         "deep_shadow": deep_shadow(half, skin_half, brightest) if has_skin else 0.0,
         # of a 3x3 median: the noise a phone adds after the blur is not read as detail (issue 12, blur + noise)
@@ -249,6 +253,16 @@ def assess(
     return judge(compute_measures(image, t, photo_size), t)
 
 
+def shadow_edge_explains_smear(values: dict[str, float]) -> bool:
+    """Whether the direction of least fine detail (`blur_angle`) is the one the skin's light changes along
+    (`light_angle`), within `SHADOW_EDGE_DEGREES`: a shadow's edge takes detail away across itself, as a smear in
+    that direction would. False for measures cached before `light_angle` existed."""
+    if "light_angle" not in values:
+        return False
+    apart = abs(values["blur_angle"] - values["light_angle"]) % 180.0
+    return min(apart, 180.0 - apart) < SHADOW_EDGE_DEGREES
+
+
 def judge(
     values: dict[str, float], thresholds: Thresholds, models: dict | None = None, stats: dict | None = None
 ) -> QualityReport:
@@ -261,7 +275,8 @@ def judge(
     doubts the content, not the distance or the ceilings (that model reads fine detail, which blur takes away:
     what the photo shows cannot be judged, and the focus hint is the one that helps); otherwise not_skin_photo
     is reported alone, since advice on focus or light is no use for a photo of something else, and it says what
-    no_skin would.
+    no_skin would. With the light uneven, motion_blur is dropped when a shadow's edge explains it
+    (`shadow_edge_explains_smear`): holding still would not help.
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
     for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
     """
@@ -286,6 +301,8 @@ def judge(
         # max_ood_distance may be set to 0 by name (every photo out of distribution): no division by it
         results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9))))
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
+    if "motion_blur" in codes and "uneven_lighting" in codes and shadow_edge_explains_smear(values):
+        codes.remove("motion_blur")  # the shadow's hint is the one that helps; holding still would change nothing
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")
     if EXPOSURE_CODES & set(codes) or (BLUR_CODES & set(codes) and not far):

@@ -87,6 +87,17 @@ def test_light_slope_reads_a_ramp_and_ignores_a_dome() -> None:
     assert measures.light_gradient(measures.light_grid(dome.astype(np.float32), mask))[2] < 0.2
 
 
+@pytest.mark.parametrize("direction", [0.0, 45.0, 90.0, 135.0])
+def test_light_angle_is_the_direction_the_light_changes_along(direction: float) -> None:
+    """In image coordinates, modulo 180, as `blur_angle`: light rising to the right reads 0, downward 90."""
+    yy, xx = np.mgrid[0:240, 0:320].astype(np.float32)
+    along = (xx - 160) * np.cos(np.radians(direction)) + (yy - 120) * np.sin(np.radians(direction))
+    light = (0.2 * 2.0 ** (2.0 * along / 320)).astype(np.float32)
+    for field in (light, light[::-1, ::-1].copy()):  # falling the other way: the same line
+        angle = measures.light_gradient(measures.light_grid(field, np.ones((240, 320), bool)))[3]
+        assert min(abs(angle - direction), 180 - abs(angle - direction)) < 2.0
+
+
 def test_light_levels_read_a_shadow_over_half_the_skin() -> None:
     """Even light: no spread, nothing shadowed. A 3-stop shadow over the left half: the lit part keeps its level,
     the spread is ~3 stops and about half the skin is more than 2 stops below the lit part; the whole frame tilts."""
@@ -224,3 +235,20 @@ def test_sensor_noise_after_blur_barely_reads_as_sharpness() -> None:
     raw = [measures.sharpness(luma, everywhere) for luma in lumas]
     assert raw[1] / raw[0] > 5.0  # the plain Laplacian: noise looks like a sharp photo's detail
     assert served[1] / served[0] < 3.0
+
+
+def test_magnitude_is_correctly_rounded_wherever_its_buffers_sit() -> None:
+    """The same gradients give the same magnitudes bit for bit at any memory alignment, and equal to the root taken
+    in double precision then rounded: a measure read off a quantile of them cannot change from call to call (OpenCV's
+    `magnitude` approximates the root and rounds some elements differently by alignment)."""
+    rng = np.random.default_rng(0)
+    gx, gy = (rng.integers(-1020, 1021, (96, 128)).astype(np.float32) for _ in range(2))
+    exact = np.sqrt(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2).astype(np.float32)
+    for offset in range(8):
+        planes = []
+        for plane in (gx, gy):
+            buffer = np.empty(plane.size + 8, np.float32)
+            view = buffer[offset : offset + plane.size].reshape(plane.shape)
+            view[...] = plane
+            planes.append(view)
+        assert np.array_equal(measures.magnitude(*planes), exact), offset
