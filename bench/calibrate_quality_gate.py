@@ -222,29 +222,16 @@ def direction_table(rows: list[dict], reports: list[QualityReport]) -> list[list
 
 def direction_plot(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
     """Catch per direction of `DIRECTION_KINDS`, a panel each, a line per part, the 98% target drawn in."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = direction_table(rows, reports)[1:]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharey=True)
-    for ax, kind in zip(axes.ravel(), DIRECTION_KINDS, strict=True):
+    panels = []
+    for kind in DIRECTION_KINDS:
         lines = [line for line in table if line[0] == kind]
-        for k, (part, style) in enumerate(zip(PARTS, (":", "-", "--"), strict=True)):
-            points = [(float(line[1]), float(line[3 + k]) / 100) for line in lines if line[3 + k] != "-"]
-            if points:
-                ax.plot(*zip(*points, strict=True), style, marker="o", label=part)
-        ax.axhline(0.98, color="#cc3311", lw=0.8)
-        ax.set(title=kind, xlabel="direction, degrees", ylim=(0, 1.02), xticks=[float(line[1]) for line in lines])
-    for ax in axes[:, 0]:
-        ax.set_ylabel("caught with the expected code")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        by_part = {
+            part: [(float(line[1]), float(line[3 + k]) / 100) for line in lines if line[3 + k] != "-"]
+            for k, part in enumerate(PARTS)
+        }
+        panels.append((kind, "direction, degrees", by_part))
+    return _catch_figure(panels, (2, 3), (13, 6.5), path, ticks=True)
 
 
 def render(table: list[list[str]], markdown: bool) -> str:
@@ -270,27 +257,45 @@ CURVES = {  # family -> (kind prefix, unit): how the catch grows with the streng
 
 def catch_curves(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
     """Catch rate against strength, one panel per fault family, a line per part, the 98% target drawn in."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     hits: dict[tuple[str, float, str], list[bool]] = defaultdict(list)
     for row, report in zip(rows, reports, strict=True):
         for family, (prefix, _) in CURVES.items():
             rest = row["kind"][len(prefix) :]
             if row["set"] in GRID_SETS and row["kind"].startswith(prefix) and "+" not in rest:
                 hits[(family, float(rest.split()[0]), row["part"])].append(caught(row, report))
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6.5), sharey=True)
-    for ax, (family, (_, unit)) in zip(axes.ravel(), CURVES.items(), strict=True):
+    panels = [
+        (family, unit, {part: [(s, sum(v) / len(v)) for (f, s, p), v in hits.items() if f == family and p == part]
+                        for part in PARTS})
+        for family, (_, unit) in CURVES.items()
+    ]  # fmt: skip
+    return _catch_figure(panels, (2, 4), (14, 6.5), path)
+
+
+def _catch_figure(
+    panels: list[tuple[str, str, dict[str, list[tuple[float, float]]]]],
+    shape: tuple[int, int],
+    size: tuple[float, float],
+    path: Path,
+    ticks: bool = False,
+) -> Path:
+    """One panel per (title, x label, part -> [(x, catch)]), a line per part, the 98% target drawn in; `ticks`: one
+    x tick per point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(*shape, figsize=size, sharey=True)
+    for ax, (title, xlabel, by_part) in zip(axes.ravel(), panels, strict=True):
         for part, style in zip(PARTS, (":", "-", "--"), strict=True):
-            points = sorted((s, sum(v) / len(v)) for (f, s, p), v in hits.items() if f == family and p == part)
-            if points:
-                ax.plot(*zip(*points, strict=True), style, marker="o", label=part)
+            if by_part.get(part):
+                ax.plot(*zip(*sorted(by_part[part]), strict=True), style, marker="o", label=part)
         ax.axhline(0.98, color="#cc3311", lw=0.8)
-        ax.set(title=family, xlabel=unit, ylim=(0, 1.02))
-    axes[0, 0].set_ylabel("caught with the expected code")
-    axes[1, 0].set_ylabel("caught with the expected code")
+        ax.set(title=title, xlabel=xlabel, ylim=(0, 1.02))
+        if ticks:
+            ax.set_xticks(sorted({x for points in by_part.values() for x, _ in points}))
+    for ax in axes[:, 0]:
+        ax.set_ylabel("caught with the expected code")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
