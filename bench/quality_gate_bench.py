@@ -1,11 +1,12 @@
 """Milliseconds per photo for the quality gate: a 640 px photo vs the sizes a 12 MP (4000x3000) one reaches it at.
 
-    .venv/bin/python bench/quality_gate_bench.py --repeats 30 [--photo some.jpg]
+    .venv/bin/python bench/quality_gate_bench.py --repeats 30 [--photo some.jpg] [--steps]
 
 The service decodes a stored 12 MP JPEG at 1/4 scale (1008 x 756, `pipelines.cases.analysis.ANALYSIS_LONG_SIDE`),
 at 1/2 when the skin is small in the frame; the CLI reads every pixel. Each size's cost over the 640 px cost is the
 price of the downscale to the working copy alone, since every measure runs on it. Without --photo a synthetic
-skin-tone image is used.
+skin-tone image is used. `--steps` also profiles the 640 px photo (`cProfile` over the repeats) and prints the
+gate's own functions by time per photo, inclusive of what they call: where a cheaper gate would have to save.
 """
 
 from __future__ import annotations
@@ -44,11 +45,31 @@ def median_ms(image: np.ndarray, repeats: int) -> float:
     return statistics.median(timings)
 
 
+def steps(image: np.ndarray, repeats: int, top: int = 25) -> list[tuple[str, float]]:
+    """(module.function, ms per photo including callees) of the `quality_gate` functions `assess` spends most in."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(repeats):
+        assess(image)
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # (file, line, name) -> (calls, primitive calls, own, cumulative, callers)
+    rows = [
+        (f"{Path(file).stem}.{name}", cumulative * 1000.0 / repeats)
+        for (file, _, name), (_, _, _, cumulative, _) in stats.items()
+        if f"{Path(file).parent.name}" == "quality_gate" and name != "assess"
+    ]
+    return sorted(rows, key=lambda row: -row[1])[:top]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--photo", type=Path, help="real photo to time, resized to both sizes")
     parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (the server's setting)")
+    parser.add_argument("--steps", action="store_true", help="also where the 640 px photo's time goes (cProfile)")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
     if args.photo:
@@ -68,6 +89,10 @@ def main() -> None:
     small = results["640x480"]
     for name, ms in list(results.items())[1:]:
         print(f"{'extra at ' + name.split()[0]:>26}: {ms - small:7.2f} ms")
+    if args.steps:
+        print("\n640x480, ms per photo in each of the gate's functions and what it calls (cProfile, so ~10% slower):")
+        for name, ms in steps(photos["640x480"], args.repeats):
+            print(f"{name:>40}: {ms:6.2f}")
 
 
 if __name__ == "__main__":
