@@ -220,6 +220,32 @@ def direction_table(rows: list[dict], reports: list[QualityReport]) -> list[list
     return table
 
 
+HINT_FAMILIES = {  # code -> what the user is told to change: light, focus or steadiness, or the light on the skin
+    "too_dark": "exposure",
+    "too_bright": "exposure",
+    "blurry": "blur",
+    "motion_blur": "blur",
+    "uneven_lighting": "lighting",
+}
+
+
+def hint_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
+    """Per fault of the exposure, blur and lighting families: refused rows, and the share of them also told to fix
+    something of another family (a shadowed photo told to hold still): hints that send the user the wrong way."""
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for row, report in zip(rows, reports, strict=True):
+        family = HINT_FAMILIES.get(row["label"] or "")
+        if row["set"] in GRID_SETS and family and not report.accepted:
+            wrong = any(HINT_FAMILIES.get(code, family) != family for code in report.retake_codes)
+            counts[row["kind"]][row["part"]][0] += wrong
+            counts[row["kind"]][row["part"]][1] += 1
+    table = [["degradation", "refused sel/rep/hold", *(f"wrong hint too, {part} %" for part in PARTS)]]
+    for kind, parts in counts.items():
+        refused = "/".join(str(parts[part][1]) for part in PARTS)
+        table.append([kind, refused, *(pct(*parts[part]) for part in PARTS)])
+    return table
+
+
 def direction_plot(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
     """Catch per direction of `DIRECTION_KINDS`, a panel each, a line per part, the 98% target drawn in."""
     table = direction_table(rows, reports)[1:]
@@ -314,6 +340,7 @@ def main() -> None:
     )
     parser.add_argument("--by-direction", action="store_true", help="also the catch of directed faults per direction")
     parser.add_argument("--direction-plot", type=Path, help="write the catch per direction (PNG) here")
+    parser.add_argument("--hints", action="store_true", help="also refused faults told to fix something else too")
     parser.add_argument(
         "--thresholds",
         type=json.loads,
@@ -338,6 +365,9 @@ def main() -> None:
     ):
         print(f"\n{title}\n")
         print(render(table(rows, reports), args.markdown))
+    if args.hints:
+        print("\nRefused faults also told to fix something of another kind (exposure, blur, lighting)\n")
+        print(render(hint_table(rows, reports), args.markdown))
     if args.by_direction:
         print("\nDirected faults: caught with the expected code, per direction\n")
         print(render(direction_table(rows, reports), args.markdown))

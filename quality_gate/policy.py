@@ -37,9 +37,6 @@ EXPOSURE_CODES = frozenset({"too_dark", "too_bright"})
 BLUR_CODES = frozenset({"blurry", "motion_blur"})
 CONTENT_CODES = frozenset({"no_skin", "not_skin_photo"})
 LEARNED_MARGIN_SCALE = 4.0  # logits from the decision threshold that count as a full margin of 1
-# degrees within which the direction of least detail is taken for a shadow's edge, not a smear, when the light is
-# uneven too (`shadow_edge_explains_smear`): a third of the way to perpendicular either side
-SHADOW_EDGE_DEGREES = 30.0
 EDGE_MARGIN_PX = 1.0  # edge width from its limit that counts as a full margin of 1 (sigma 2 widens edges ~1.5 px)
 
 
@@ -68,6 +65,9 @@ class Thresholds:
     # ... not judged when this share of its patches or more is too dark to read (`blur_cnn.unreadable_share`): a photo
     # that dark reads as soft to it, and `too_dark` is the hint that helps; > 1: always judged
     max_blur_unreadable: float = 0.5
+    # degrees within which the direction of least detail is taken for a shadow's edge, not a smear, when the light is
+    # uneven too (`shadow_edge_explains_smear`): a third of the way to perpendicular either side; 0: never
+    shadow_edge_degrees: float = 30.0
     # the width of the face's strongest edges (`measures.edge_width`), px of the working copy: wider is blurred, whatever
     # the skin's texture or the noise a phone adds after the blur; the widest that refuses at most 0.1% of the good
     # valid-selection photos and copies, its budget searched with the codes' (`bench/fit_quality_gate.py
@@ -253,14 +253,14 @@ def assess(
     return judge(compute_measures(image, t, photo_size), t)
 
 
-def shadow_edge_explains_smear(values: dict[str, float]) -> bool:
+def shadow_edge_explains_smear(values: dict[str, float], degrees: float) -> bool:
     """Whether the direction of least fine detail (`blur_angle`) is the one the skin's light changes along
-    (`light_angle`), within `SHADOW_EDGE_DEGREES`: a shadow's edge takes detail away across itself, as a smear in
-    that direction would. False for measures cached before `light_angle` existed."""
+    (`light_angle`), within `degrees`: a shadow's edge takes detail away across itself, as a smear in that direction
+    would. False for measures cached before `light_angle` existed."""
     if "light_angle" not in values:
         return False
     apart = abs(values["blur_angle"] - values["light_angle"]) % 180.0
-    return min(apart, 180.0 - apart) < SHADOW_EDGE_DEGREES
+    return min(apart, 180.0 - apart) < degrees
 
 
 def judge(
@@ -301,7 +301,11 @@ def judge(
         # max_ood_distance may be set to 0 by name (every photo out of distribution): no division by it
         results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9))))
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
-    if "motion_blur" in codes and "uneven_lighting" in codes and shadow_edge_explains_smear(values):
+    if (
+        "motion_blur" in codes
+        and "uneven_lighting" in codes
+        and shadow_edge_explains_smear(values, t.shadow_edge_degrees)
+    ):
         codes.remove("motion_blur")  # the shadow's hint is the one that helps; holding still would change nothing
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")

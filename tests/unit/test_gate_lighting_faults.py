@@ -83,3 +83,26 @@ def test_catches_per_direction_read_the_stored_direction_and_count_by_part(tmp_p
                          ["side light 4 stops", "45", "2/1/0", "50.0", "100.0", "-"]]  # fmt: skip
     plot = direction_plot(rows, [caught, missed, caught, caught], tmp_path / "directions.png")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_hint_table_counts_refused_faults_told_to_fix_another_kind_of_thing() -> None:
+    from bench.calibrate_quality_gate import hint_table
+    from quality_gate.policy import QualityReport
+
+    def row(part: str) -> dict:
+        return {
+            "set": "valid",
+            "part": part,
+            "kind": "cast shadow 4 stops",
+            "label": "uneven_lighting",
+            "photo": "p.jpg",
+        }
+
+    rows = [row("selection"), row("selection"), row("selection"), row("report")]
+    reports = [
+        QualityReport(False, ["uneven_lighting", "motion_blur"]),  # told to hold still too: the wrong way
+        QualityReport(False, ["uneven_lighting"]),
+        QualityReport(True, []),  # accepted: not counted
+        QualityReport(False, ["uneven_lighting", "not_skin_photo"]),  # a content code is no instruction to fix light
+    ]
+    assert hint_table(rows, reports)[1:] == [["cast shadow 4 stops", "2/1/0", "50.0", "0.0", "-"]]

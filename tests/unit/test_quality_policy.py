@@ -156,20 +156,22 @@ def test_a_zero_distance_limit_refuses_as_not_skin_photo_without_dividing_by_zer
 
 def test_a_shadow_edge_across_the_face_is_not_called_a_smear() -> None:
     """Motion blur leaves least detail along the smear; a shadow's edge leaves least detail across itself, where the
-    light changes. With the light uneven and the two directions within `SHADOW_EDGE_DEGREES`, only the shadow's hint
+    light changes. With the light uneven and the two directions within `shadow_edge_degrees`, only the shadow's hint
     is given (the photo stays refused; `blurry`, which has no direction, stays when its own checks raise it); a smear
     in another direction keeps its own."""
     from bench import gate_data as gd
-    from quality_gate.policy import SHADOW_EDGE_DEGREES, judge
+    from quality_gate.policy import judge
 
     measures = assess(gd.motion_blur(25, 0.0)(textured_skin(480, 640, seed=3))).measures
     assert measures["blur_angle"] % 180 < 10 or measures["blur_angle"] > 170  # a horizontal smear
     t = Thresholds()
     assert "motion_blur" in assess(gd.motion_blur(25, 0.0)(textured_skin(480, 640, seed=3))).retake_codes
     shadowed = measures | {"lighting_logit": t.max_lighting_logit + 2.0}
-    along = judge(shadowed | {"light_angle": (measures["blur_angle"] + SHADOW_EDGE_DEGREES / 2) % 180}, t)
+    along = judge(shadowed | {"light_angle": (measures["blur_angle"] + t.shadow_edge_degrees / 2) % 180}, t)
     across = judge(shadowed | {"light_angle": (measures["blur_angle"] + 90.0) % 180}, t)
     assert along.retake_codes[0] == "uneven_lighting" and "motion_blur" not in along.retake_codes
     assert not along.accepted
     assert set(across.retake_codes) == {"uneven_lighting", "motion_blur"}
     assert "motion_blur" in judge(measures | {"light_angle": measures["blur_angle"]}, t).retake_codes  # light even
+    never = judge(shadowed | {"light_angle": measures["blur_angle"]}, Thresholds(shadow_edge_degrees=0.0))
+    assert "motion_blur" in never.retake_codes  # the rule off, by name
