@@ -197,18 +197,24 @@ def row_direction(row: dict, order: dict[str, dict[str, int]]) -> float | None:
     return grid_direction(row["kind"], order[row["set"]][row["photo"]])
 
 
-def direction_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
-    """Catch of `DIRECTION_KINDS` per direction (degrees; side light: 0 = darker on the left, 45 = darker at the top
-    left). A ramp of N stops runs corner to corner along a diagonal, so across the face it is gentler than along
-    an edge (a diagonal of 640 x 480 is 800 px long)."""
+def direction_hits(rows: list[dict], reports: list[QualityReport]) -> dict[tuple[str, float], dict[str, list[bool]]]:
+    """(kind, direction) -> part -> caught or not, for each grid row of `DIRECTION_KINDS`, in kind then direction
+    order."""
     hits: dict[tuple[str, float], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     order: dict[str, dict[str, int]] = {}
     for row, report in zip(rows, reports, strict=True):
         if row["set"] in GRID_SETS and row["kind"] in DIRECTION_KINDS:
             hits[(row["kind"], row_direction(row, order))][row["part"]].append(caught(row, report))
+    return {key: hits[key] for key in sorted(hits, key=lambda key: (DIRECTION_KINDS.index(key[0]), key[1]))}
+
+
+def direction_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
+    """Catch of `DIRECTION_KINDS` per direction (degrees; side light: 0 = darker on the left, 45 = darker at the top
+    left). A ramp of N stops runs corner to corner along a diagonal, so across the face it is gentler than along
+    an edge (a diagonal of 640 x 480 is 800 px long)."""
+    hits = direction_hits(rows, reports)
     table = [["degradation", "direction", "n sel/rep/hold", *(f"{part} %" for part in PARTS)]]
-    for kind, direction in sorted(hits, key=lambda key: (DIRECTION_KINDS.index(key[0]), key[1])):
-        parts = hits[(kind, direction)]
+    for (kind, direction), parts in hits.items():
         table.append(
             [
                 kind,
@@ -248,14 +254,14 @@ def hint_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]
 
 def direction_plot(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
     """Catch per direction of `DIRECTION_KINDS`, a panel each, a line per part, the 98% target drawn in."""
-    table = direction_table(rows, reports)[1:]
+    hits = direction_hits(rows, reports)
     panels = []
     for kind in DIRECTION_KINDS:
-        lines = [line for line in table if line[0] == kind]
         by_part = {
-            part: [(float(line[1]), float(line[3 + k]) / 100) for line in lines if line[3 + k] != "-"]
-            for k, part in enumerate(PARTS)
-        }
+            part: [(direction, sum(parts[part]) / len(parts[part])) for (k, direction), parts in hits.items()
+                   if k == kind and parts[part]]
+            for part in PARTS
+        }  # fmt: skip
         panels.append((kind, "direction, degrees", by_part))
     return _catch_figure(panels, (2, 3), (13, 6.5), path, ticks=True)
 

@@ -59,7 +59,7 @@ def steps(image: np.ndarray, repeats: int, top: int = 25) -> list[tuple[str, flo
     rows = [
         (f"{Path(file).stem}.{name}", cumulative * 1000.0 / repeats)
         for (file, _, name), (_, _, _, cumulative, _) in stats.items()
-        if f"{Path(file).parent.name}" == "quality_gate" and name != "assess"
+        if Path(file).parent.name == "quality_gate" and name != "assess"
     ]
     return sorted(rows, key=lambda row: -row[1])[:top]
 
