@@ -5,7 +5,8 @@
 
 The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
 tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
-and mirrors the frame, and crops to its own aspect ratio. None of these makes a photo useless to a
+and mirrors the frame, crops to its own aspect ratio, and records wide-gamut colour (Display P3, tagged in the JPEG:
+read through the profile as the service does, and, for comparison, read as sRGB by software blind to profiles). None of these makes a photo useless to a
 dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
 is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
 and by which codes; an `uneven_lighting` refusal says which part of the gate raised it (`[network]`: the lighting
@@ -26,7 +27,16 @@ from rich.progress import track
 
 from bench import gate_data as gd
 from bench.gate_measure import part_photos
+from pipelines.cases.photos import decode_stored
 from quality_gate import QualityReport, Thresholds, assess, verdict
+
+
+def display_p3_served(image: np.ndarray) -> np.ndarray:
+    """What the service analyses when an iPhone sends this scene: Display P3 values in a JPEG (q95) that carries the
+    profile, decoded by `pipelines.cases.photos.decode_stored`, which applies it."""
+    jpeg = gd.tagged_jpeg(gd.as_display_p3(image), gd.display_p3_profile())
+    return decode_stored(jpeg, min_long_side=max(image.shape[:2])).rgb
+
 
 VARIANTS: dict[str, gd.Degradation] = {
     "warm white balance, mild": gd.white_balance(1.15, 0.85),
@@ -41,6 +51,9 @@ VARIANTS: dict[str, gd.Degradation] = {
     "mirrored": gd.mirror,
     "cropped to 3:4": gd.aspect_crop(3 / 4),
     "cropped to 9:16": gd.aspect_crop(9 / 16),
+    "JPEG q95": lambda image: gd.jpeg(image, 95),
+    "Display P3, read as sRGB (no colour management)": gd.as_display_p3,
+    "Display P3, read through its profile (as the service does)": display_p3_served,
 }
 
 
@@ -60,27 +73,28 @@ def verdict_label(report: QualityReport) -> str:
     return "refused " + "+".join(codes)
 
 
-def judge_part(part: str, limit: int) -> dict[str, float]:
+def judge_part(part: str, limit: int, variants: dict[str, gd.Degradation] | None = None) -> dict[str, float]:
     """Share refused as is and after each change, for one part; prints the verdicts that changed, by code."""
+    variants = VARIANTS if variants is None else variants
     photos = part_photos(part, limit)
     refused_as_is = 0
     refused: collections.Counter = collections.Counter()
-    flips: dict[str, collections.Counter] = {name: collections.Counter() for name in VARIANTS}
-    for path in track(photos, description=f"{part}: photos x {len(VARIANTS)} variants"):
+    flips: dict[str, collections.Counter] = {name: collections.Counter() for name in variants}
+    for path in track(photos, description=f"{part}: photos x {len(variants)} variants"):
         rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         reference = assess(rgb)
         refused_as_is += not reference.accepted
-        for name, variant in VARIANTS.items():
+        for name, variant in variants.items():
             report = assess(variant(rgb))
             refused[name] += not report.accepted
             if report.accepted != reference.accepted:
                 flips[name][verdict_label(report)] += 1
     n = max(len(photos), 1)
     print(f"{part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
-    for name in VARIANTS:
+    for name in variants:
         detail = ", ".join(f"{verdict} {count}" for verdict, count in flips[name].most_common()) or "-"
         print(f"  {name}: refused {refused[name]} ({refused[name] / n:.1%}); verdict changed: {detail}")
-    return {"as they are": refused_as_is / n} | {name: refused[name] / n for name in VARIANTS}
+    return {"as they are": refused_as_is / n} | {name: refused[name] / n for name in variants}
 
 
 def plot(
@@ -120,8 +134,10 @@ def main() -> None:
     parser.add_argument("--part", nargs="+", choices=("selection", "report", "holdout"), default=["selection"])
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     parser.add_argument("--plot", type=Path, help="bars of the share refused per change and part (PNG)")
+    parser.add_argument("--only", nargs="+", metavar="TEXT", help="only the changes whose name holds one of these")
     args = parser.parse_args()
-    shares = {part: judge_part(part, args.limit) for part in args.part}
+    variants = {name: v for name, v in VARIANTS.items() if not args.only or any(text in name for text in args.only)}
+    shares = {part: judge_part(part, args.limit, variants) for part in args.part}
     if args.plot:
         plot(shares, args.plot)
 

@@ -4,7 +4,8 @@ scale normalisation -> detector -> photo pixels).
 
 Variants: resampled 0.75x, 1x, 2x, 4x, 6x; and the 1x photo placed in the middle of a canvas twice its size,
 plain grey or a blurred enlargement of the photo itself (a photo taken from further away). Labels are mapped
-the same way. Protocol: `--part report` is valid's report part (no choice was made on it); `--part selection`
+the same way. Colour: the 1x photo as a phone that records Display P3 sends it, its JPEG tagged with the profile
+(the service applies it), and the same values untagged (what a service blind to profiles would analyse). Protocol: `--part report` is valid's report part (no choice was made on it); `--part selection`
 is the part the scale reference and crop margin were checked on.
 
     .venv/bin/python bench/scale_invariance.py --data ../shared/datasets/acne04/valid --part report \
@@ -26,6 +27,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from bench import gate_data as gd
 from detector.cli import progress_bar
 from detector.datasets.splits import select_part
 from detector.evaluation import EVAL_CONF, load_labelled_images, read_rgb
@@ -34,7 +36,8 @@ from detector.onnx_runtime import Detector
 from pipelines.cases.analysis import load_pixels
 from pipelines.cases.photos import decode_photo
 
-Variant = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# (photo, boxes) -> (the image, or the JPEG bytes as the phone sends them, and its boxes)
+Variant = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray | bytes, np.ndarray]]
 
 
 def resampled(k: float) -> Variant:
@@ -66,6 +69,16 @@ def on_background(kind: str, canvas_factor: float = 2.0) -> Variant:
     return make
 
 
+def display_p3(tagged: bool) -> Variant:
+    """The 1x photo recorded in Display P3, its JPEG (q92) carrying the profile or not."""
+
+    def make(rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray | bytes, np.ndarray]:
+        values = gd.as_display_p3(rgb)
+        return (gd.tagged_jpeg(values, gd.display_p3_profile(), quality=92) if tagged else values), boxes
+
+    return make
+
+
 VARIANTS: dict[str, Variant] = {
     "0.75x": resampled(0.75),
     "1x": resampled(1.0),
@@ -74,6 +87,8 @@ VARIANTS: dict[str, Variant] = {
     "6x": resampled(6.0),
     "1x on plain 2x canvas": on_background("plain"),
     "1x on blurred 2x canvas": on_background("blurred"),
+    "1x Display P3 tagged": display_p3(tagged=True),
+    "1x Display P3 untagged": display_p3(tagged=False),
 }
 
 
@@ -112,7 +127,8 @@ def main() -> None:
             for name in variants:
                 image, boxes = VARIANTS[name](rgb, item.boxes)
                 start = time.perf_counter()
-                photo = decode_photo(jpeg_bytes(image), max_pixels=100_000_000)
+                upload = image if isinstance(image, bytes) else jpeg_bytes(image)
+                photo = decode_photo(upload, max_pixels=100_000_000)
                 pixels = load_pixels(photo.jpeg, detector)
                 detection = detector.predict(pixels.rgb, conf=EVAL_CONF).scaled(*pixels.scale)
                 seconds[name].append(time.perf_counter() - start)

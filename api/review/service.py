@@ -29,8 +29,9 @@ from infra.db.repositories import cases as cases_repo
 from infra.db.repositories import labels as labels_repo
 from infra.db.repositories import review as review_repo
 from infra.db.repositories import taxonomy as taxonomy_repo
+from pipelines.cases.photos import load_stored_or_none, srgb_jpeg
 from pipelines.resources import Resources
-from pipelines.review import agreement, label_export, second_look, suspects
+from pipelines.review import agreement, label_export, second_look
 
 ADJUDICATED_REVIEWS = 3
 
@@ -299,7 +300,9 @@ def export(*, uow: UnitOfWork, resources: Resources, principal: Principal, fmt: 
     names = label_export.class_names_for(samples, list(info))
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
     if fmt == "yolo":
-        body = label_export.zip_bytes(label_export.yolo_files(samples, names, resources.store.get, info))
+        body = label_export.zip_bytes(
+            label_export.yolo_files(samples, names, lambda key: srgb_jpeg(resources.store.get(key)), info)
+        )
         return body, "application/zip", f"skintrouble-labels-{stamp}-yolo.zip"
     if fmt == "coco":
         data: Any = label_export.to_coco(samples, names, info)
@@ -357,7 +360,7 @@ def heatmap(*, uow: UnitOfWork, resources: Resources, case_id: str) -> bytes:
     key = f"cases/{case.id}/heatmap-{detector.version}.png"
     if resources.store.exists(key):
         return resources.store.get(key)
-    rgb = suspects.decode_for_hash(resources.store.get(case.photo_key))
+    rgb = load_stored_or_none(resources.store.get(case.photo_key))  # in sRGB, as the detector learned
     if rgb is None:
         raise ApiError(404, "photo_not_found", "The stored photo cannot be decoded.")
     body = heatmap_png(objectness_map(detector, rgb), case.width, case.height)

@@ -3,22 +3,33 @@
 Every failure maps to a stable error code. EXIF orientation is applied and all metadata (GPS location
 included) is dropped: what we store is a JPEG with no EXIF at all (the upload's own compressed data when it
 needs no rotation, else a re-encoded copy).
+
+Colour: phones record wide-gamut colour (an iPhone's Display P3) and say so in an embedded ICC profile. The
+detector and the gate learned sRGB photos; P3 values read as sRGB are duller, the redness of a lesion included. A
+stored upload keeps its profile (a browser shows it right), a re-encoded one is converted to sRGB, and every reader of
+stored pixels here (`decode_stored`, `load_stored`, `srgb_jpeg`) hands out sRGB.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
 import struct
 import sys
 import warnings
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from pipelines.errors import Refused
+
+log = logging.getLogger(__name__)
+# what Pillow raises on truncated or corrupt image data
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+SRGB_EQUIVALENT_LEVELS = 1  # a profile that moves no probe colour further than this is sRGB in all but name
 
 
 class PhotoError(Refused):
@@ -135,7 +146,7 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PhotoError("image_too_large", "The photo declares too many pixels.") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+    except _DECODE_ERRORS as exc:
         raise PhotoError("unreadable_image", "The photo could not be decoded (truncated or corrupt).") from exc
     if min(img.size) < 1:
         raise PhotoError("unreadable_image", "The photo has no pixels.")
@@ -143,7 +154,7 @@ def decode_photo(data: bytes, *, max_pixels: int, jpeg_quality: int = 92) -> Pho
         oriented = ImageOps.exif_transpose(img) or img
     except Exception:  # a broken EXIF block must not lose the photo: keep it unrotated
         oriented = img
-    rgb_img = _to_rgb8(oriented)
+    rgb_img = _to_rgb8(to_srgb(oriented))
     buf = io.BytesIO()
     rgb_img.save(buf, format="JPEG", quality=jpeg_quality, optimize=False)  # no exif= argument: metadata dropped
     return Photo(jpeg=buf.getvalue(), width=rgb_img.width, height=rgb_img.height, source_format=fmt)
@@ -213,17 +224,84 @@ def _end_of_image(data: bytes, start: int) -> int:
     return found + 2
 
 
-def load_stored(jpeg: bytes) -> np.ndarray:
-    """Decode a photo we stored ourselves (already sanitised and oriented), at full resolution."""
+@cache
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _probe_colours() -> Image.Image:
+    """Every combination of seven levels per channel: where a profile that is not sRGB shows itself."""
+    levels = np.linspace(0, 255, 7).round().astype(np.uint8)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)
+    return Image.fromarray(np.ascontiguousarray(grid), mode="RGB")
+
+
+@lru_cache(maxsize=16)
+def _transform_to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from `profile` (pixels in `mode`) to sRGB; None when there is nothing to do: an RGB profile that
+    is sRGB in all but name (most Android phones tag their photos so), or a profile littleCMS cannot read (the pixels
+    are then taken as sRGB, as a browser without the profile would). Cached: phones send a handful of profiles."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        transform = ImageCms.buildTransform(
+            source, _srgb_profile(), mode, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        log.warning("ignored an ICC profile that could not be read (%d bytes)", len(profile))
+        return None
+    if mode == "RGB":
+        probe = _probe_colours()
+        moved = np.abs(np.asarray(ImageCms.applyTransform(probe, transform), np.int16) - np.asarray(probe, np.int16))
+        if int(moved.max()) <= SRGB_EQUIVALENT_LEVELS:
+            return None
+    return transform
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """`img` with its embedded ICC profile applied, in sRGB; as it is when it has none, or one that changes nothing.
+
+    RGB and CMYK pixels are converted; other modes (grey, palette, alpha, 16-bit) are taken as sRGB."""
+    profile = img.info.get("icc_profile")
+    if not profile or img.mode not in ("RGB", "CMYK"):
+        return img
+    transform = _transform_to_srgb(bytes(profile), img.mode)
+    if transform is None:
+        return img
+    return ImageCms.applyTransform(img, transform)
+
+
+def srgb_jpeg(jpeg: bytes) -> bytes:
+    """A stored photo as sRGB JPEG bytes for readers that ignore ICC profiles (OpenCV in training, annotation tools):
+    the stored bytes themselves when they need no conversion, else a converted copy (quality 95, no profile)."""
     with _pil_open(io.BytesIO(jpeg)) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+        converted = to_srgb(img)
+        if converted is img:
+            return jpeg
+        buf = io.BytesIO()
+        converted.convert("RGB").save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def load_stored(jpeg: bytes) -> np.ndarray:
+    """Decode a photo we stored ourselves (already sanitised and oriented), at full resolution, in sRGB."""
+    with _pil_open(io.BytesIO(jpeg)) as img:
+        return np.asarray(to_srgb(img).convert("RGB"), dtype=np.uint8).copy()
+
+
+def load_stored_or_none(jpeg: bytes) -> np.ndarray | None:
+    """`load_stored`, or None when the stored bytes no longer decode (a damaged store): for background work that
+    skips such a case instead of failing."""
+    try:
+        return load_stored(jpeg)
+    except _DECODE_ERRORS:
+        return None
 
 
 def decode_stored(jpeg: bytes, *, min_long_side: int) -> Pixels:
     """The stored photo decoded at the smallest JPEG scale (1/2, 1/4, 1/8) whose long side is >= `min_long_side`.
 
     JPEG decodes at reduced size for almost nothing (the DCT is scaled, not the pixels), so a 12 MP photo
-    costs little more than a 640 px one. Sync and async analyses both call this on the same stored bytes,
+    costs little more than a 640 px one; a profile other than sRGB is applied to the reduced pixels. Sync and async analyses both call this on the same stored bytes,
     so they see the same pixels.
     """
     with _pil_open(io.BytesIO(jpeg)) as img:
@@ -232,5 +310,5 @@ def decode_stored(jpeg: bytes, *, min_long_side: int) -> Pixels:
         if long_side > min_long_side:
             shrink = long_side / min_long_side
             img.draft("RGB", (math.ceil(width / shrink), math.ceil(height / shrink)))
-        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        rgb = np.asarray(to_srgb(img).convert("RGB"), dtype=np.uint8)
     return Pixels(rgb=rgb, scale=(width / rgb.shape[1], height / rgb.shape[0]))

@@ -30,6 +30,7 @@ from infra.db.repositories.labels import reviewed_samples
 from infra.db.unit_of_work import UnitOfWork, session_scope
 from infra.settings import Settings
 from infra.storage import PhotoStore
+from pipelines.cases.photos import srgb_jpeg
 from pipelines.errors import Refused
 from pipelines.mlops import benchmark, erasure
 from pipelines.mlops.datasets import CASE_PREFIX, check_available, register_snapshot, resolve_for_training
@@ -131,7 +132,10 @@ def build_retraining_snapshot(
             for b in item.boxes
             if (index := model_class_index(b["label"], to_model)) is not None
         )
-        samples.append(Sample(image=store.get(item.photo_key), boxes=boxes, image_id=f"{CASE_PREFIX}{item.case_id}"))
+        # training reads pixels with OpenCV, which ignores ICC profiles: a phone's wide-gamut photo goes in as sRGB
+        samples.append(
+            Sample(image=srgb_jpeg(store.get(item.photo_key)), boxes=boxes, image_id=f"{CASE_PREFIX}{item.case_id}")
+        )
     samples, leaked = without_benchmark(samples, settings)
     if leaked:
         log.warning("left %d benchmark photo(s) out of the retraining data", leaked)

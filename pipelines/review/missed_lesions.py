@@ -23,8 +23,8 @@ from infra.db.models import Case
 from infra.db.repositories import review as review_repo
 from infra.settings import Settings
 from infra.storage import PhotoStore
+from pipelines.cases.photos import load_stored_or_none
 from pipelines.cases.routing import stable_fraction
-from pipelines.review.suspects import decode_for_hash
 
 log = logging.getLogger(__name__)
 REASON = "missed_lesions"
@@ -75,7 +75,7 @@ def sweep(
     The caller commits."""
     queued = []
     for case in candidates(session=session, since=since, policy=policy):
-        rgb = decode_for_hash(store.get(case.photo_key or ""))
+        rgb = load_stored_or_none(store.get(case.photo_key or ""))  # in sRGB, as the detector learned
         if rgb is None:
             continue
         mass = score_mass(objectness_map(detector, rgb), below=detector.card.operating_conf)

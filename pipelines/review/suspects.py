@@ -141,7 +141,8 @@ def hamming(a: int, b: int) -> int:
 
 
 def decode_for_hash(data: bytes) -> np.ndarray | None:
-    """A stored photo as RGB for hashing (None when it cannot be decoded)."""
+    """A stored photo as RGB for hashing (None when it cannot be decoded). Its colour profile is not applied: a
+    hash is of the grey structure, and the ones already stored were taken so. The detector reads `load_stored`."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 

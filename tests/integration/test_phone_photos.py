@@ -1,5 +1,6 @@
-"""Phone photos through the API: a full inference pool answers 503 `busy` with Retry-After at once, and the same
-upload gets the same findings synchronously and asynchronously (one lifecycle, the same stored pixels)."""
+"""Phone photos through the API: a full inference pool answers 503 `busy` with Retry-After at once, the same
+upload gets the same findings synchronously and asynchronously (one lifecycle, the same stored pixels), and a
+wide-gamut (Display P3) photo is judged as the scene it shows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import cv2
 import pytest
 
+from bench import gate_data as gd
 from infra.db.repositories import cases as cases_repo
 from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
@@ -71,3 +73,31 @@ def test_the_same_upload_gets_the_same_findings_sync_and_async(
     with session_scope(settings.sqlalchemy_url) as session:
         case = cases_repo.get(session=session, case_id=sent[0])
         assert case is not None and case.photo_key is not None
+
+
+def test_a_wide_gamut_phone_photo_is_judged_as_the_scene_it_shows(settings: Settings) -> None:
+    """An iPhone records Display P3 and tags its JPEG; the service reads it through the profile, so the gate's colour
+    measures and the findings are those of the same scene sent as sRGB, not of its duller untagged values."""
+    scene = cv2.resize(skin_photo(640, 480, seed=7, spots=30), (2560, 1920), interpolation=cv2.INTER_CUBIC)
+    p3_values = gd.as_display_p3(scene)
+    with running(settings) as client:
+        headers = make_key(settings)
+        answers = {
+            name: upload(client, headers, data).json()
+            for name, data in {
+                "srgb": encode(scene, quality=95),
+                "p3 tagged": gd.tagged_jpeg(p3_values, gd.display_p3_profile()),
+                "p3 untagged": encode(p3_values, quality=95),
+            }.items()
+        }
+    redness = {name: answer["quality"]["measures"]["skin_red_green"] for name, answer in answers.items()}
+    assert abs(redness["p3 tagged"] - redness["srgb"]) < 0.5
+    assert redness["p3 untagged"] < redness["srgb"] - 2.0  # what a service blind to the profile would have judged
+    # the grade's probabilities move with the colour the detector sees; the profile brings them back beside sRGB's
+    probabilities = {name: answer["severity"]["probabilities"] for name, answer in answers.items()}
+    moved = {
+        name: sum(abs(a - b) for a, b in zip(p, probabilities["srgb"], strict=True))
+        for name, p in probabilities.items()
+    }
+    assert moved["p3 tagged"] < 0.5 * moved["p3 untagged"]
+    assert abs(answers["p3 tagged"]["lesion_count"] - answers["srgb"]["lesion_count"]) <= 1

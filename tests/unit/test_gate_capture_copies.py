@@ -67,3 +67,14 @@ def test_capture_bench_says_which_part_of_the_gate_refused_uneven_light() -> Non
     assert lighting_source(shadowed) == "network"
     assert "uneven_lighting[network]" in verdict_label(shadowed)
     assert lighting_source(shadowed, Thresholds(max_lighting_logit=float("inf"))) == "floor"
+
+
+def test_display_p3_keeps_greys_and_dulls_colours_read_as_srgb() -> None:
+    """P3 shares sRGB's white, so a grey keeps its values; a skin or lesion red, written on wider primaries, reads
+    less saturated as sRGB (what a service blind to the profile would see)."""
+    np.testing.assert_allclose(gd.display_p3_from_srgb().sum(axis=1), 1.0, atol=1e-6)
+    grey = np.full((4, 4, 3), 128, np.uint8)
+    assert np.abs(gd.as_display_p3(grey).astype(int) - 128).max() <= 1
+    red = np.full((4, 4, 3), (200, 60, 60), np.uint8)
+    p3 = gd.as_display_p3(red).astype(int)[0, 0]
+    assert p3[0] < 200 and p3[1] > 60 + 10  # red minus green shrinks
