@@ -5,7 +5,9 @@ scale normalisation -> detector -> photo pixels).
 Variants: resampled 0.75x, 1x, 2x, 4x, 6x; and the 1x photo placed in the middle of a canvas twice its size,
 plain grey or a blurred enlargement of the photo itself (a photo taken from further away). Labels are mapped
 the same way. Colour: the 1x photo as a phone that records Display P3 sends it, its JPEG tagged with the profile
-(the service applies it), and the same values untagged (what a service blind to profiles would analyse). Protocol: `--part report` is valid's report part (no choice was made on it); `--part selection`
+(the service applies it), and the same values untagged (what a service blind to profiles would analyse); beside them
+the photo compressed once more (JPEG q90) before upload, a change of the same size that alters no colour. Paired
+with the same photo at 1x: the mean change in the lesion count and the share of photos whose grade changed. Protocol: `--part report` is valid's report part (no choice was made on it); `--part selection`
 is the part the scale reference and crop margin were checked on.
 
     .venv/bin/python bench/scale_invariance.py --data ../shared/datasets/acne04/valid --part report \
@@ -69,6 +71,12 @@ def on_background(kind: str, canvas_factor: float = 2.0) -> Variant:
     return make
 
 
+def recompressed(quality: int) -> Variant:
+    """The 1x photo compressed once more before upload: a change of a level or two per pixel that leaves the skin as
+    it was, to tell what such a change alone does to the answer."""
+    return lambda rgb, boxes: (gd.jpeg(rgb, quality), boxes)
+
+
 def display_p3(tagged: bool) -> Variant:
     """The 1x photo recorded in Display P3, its JPEG (q92) carrying the profile or not."""
 
@@ -87,6 +95,7 @@ VARIANTS: dict[str, Variant] = {
     "6x": resampled(6.0),
     "1x on plain 2x canvas": on_background("plain"),
     "1x on blurred 2x canvas": on_background("blurred"),
+    "1x JPEG q90 first": recompressed(90),
     "1x Display P3 tagged": display_p3(tagged=True),
     "1x Display P3 untagged": display_p3(tagged=False),
 }
@@ -140,6 +149,7 @@ def main() -> None:
             update(done * len(variants), total)
 
     summary: dict[str, dict[str, float]] = {}
+    reference = np.array(rows["1x"]) if "1x" in rows else None
     for name in variants:
         counts, labelled, pred, true = (np.array(col) for col in zip(*rows[name], strict=True))
         stats = acc[name].summary()
@@ -147,11 +157,16 @@ def main() -> None:
             "mAP50": round(float(stats["mAP50"]), 4),
             "grade_accuracy": round(float(np.mean(pred[true >= 0] == true[true >= 0])), 4),
             "count_mae": round(count_mae(counts.tolist(), labelled.tolist()), 3),
+            "count_bias": round(float(np.mean(counts - labelled)), 3),
             "median_s": round(float(np.median(seconds[name])), 3),
         }
+        if reference is not None:  # paired with the same photo at 1x: what this variant changed in the answer
+            summary[name]["count_change_vs_1x"] = round(float(np.mean(np.abs(counts - reference[:, 0]))), 3)
+            summary[name]["grade_changed_vs_1x"] = round(float(np.mean(pred != reference[:, 2])), 4)
     base = summary.get("1x")
     table = Table(title=f"{args.split} {args.part} part, {len(items)} photos, model {detector.version}")
-    for column in ("variant", "mAP50", "Δ vs 1x", "grade acc", "Δ vs 1x", "count MAE", "median s"):
+    columns = ("variant", "mAP50", "Δ vs 1x", "grade acc", "Δ vs 1x", "count MAE", "count bias")
+    for column in (*columns, "|Δcount| vs 1x", "grade changed vs 1x", "median s"):
         table.add_column(column, justify="right")
     for name, s in summary.items():
         d_map = f"{s['mAP50'] - base['mAP50']:+.4f}" if base else "-"
@@ -163,9 +178,12 @@ def main() -> None:
             f"{s['grade_accuracy']:.1%}",
             d_acc,
             f"{s['count_mae']:.2f}",
+            f"{s['count_bias']:+.2f}",
+            f"{s['count_change_vs_1x']:.2f}" if base else "-",
+            f"{s['grade_changed_vs_1x']:.1%}" if base else "-",
             f"{s['median_s']:.2f}",
         )
-    Console().print(table)
+    Console(width=160).print(table)  # whole columns in a log file too
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         payload = {"part": args.part, "photos": len(items), "model": detector.version, "variants": summary}

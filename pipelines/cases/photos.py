@@ -260,8 +260,13 @@ def _transform_to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform 
 def to_srgb(img: Image.Image) -> Image.Image:
     """`img` with its embedded ICC profile applied, in sRGB; as it is when it has none, or one that changes nothing.
 
-    RGB and CMYK pixels are converted; other modes (grey, palette, alpha, 16-bit) are taken as sRGB."""
+    RGB and CMYK pixels are converted, RGBA's colour too (a phone's screenshot is a P3-tagged PNG); other modes (grey,
+    palette, 16-bit) are taken as sRGB."""
     profile = img.info.get("icc_profile")
+    if profile and img.mode == "RGBA":
+        converted = to_srgb(img.convert("RGB"))
+        converted.putalpha(img.getchannel("A"))
+        return converted
     if not profile or img.mode not in ("RGB", "CMYK"):
         return img
     transform = _transform_to_srgb(bytes(profile), img.mode)

@@ -152,3 +152,12 @@ def test_background_readers_get_srgb_or_none(p3_profile: bytes) -> None:
     assert rgb is not None and _mean_error(rgb, scene) < 1.0
     assert load_stored_or_none(stored[: len(stored) // 3]) is None
     assert load_stored_or_none(b"not an image") is None
+
+
+def test_a_p3_screenshot_with_alpha_is_stored_as_srgb(p3_profile: bytes) -> None:
+    scene = _smooth_skin()
+    rgba = np.dstack([gd.as_display_p3(scene), np.full(scene.shape[:2], 255, np.uint8)])
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", icc_profile=p3_profile)
+    photo = decode_photo(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert _mean_error(load_stored(photo.jpeg), scene) < 1.0
