@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipelines.cases import colour
 from quality_gate.measures import srgb_from_linear
 
 Degradation = Callable[[np.ndarray], np.ndarray]
@@ -263,23 +264,11 @@ def aspect_crop(ratio: float) -> Degradation:
 P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
 SRGB_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))
 D65 = (0.3127, 0.3290)
-D50_XYZ = np.array([0.9642, 1.0, 0.8249])
-BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
-
-
-def _xyz(xy: tuple[float, float]) -> np.ndarray:
-    return np.array([xy[0] / xy[1], 1.0, (1.0 - xy[0] - xy[1]) / xy[1]])
-
-
-def rgb_to_xyz(primaries: tuple[tuple[float, float], ...], white: tuple[float, float] = D65) -> np.ndarray:
-    """The 3x3 matrix from linear RGB on these primaries to CIE XYZ (white at Y = 1)."""
-    columns = np.stack([_xyz(p) for p in primaries], axis=1)
-    return columns * np.linalg.solve(columns, _xyz(white))
 
 
 def display_p3_from_srgb() -> np.ndarray:
     """Linear sRGB -> linear Display P3 (same white, so no adaptation)."""
-    return np.linalg.solve(rgb_to_xyz(P3_PRIMARIES), rgb_to_xyz(SRGB_PRIMARIES))
+    return np.linalg.solve(colour.rgb_to_xyz(P3_PRIMARIES, D65), colour.rgb_to_xyz(SRGB_PRIMARIES, D65))
 
 
 def as_display_p3(image: np.ndarray) -> np.ndarray:
@@ -289,57 +278,10 @@ def as_display_p3(image: np.ndarray) -> np.ndarray:
     return linear_to_srgb(np.clip(linear, 0.0, 1.0))
 
 
-def _s15(values) -> bytes:
-    return b"".join(round(float(v) * 65536).to_bytes(4, "big", signed=True) for v in values)
-
-
-def _tag_xyz(xyz) -> bytes:
-    return b"XYZ \0\0\0\0" + _s15(xyz)
-
-
 def display_p3_profile() -> bytes:
-    """An ICC v2 matrix/TRC profile for Display P3, made here (no profile file ships with any package on this machine):
-    primaries adapted to the PCS's D50 by Bradford, sRGB's parametric tone curve. What an iPhone's JPEG or HEIC carries
-    in spirit; littleCMS reads it like Apple's own."""
-    cone = BRADFORD @ _xyz(D65), BRADFORD @ D50_XYZ
-    adapt = np.linalg.solve(BRADFORD, np.diag(cone[1] / cone[0]) @ BRADFORD)
-    to_pcs = adapt @ rgb_to_xyz(P3_PRIMARIES)
-    curve = (
-        b"para\0\0\0\0" + (3).to_bytes(2, "big") + b"\0\0" + _s15((2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045))
-    )
-    text = b"Display P3 (skintrouble bench)"
-    desc = b"desc\0\0\0\0" + (len(text) + 1).to_bytes(4, "big") + text + b"\0" + bytes(8) + bytes(3) + bytes(67)
-    tags = [
-        (b"desc", desc),
-        (b"cprt", b"text\0\0\0\0" + b"CC0\0"),
-        (b"wtpt", _tag_xyz(D50_XYZ)),
-        (b"rXYZ", _tag_xyz(to_pcs[:, 0])),
-        (b"gXYZ", _tag_xyz(to_pcs[:, 1])),
-        (b"bXYZ", _tag_xyz(to_pcs[:, 2])),
-        (b"rTRC", curve),
-        (b"gTRC", curve),
-        (b"bTRC", curve),
-    ]
-    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
-    for signature, body in tags:
-        body += bytes(-len(body) % 4)
-        table += signature + (offset + len(data)).to_bytes(4, "big") + len(body).to_bytes(4, "big")
-        data += body
-    size = offset + len(data)
-    header = (
-        size.to_bytes(4, "big")
-        + bytes(4)
-        + bytes([2, 0x10, 0, 0])
-        + b"mntrRGB XYZ "
-        + bytes(12)
-        + b"acsp"
-        + bytes(24)
-        + bytes(4)
-        + _s15(D50_XYZ)
-        + bytes(4)
-        + bytes(44)
-    )
-    return header + len(tags).to_bytes(4, "big") + table + data
+    """A Display P3 ICC profile, made by the service's own `colour.matrix_profile` (no profile file ships with any
+    package on this machine): what an iPhone's JPEG or HEIC carries in spirit; littleCMS reads it like Apple's."""
+    return colour.matrix_profile(P3_PRIMARIES, D65, "Display P3 (skintrouble bench)")
 
 
 def tagged_jpeg(image: np.ndarray, profile: bytes, quality: int = 95) -> bytes:

@@ -4,32 +4,29 @@ Every failure maps to a stable error code. EXIF orientation is applied and all m
 included) is dropped: what we store is a JPEG with no EXIF at all (the upload's own compressed data when it
 needs no rotation, else a re-encoded copy).
 
-Colour: phones record wide-gamut colour (an iPhone's Display P3) and say so in an embedded ICC profile. The
-detector and the gate learned sRGB photos; P3 values read as sRGB are duller, the redness of a lesion included. A
-stored upload keeps its profile (a browser shows it right), a re-encoded one is converted to sRGB, and every reader of
-stored pixels here (`decode_stored`, `load_stored`, `srgb_jpeg`) hands out sRGB.
+Colour (`pipelines/cases/colour.py`): an upright JPEG is stored with its ICC profile (a browser shows it right), a
+re-encoded upload is converted to sRGB, and every reader of stored pixels here (`decode_stored`, `load_stored`,
+`srgb_jpeg`) hands out sRGB, the space the detector and the gate learned.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import math
 import struct
 import sys
 import warnings
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipelines.cases.colour import to_srgb
 from pipelines.errors import Refused
 
-log = logging.getLogger(__name__)
 # what Pillow raises on truncated or corrupt image data
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
-SRGB_EQUIVALENT_LEVELS = 1  # a profile that moves no probe colour further than this is sRGB in all but name
 
 
 class PhotoError(Refused):
@@ -222,57 +219,6 @@ def _end_of_image(data: bytes, start: int) -> int:
     if found < 0:
         raise ValueError("JPEG without end of image")
     return found + 2
-
-
-@cache
-def _srgb_profile() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-def _probe_colours() -> Image.Image:
-    """Every combination of seven levels per channel: where a profile that is not sRGB shows itself."""
-    levels = np.linspace(0, 255, 7).round().astype(np.uint8)
-    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(1, -1, 3)
-    return Image.fromarray(np.ascontiguousarray(grid), mode="RGB")
-
-
-@lru_cache(maxsize=16)
-def _transform_to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    """The transform from `profile` (pixels in `mode`) to sRGB; None when there is nothing to do: an RGB profile that
-    is sRGB in all but name (most Android phones tag their photos so), or a profile littleCMS cannot read (the pixels
-    are then taken as sRGB, as a browser without the profile would). Cached: phones send a handful of profiles."""
-    try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        transform = ImageCms.buildTransform(
-            source, _srgb_profile(), mode, "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC
-        )
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        log.warning("ignored an ICC profile that could not be read (%d bytes)", len(profile))
-        return None
-    if mode == "RGB":
-        probe = _probe_colours()
-        moved = np.abs(np.asarray(ImageCms.applyTransform(probe, transform), np.int16) - np.asarray(probe, np.int16))
-        if int(moved.max()) <= SRGB_EQUIVALENT_LEVELS:
-            return None
-    return transform
-
-
-def to_srgb(img: Image.Image) -> Image.Image:
-    """`img` with its embedded ICC profile applied, in sRGB; as it is when it has none, or one that changes nothing.
-
-    RGB and CMYK pixels are converted, RGBA's colour too (a phone's screenshot is a P3-tagged PNG); other modes (grey,
-    palette, 16-bit) are taken as sRGB."""
-    profile = img.info.get("icc_profile")
-    if profile and img.mode == "RGBA":
-        converted = to_srgb(img.convert("RGB"))
-        converted.putalpha(img.getchannel("A"))
-        return converted
-    if not profile or img.mode not in ("RGB", "CMYK"):
-        return img
-    transform = _transform_to_srgb(bytes(profile), img.mode)
-    if transform is None:
-        return img
-    return ImageCms.applyTransform(img, transform)
 
 
 def srgb_jpeg(jpeg: bytes) -> bytes:

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from bench import gate_data as gd
-from pipelines.cases.photos import decode_photo, decode_stored, load_stored, load_stored_or_none, srgb_jpeg, to_srgb
+from pipelines.cases import colour
+from pipelines.cases.photos import decode_photo, decode_stored, load_stored, load_stored_or_none, srgb_jpeg
 from tests.conftest import skin_photo
 
 MAX_PIXELS = 60_000_000
@@ -141,7 +142,7 @@ def test_unreadable_profile_is_ignored_not_a_crash(caplog: pytest.LogCaptureFixt
 def test_to_srgb_leaves_modes_it_does_not_convert(p3_profile: bytes) -> None:
     grey = Image.fromarray(_smooth_skin()[..., 1])
     grey.info["icc_profile"] = p3_profile
-    assert to_srgb(grey) is grey
+    assert colour.to_srgb(grey) is grey
 
 
 def test_background_readers_get_srgb_or_none(p3_profile: bytes) -> None:
@@ -161,3 +162,56 @@ def test_a_p3_screenshot_with_alpha_is_stored_as_srgb(p3_profile: bytes) -> None
     Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", icc_profile=p3_profile)
     photo = decode_photo(buffer.getvalue(), max_pixels=MAX_PIXELS)
     assert _mean_error(load_stored(photo.jpeg), scene) < 1.0
+
+
+def _heif(image: np.ndarray, **colour: object) -> bytes:
+    """A HEIC (quality 95) carrying `colour` (an ICC profile, or nclx codes), or a skip without an HEVC encoder."""
+    import pillow_heif
+
+    if not pillow_heif.libheif_info().get("encoders", {}).get("x265"):
+        pytest.skip("this pillow_heif/libheif build cannot encode HEIC (no x265 encoder)")
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="HEIF", quality=95, **colour)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("declared", ["icc", "nclx"])
+def test_a_p3_heic_is_stored_as_srgb(p3_profile: bytes, declared: str) -> None:
+    """An iPhone's HEIC carries the P3 profile; other HEIF writers name the P3 primaries in an nclx box instead."""
+    scene = _smooth_skin()
+    colour: dict[str, object] = (
+        {"icc_profile": p3_profile}
+        if declared == "icc"
+        else {
+            "save_nclx_profile": True,
+            "color_primaries": 12,
+            "transfer_characteristics": 13,
+            "matrix_coefficients": 6,
+        }
+    )
+    p3 = gd.as_display_p3(scene)
+    reference = load_stored(decode_photo(_heif(scene, **colour), max_pixels=MAX_PIXELS).jpeg)  # HEVC's own loss
+    stored = load_stored(decode_photo(_heif(p3, **colour), max_pixels=MAX_PIXELS).jpeg)
+    untagged = load_stored(decode_photo(_heif(p3), max_pixels=MAX_PIXELS).jpeg)
+    assert _mean_error(stored, scene) < _mean_error(reference, scene) + 0.5
+    assert _mean_error(untagged, scene) > _mean_error(stored, scene) + 1.0
+
+
+def test_an_nclx_box_naming_srgb_changes_nothing() -> None:
+    scene = _smooth_skin()
+    srgb = {"save_nclx_profile": True, "color_primaries": 1, "transfer_characteristics": 13, "matrix_coefficients": 6}
+    tagged = decode_photo(_heif(scene, **srgb), max_pixels=MAX_PIXELS)
+    plain = decode_photo(_heif(scene), max_pixels=MAX_PIXELS)
+    np.testing.assert_array_equal(load_stored(tagged.jpeg), load_stored(plain.jpeg))
+
+
+def test_a_profile_made_on_srgb_primaries_is_srgb_to_littlecms() -> None:
+    """The profile writer checked against littleCMS's own sRGB: on sRGB's primaries it converts nothing."""
+    made = colour.matrix_profile(gd.SRGB_PRIMARIES, gd.D65, "sRGB, made here")
+    image = Image.fromarray(_smooth_skin())
+    image.info["icc_profile"] = made
+    assert colour.to_srgb(image) is image
+    p3 = Image.fromarray(_smooth_skin())
+    p3.info["icc_profile"] = colour.matrix_profile(gd.P3_PRIMARIES, gd.D65, "P3, made here")
+    assert colour.to_srgb(p3) is not p3
