@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@# bench/ is no part of the package, and its scripts import bench.* when run as documented
+	@# (`.venv/bin/python bench/x.py`): the development venv puts the checkout on its path
+	@$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'skintrouble-checkout.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
 	@touch $(STAMP)
 
 up: $(STAMP)

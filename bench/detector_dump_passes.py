@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from detector.model_card import ModelCard
-from detector.onnx_runtime import Detector, _rescale, _to_photo, _unflip
+from detector.onnx_runtime import Detector, _to_photo, _unflip
+from detector.scale import apply_plan
 
 FLOOR = 0.001
 
@@ -65,11 +66,12 @@ def main() -> None:
     for i, path in enumerate(images):
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         h, w = rgb.shape[:2]
-        scaled = _rescale(rgb, card.upscale)
+        plan = detector.plan(rgb)  # the serving crop and scale (skin normalisation, then `upscale`)
+        scaled = apply_plan(rgb, plan)
         mirrored = np.ascontiguousarray(scaled[:, ::-1])
-        normal, flipped = detector._detect_passes([scaled, mirrored], FLOOR)
-        normal = _to_photo(normal, card.upscale, w, h)
-        flipped = _to_photo(_unflip(flipped, scaled.shape[1]), card.upscale, w, h)
+        (normal, flipped), _ = detector._detect_passes([scaled, mirrored], FLOOR)
+        normal = _to_photo(normal, plan, scaled.shape[:2], w, h)
+        flipped = _to_photo(_unflip(flipped, scaled.shape[1]), plan, scaled.shape[:2], w, h)
         record[f"{path.stem}|n"] = np.hstack([normal.boxes, normal.scores[:, None]])
         record[f"{path.stem}|f"] = np.hstack([flipped.boxes, flipped.scores[:, None]])
         if i % 20 == 0:

@@ -4,7 +4,8 @@
 
 1. Latency, in this process on one inference slot (`detector_threads` threads): the whole serving path of one
    upload, sanitise -> reduced decode -> quality gate -> detector -> photo pixels, for photos resized to 640 px,
-   1920 px and 4032x3024 (JPEG q92), p50/p95 and the ratio to 640 px.
+   1920 px and 4032x3024 (JPEG q92), and the 12 MP one as Display P3 with its profile (the colour conversion's
+   cost), p50/p95 and the ratio to 640 px.
 2. Memory: an API process (uvicorn, embedded defaults, `make up`'s settings) receives `--concurrent` 12 MP
    uploads at once; its peak RSS (VmHWM) and the answers (200, or 503 `busy` past the bounded wait).
 3. Throughput: 640 px uploads from 2x slots client threads for `--seconds`, as a share of what the detector
@@ -32,16 +33,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import in_process_analysis, local_api, rss_mb  # the API process on a free loopback port
 
+from bench import gate_data as gd
+
 SIZES = {"640x640": (640, 640), "1920x1440": (1920, 1440), "4032x3024": (4032, 3024)}
+P3 = "4032x3024 Display P3"  # the 12 MP photo as an iPhone sends it: P3 values, the profile in the JPEG
 
 
-def photos_at(images: list[Path], size: tuple[int, int]) -> list[bytes]:
+def photos_at(images: list[Path], size: tuple[int, int], display_p3: bool = False) -> list[bytes]:
     out = []
     for path in images:
         with Image.open(path) as img:
-            buf = io.BytesIO()
-            img.convert("RGB").resize(size, Image.BICUBIC).save(buf, format="JPEG", quality=92)
-            out.append(buf.getvalue())
+            resized = img.convert("RGB").resize(size, Image.BICUBIC)
+        if display_p3:
+            out.append(gd.tagged_jpeg(gd.as_display_p3(np.asarray(resized)), gd.display_p3_profile(), quality=92))
+            continue
+        buf = io.BytesIO()
+        resized.save(buf, format="JPEG", quality=92)
+        out.append(buf.getvalue())
     return out
 
 
@@ -54,11 +62,12 @@ def latency(images: list[Path], repeats: int, threads: int) -> dict[str, list[fl
         return time.perf_counter() - start
 
     sets = {name: photos_at(images, size) for name, size in SIZES.items()}
+    sets[P3] = photos_at(images, SIZES["4032x3024"], display_p3=True)
     one(sets["640x640"][0])  # warm-up
-    timings: dict[str, list[float]] = {name: [] for name in SIZES}
+    timings: dict[str, list[float]] = {name: [] for name in sets}
     for _ in range(repeats):  # interleaved, so background load hits every size alike
         for i in range(len(images)):
-            for name in SIZES:
+            for name in sets:
                 timings[name].append(one(sets[name][i]))
     return timings
 
@@ -173,7 +182,7 @@ def main() -> None:
         print("\nend-to-end latency per upload (sanitise + decode + gate + detector), one slot:")
         for name, values in timings.items():
             print(
-                f"  {name:>10}: p50 {1000 * statistics.median(values):6.0f} ms  p95 {1000 * pct(values, 95):6.0f} ms"
+                f"  {name:>20}: p50 {1000 * statistics.median(values):6.0f} ms  p95 {1000 * pct(values, 95):6.0f} ms"
                 f"  ratio to 640 px {statistics.median(values) / base:.2f}  (n={len(values)})"
             )
 
