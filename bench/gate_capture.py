@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 from pathlib import Path
 
 import cv2
@@ -61,34 +62,39 @@ def lighting_source(report: QualityReport, thresholds: Thresholds | None = None)
     """Which part of the gate raised `uneven_lighting` on this report: network, trees, both or floor."""
     t = thresholds or Thresholds()
     network = report.measures["lighting_logit"] > t.max_lighting_logit + t.learned_offset
-    trees = verdict.logits(report.measures)["uneven_lighting"] > t.learned_offset
+    trees = t.lighting_trees and verdict.logits(report.measures)["uneven_lighting"] > t.learned_offset
     return {(True, True): "both", (True, False): "network", (False, True): "trees"}.get((network, trees), "floor")
 
 
-def verdict_label(report: QualityReport) -> str:
+def verdict_label(report: QualityReport, thresholds: Thresholds | None = None) -> str:
     """'accepted', or 'refused' and the codes, the uneven_lighting one with its source."""
     if report.accepted:
         return "accepted"
-    codes = [f"{c}[{lighting_source(report)}]" if c == "uneven_lighting" else c for c in report.retake_codes]
+    codes = [
+        f"{c}[{lighting_source(report, thresholds)}]" if c == "uneven_lighting" else c for c in report.retake_codes
+    ]
     return "refused " + "+".join(codes)
 
 
-def judge_part(part: str, limit: int, variants: dict[str, gd.Degradation] | None = None) -> dict[str, float]:
+def judge_part(
+    part: str, limit: int, variants: dict[str, gd.Degradation] | None = None, thresholds: Thresholds | None = None
+) -> dict[str, float]:
     """Share refused as is and after each change, for one part; prints the verdicts that changed, by code."""
     variants = VARIANTS if variants is None else variants
+    thresholds = thresholds or Thresholds()
     photos = part_photos(part, limit)
     refused_as_is = 0
     refused: collections.Counter = collections.Counter()
     flips: dict[str, collections.Counter] = {name: collections.Counter() for name in variants}
     for path in track(photos, description=f"{part}: photos x {len(variants)} variants"):
         rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        reference = assess(rgb)
+        reference = assess(rgb, thresholds)
         refused_as_is += not reference.accepted
         for name, variant in variants.items():
-            report = assess(variant(rgb))
+            report = assess(variant(rgb), thresholds)
             refused[name] += not report.accepted
             if report.accepted != reference.accepted:
-                flips[name][verdict_label(report)] += 1
+                flips[name][verdict_label(report, thresholds)] += 1
     n = max(len(photos), 1)
     print(f"{part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
     for name in variants:
@@ -135,9 +141,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     parser.add_argument("--plot", type=Path, help="bars of the share refused per change and part (PNG)")
     parser.add_argument("--only", nargs="+", metavar="TEXT", help="only the changes whose name holds one of these")
+    parser.add_argument(
+        "--thresholds", type=json.loads, default={}, help="thresholds other than the shipped ones (JSON)"
+    )
     args = parser.parse_args()
+    thresholds = Thresholds(**args.thresholds)
     variants = {name: v for name, v in VARIANTS.items() if not args.only or any(text in name for text in args.only)}
-    shares = {part: judge_part(part, args.limit, variants) for part in args.part}
+    shares = {part: judge_part(part, args.limit, variants, thresholds) for part in args.part}
     if args.plot:
         plot(shares, args.plot)
 

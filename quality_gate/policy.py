@@ -75,6 +75,7 @@ class Thresholds:
     max_edge_width: float = 4.204
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
+    lighting_trees: bool = True  # False: uneven_lighting from the lighting network and the floors, not the trees
     learned_offset: float = 0.0  # added to every learned decision threshold (logits): > 0 is more lenient
     max_ood_distance: float | None = None  # None: the threshold calibrated with the shipped statistics
     clip_reach_fraction: float = 0.03  # how far from skin a blown-out pixel still counts, x analysis_side
@@ -291,6 +292,8 @@ def judge(
             results.append((c.code, c.fails(value), c.distance(value)))
     if t.learned_verdict:
         for code, excess in verdict.logits(values, models).items():
+            if code == "uneven_lighting" and not t.lighting_trees:
+                continue
             if has_skin or code not in NEEDS_SKIN:
                 excess -= t.learned_offset
                 results.append((code, excess > 0, min(1.0, abs(excess) / LEARNED_MARGIN_SCALE)))

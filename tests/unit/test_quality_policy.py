@@ -175,3 +175,18 @@ def test_a_shadow_edge_across_the_face_is_not_called_a_smear() -> None:
     assert "motion_blur" in judge(measures | {"light_angle": measures["blur_angle"]}, t).retake_codes  # light even
     never = judge(shadowed | {"light_angle": measures["blur_angle"]}, Thresholds(shadow_edge_degrees=0.0))
     assert "motion_blur" in never.retake_codes  # the rule off, by name
+
+
+def test_the_lighting_trees_can_be_turned_off_by_name(skin: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lighting_trees=False` leaves uneven_lighting to the lighting network and the floors (an ablation the bench
+    replays with --thresholds); the other learned codes still count."""
+    from quality_gate import verdict
+    from quality_gate.policy import judge
+
+    measures = assess(skin).measures
+    real = verdict.logits
+    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"uneven_lighting": 1.0})
+    assert judge(measures, Thresholds()).retake_codes == ["uneven_lighting"]
+    assert judge(measures, Thresholds(lighting_trees=False)).accepted
+    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"too_dark": 1.0})
+    assert judge(measures, Thresholds(lighting_trees=False)).retake_codes == ["too_dark"]
