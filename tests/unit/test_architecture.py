@@ -27,8 +27,24 @@ ALLOWED: dict[str, set[str]] = {
         "quality_gate",
         "infra",
     },
-    "pipelines.review": {"pipelines.review", "pipelines.cases.routing", "pipelines.errors", "detector", "infra"},
-    "pipelines.mlops": {"pipelines.mlops", "pipelines.tasks.app", "pipelines.errors", "detector", "infra"},
+    # pipelines.cases.photos: the one home for reading stored photos (in sRGB), for review's detector passes and
+    # for training images
+    "pipelines.review": {
+        "pipelines.review",
+        "pipelines.cases.routing",
+        "pipelines.cases.photos",
+        "pipelines.errors",
+        "detector",
+        "infra",
+    },
+    "pipelines.mlops": {
+        "pipelines.mlops",
+        "pipelines.tasks.app",
+        "pipelines.cases.photos",
+        "pipelines.errors",
+        "detector",
+        "infra",
+    },
     "pipelines.tasks": {"pipelines", "detector", "quality_gate", "infra"},
     "pipelines.resources": {"pipelines.cases.inference_pool", "pipelines.mlops", "infra"},
     "pipelines.errors": set(),
