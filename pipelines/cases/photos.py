@@ -252,8 +252,8 @@ def decode_stored(jpeg: bytes, *, min_long_side: int) -> Pixels:
     """The stored photo decoded at the smallest JPEG scale (1/2, 1/4, 1/8) whose long side is >= `min_long_side`.
 
     JPEG decodes at reduced size for almost nothing (the DCT is scaled, not the pixels), so a 12 MP photo
-    costs little more than a 640 px one; a profile other than sRGB is applied to the reduced pixels. Sync and async analyses both call this on the same stored bytes,
-    so they see the same pixels.
+    costs little more than a 640 px one; a profile other than sRGB is applied to the reduced pixels. Sync and
+    async analyses both call this on the same stored bytes, so they see the same pixels.
     """
     with _pil_open(io.BytesIO(jpeg)) as img:
         width, height = img.size

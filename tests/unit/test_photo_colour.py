@@ -72,7 +72,10 @@ def test_p3_jpeg_keeps_its_bytes_and_profile_and_is_read_as_srgb(p3_profile: byt
     assert _mean_error(naive, scene) > 2.0 * _mean_error(managed, scene) + 0.5  # what reading it as sRGB costs
     # the redness of a lesion: its red minus green, as the scene has it, not dulled
     lesion = (slice(70, 90), slice(90, 110))
-    red_green = lambda im: float(im[lesion][..., 0].astype(int).mean() - im[lesion][..., 1].astype(int).mean())  # noqa: E731
+
+    def red_green(image: np.ndarray) -> float:
+        return float(image[lesion][..., 0].astype(int).mean() - image[lesion][..., 1].astype(int).mean())
+
     assert abs(red_green(managed) - red_green(scene)) < 2.0
     assert red_green(naive) < red_green(scene) - 5.0
     np.testing.assert_array_equal(load_stored(photo.jpeg), decode_stored(photo.jpeg, min_long_side=10_000).rgb)
