@@ -258,6 +258,23 @@ def aspect_crop(ratio: float) -> Degradation:
     return apply
 
 
+def screenshot(colour: int, screen: tuple[int, int] = (1170, 2532)) -> Degradation:
+    """The photo as a screenshot of a phone's viewer shows it: fitted into a portrait screen of `screen`'s aspect (W, H;
+    an iPhone's by default) on flat black (a dark viewer, a chat app) or white (a light one). The screen is sized to
+    the photo, so its pixels are kept as they are: the frame is the only change."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        scale = min(screen[0] / width, screen[1] / height)
+        canvas_w, canvas_h = round(screen[0] / scale), round(screen[1] / scale)
+        canvas = np.full((canvas_h, canvas_w, 3), colour, np.uint8)
+        y0, x0 = (canvas_h - height) // 2, (canvas_w - width) // 2
+        canvas[y0 : y0 + height, x0 : x0 + width] = image
+        return canvas
+
+    return apply
+
+
 # --- wide-gamut capture: a phone that records Display P3 and tags its JPEG with the profile ----------------------
 
 # chromaticities (x, y) of the Display P3 primaries and of D65, its white and sRGB's (SMPTE EG 432-1)
