@@ -6,7 +6,8 @@
 The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
 tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
 and mirrors the frame, crops to its own aspect ratio, and records wide-gamut colour (Display P3, tagged in the JPEG:
-read through the profile as the service does, and, for comparison, read as sRGB by software blind to profiles). None of these makes a photo useless to a
+read through the profile as the service does, and, for comparison, read as sRGB by software blind to profiles); and
+a user may send a screenshot of the photo instead, letterboxed in the viewer's black or white frame. None of these makes a photo useless to a
 dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
 is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
 and by which codes; an `uneven_lighting` refusal says which part of the gate raised it (`[network]`: the lighting
@@ -53,6 +54,8 @@ VARIANTS: dict[str, gd.Degradation] = {
     "cropped to 3:4": gd.aspect_crop(3 / 4),
     "cropped to 9:16": gd.aspect_crop(9 / 16),
     "JPEG q95": lambda image: gd.jpeg(image, 95),
+    "screenshot in a dark viewer (black frame)": gd.then(gd.screenshot(0), lambda image: gd.jpeg(image, 90)),
+    "screenshot in a light viewer (white frame)": gd.then(gd.screenshot(255), lambda image: gd.jpeg(image, 90)),
     "Display P3, read as sRGB (no colour management)": gd.as_display_p3,
     "Display P3, read through its profile (as the service does)": display_p3_served,
 }

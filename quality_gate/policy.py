@@ -20,7 +20,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from quality_gate import blur_cnn, lighting_cnn, measures, ood, verdict
+from quality_gate import blur_cnn, borders, lighting_cnn, measures, ood, verdict
 from quality_gate.skin import deep_shadow, skin_mask
 
 RETAKE_CODES: dict[str, str] = {
@@ -45,6 +45,7 @@ class Thresholds:
     """Every number the gate decides with; override any by name, e.g. `Thresholds(min_sharpness=3)`."""
 
     analysis_side: int = 640  # long side of the working copy every measure except resolution runs on
+    trim_borders: bool = True  # judge the photo inside a uniform frame (a screenshot), not the frame (`borders`)
     min_short_side: int = 400  # px of the original photo; below this lesions are a few pixels wide
     min_skin_fraction: float = 0.05  # share of the frame that must be skin
     # outer floors on single measures (the learned verdict decides inside them)
@@ -127,8 +128,9 @@ def compute_measures(
     `photo_size` (W, H) is the uploaded photo's size when `image` is a reduced decode of it (the resolution
     check is about the photo, every other measure about the pixels)."""
     values = image_measures(image, thresholds)
-    if photo_size is not None:
-        values["short_side"] = float(min(photo_size))
+    if photo_size is not None:  # of the photo inside any frame `image_measures` trimmed
+        width, height = photo_size
+        values["short_side"] = float(min(width * values["content_width"], height * values["content_height"]))
     values["ood_distance"] = ood.ood_distance(values)
     return values
 
@@ -138,7 +140,13 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
 
     Focus is judged on the working copy (long side `analysis_side`); skin, exposure, lighting and the
     colour/texture statistics on a copy half that size, which is as good for smooth quantities and 4x cheaper.
+    A uniform frame around the photo (a screenshot, a letterboxed copy: `quality_gate.borders`) is trimmed first;
+    `content_width` and `content_height` say what share of each side was kept.
     """
+    full_height, full_width = image.shape[:2]
+    box = borders.content_box(image) if thresholds.trim_borders else None
+    if box is not None:
+        image = image[box[1] : box[3], box[0] : box[2]]
     height, width = image.shape[:2]
     side = thresholds.analysis_side
     work, half = measures.working_copies(image, side)
@@ -165,6 +173,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     half_max, half_min, angle = measures.detail_spectrum(luma_half, face_half, coarse=4)
     values = {
         "short_side": float(min(height, width)),
+        "content_width": width / full_width,
+        "content_height": height / full_height,
         "skin_fraction": skin_fraction,
         "skin_brightness": float(median_level),
         "skin_exposure": measures.stops(median_level),
