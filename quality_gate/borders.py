@@ -3,9 +3,10 @@
 Such a frame is not part of the scene: judged with it, a black band reads as a shadow (a good photo letterboxed in a
 portrait screenshot was refused as `uneven_lighting` 51 times in 60 on valid selection) and a white one as blown-out
 light. The gate judges what is inside. A side is framed only when its outermost line is black or white (within
-`TOLERANCE` levels of 0 or 255 in every channel, as JPEG leaves a flat band): a shadow, even 6 stops deep, sits well
-above black, so a photo without such a frame is judged exactly as before. The photo is what the frame surrounds: the
-regions of other pixels big enough not to be a status bar's clock or icons.
+`TOLERANCE` levels of 0 or 255 in every channel, as JPEG leaves a flat band); the photo is what the frame surrounds:
+the regions of other pixels big enough not to be a status bar's clock or icons. A deep shadow or a dark room can be as
+black as a frame along an edge, so only a wide frame centred on the photo is trimmed (`MAX_CONTENT`, `CENTRED`): on
+valid selection that trims none of the graded copies, and a photo without such a frame is judged exactly as before.
 """
 
 from __future__ import annotations

@@ -138,10 +138,13 @@ def declared_profile(img: Image.Image) -> bytes | None:
         white = (float(nclx["color_primary_white_x"]), float(nclx["color_primary_white_y"]))
     except (KeyError, TypeError, ValueError):
         return None
-    if min(y for _, y in (*primaries, white)) <= 0:
+    if not all(x > 0.0 and y > 0.0 and x + y <= 1.0 + 1e-6 for x, y in (*primaries, white)):
+        return None  # outside the chromaticity diagram (x + y = 1: a spectral red, P3's and BT.2020's)
+    try:  # rounded: the box stores float32, so one phone's boxes map to one cached profile
+        return _nclx_profile(tuple(_rounded(p) for p in primaries), _rounded(white))
+    except (np.linalg.LinAlgError, ValueError, OverflowError):  # primaries on one line, or absurd: no space at all
+        log.warning("ignored an nclx colour box whose primaries make no colour space")
         return None
-    # rounded: the box stores float32, so one phone's boxes map to one cached profile
-    return _nclx_profile(tuple(_rounded(p) for p in primaries), _rounded(white))
 
 
 def _rounded(xy: Chromaticity) -> Chromaticity:

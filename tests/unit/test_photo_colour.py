@@ -218,3 +218,24 @@ def test_a_profile_made_on_srgb_primaries_is_srgb_to_littlecms() -> None:
     p3 = Image.fromarray(_smooth_skin())
     p3.info["icc_profile"] = colour.matrix_profile(gd.P3_PRIMARIES, gd.D65, "P3, made here")
     assert colour.to_srgb(p3) is not p3
+
+
+@pytest.mark.parametrize(
+    "primaries",
+    [
+        ((0.3, 0.3), (0.3, 0.3), (0.3, 0.3)),  # one point: no space
+        ((0.1, 0.1), (0.2, 0.2), (0.3, 0.3)),  # on one line
+        ((1e9, 0.5), (0.3, 0.6), (0.15, 0.06)),  # absurd
+    ],
+)
+def test_an_nclx_box_that_makes_no_colour_space_is_ignored(primaries: tuple) -> None:
+    """An upload's colour box is untrusted input: one that describes no colour space leaves the pixels as sRGB."""
+    image = Image.fromarray(_smooth_skin())
+    names = ("red", "green", "blue")
+    image.info["nclx_profile"] = {"transfer_characteristics": 13, "color_primary_white_x": 0.3127} | {
+        "color_primary_white_y": 0.329
+    }
+    for name, (x, y) in zip(names, primaries, strict=True):
+        image.info["nclx_profile"] |= {f"color_primary_{name}_x": x, f"color_primary_{name}_y": y}
+    assert colour.declared_profile(image) is None
+    assert colour.to_srgb(image) is image
