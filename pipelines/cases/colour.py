@@ -139,7 +139,7 @@ def declared_profile(img: Image.Image) -> bytes | None:
     except (KeyError, TypeError, ValueError):
         return None
     if not all(x > 0.0 and y > 0.0 and x + y <= 1.0 + 1e-6 for x, y in (*primaries, white)):
-        return None  # outside the chromaticity diagram (x + y = 1: a spectral red, P3's and BT.2020's)
+        return None  # off the chromaticity diagram (its edge, x + y = 1, holds P3's and BT.2020's reds)
     try:  # rounded: the box stores float32, so one phone's boxes map to one cached profile
         return _nclx_profile(tuple(_rounded(p) for p in primaries), _rounded(white))
     except (np.linalg.LinAlgError, ValueError, OverflowError):  # primaries on one line, or absurd: no space at all
