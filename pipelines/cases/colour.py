@@ -100,7 +100,7 @@ def _probe_colours() -> Image.Image:
 @lru_cache(maxsize=16)
 def _transform_to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     """The transform from `profile` (pixels in `mode`) to sRGB; None when there is nothing to do: an RGB profile that
-    is sRGB in all but name (most Android phones tag their photos so), or a profile littleCMS cannot read (the pixels
+    is sRGB in all but name (an sRGB profile, whichever maker wrote it), or a profile littleCMS cannot read (the pixels
     are then taken as sRGB, as a browser without the profile would). Cached: phones send a handful of profiles."""
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
