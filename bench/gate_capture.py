@@ -7,8 +7,8 @@ The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also 
 tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
 and mirrors the frame, crops to its own aspect ratio, and records wide-gamut colour (Display P3, tagged in the JPEG:
 read through the profile as the service does, and, for comparison, read as sRGB by software blind to profiles); and
-a user may send a screenshot of the photo instead, letterboxed in the viewer's black or white frame. None of these makes a photo useless to a
-dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
+a user may send a screenshot of the photo instead, letterboxed in the viewer's black or white frame. None of these
+makes a photo useless to a dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it
 is and through each variant; printed per variant: refused as is / refused after, the photos whose verdict changed
 and by which codes; an `uneven_lighting` refusal says which part of the gate raised it (`[network]`: the lighting
 CNN's logit, `[trees]`: the learned verdict over the light measures, `[both]`, or `[floor]`: a hand threshold), since

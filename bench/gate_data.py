@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -258,21 +259,22 @@ def aspect_crop(ratio: float) -> Degradation:
     return apply
 
 
-def screenshot(colour: int, screen: tuple[int, int] = (1170, 2532)) -> Degradation:
-    """The photo as a screenshot of a phone's viewer shows it: fitted into a portrait screen of `screen`'s aspect (W, H;
-    an iPhone's by default) on flat black (a dark viewer, a chat app) or white (a light one). The screen is sized to
-    the photo, so its pixels are kept as they are: the frame is the only change."""
+def in_screen(image: np.ndarray, colour: int, screen: tuple[int, int] = (1170, 2532)) -> tuple[np.ndarray, int, int]:
+    """`image` centred in a portrait screen of `screen`'s aspect (W, H; an iPhone's by default) on flat `colour`, the
+    screen sized to the photo so its pixels are kept: (canvas, x0, y0), the photo's top-left corner in the canvas."""
+    height, width = image.shape[:2]
+    scale = min(screen[0] / width, screen[1] / height)
+    canvas_w, canvas_h = round(screen[0] / scale), round(screen[1] / scale)
+    canvas = np.full((canvas_h, canvas_w, 3), colour, np.uint8)
+    y0, x0 = (canvas_h - height) // 2, (canvas_w - width) // 2
+    canvas[y0 : y0 + height, x0 : x0 + width] = image
+    return canvas, x0, y0
 
-    def apply(image: np.ndarray) -> np.ndarray:
-        height, width = image.shape[:2]
-        scale = min(screen[0] / width, screen[1] / height)
-        canvas_w, canvas_h = round(screen[0] / scale), round(screen[1] / scale)
-        canvas = np.full((canvas_h, canvas_w, 3), colour, np.uint8)
-        y0, x0 = (canvas_h - height) // 2, (canvas_w - width) // 2
-        canvas[y0 : y0 + height, x0 : x0 + width] = image
-        return canvas
 
-    return apply
+def screenshot(colour: int) -> Degradation:
+    """The photo as a screenshot of a phone's viewer shows it (`in_screen`): on flat black (a dark viewer, a chat app)
+    or white (a light one); the frame is the only change."""
+    return lambda image: in_screen(image, colour)[0]
 
 
 # --- wide-gamut capture: a phone that records Display P3 and tags its JPEG with the profile ----------------------
@@ -295,6 +297,7 @@ def as_display_p3(image: np.ndarray) -> np.ndarray:
     return linear_to_srgb(np.clip(linear, 0.0, 1.0))
 
 
+@cache
 def display_p3_profile() -> bytes:
     """A Display P3 ICC profile, made by the service's own `colour.matrix_profile` (no profile file ships with any
     package on this machine): what an iPhone's JPEG or HEIC carries in spirit; littleCMS reads it like Apple's."""

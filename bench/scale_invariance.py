@@ -4,10 +4,11 @@ scale normalisation -> detector -> photo pixels).
 
 Variants: resampled 0.75x, 1x, 2x, 4x, 6x; and the 1x photo placed in the middle of a canvas twice its size,
 plain grey or a blurred enlargement of the photo itself (a photo taken from further away), or in a phone viewer's
-black or white frame (a screenshot of it). Labels are mapped the same way. Colour: the 1x photo as a phone that records Display P3 sends it, its JPEG tagged with the profile
-(the service applies it), and the same values untagged (what a service blind to profiles would analyse); beside them
-the photo compressed once more (JPEG q90) before upload, a change of the same size that alters no colour. Paired
-with the same photo at 1x: the mean change in the lesion count and the share of photos whose grade changed.
+black or white frame (a screenshot of it). Labels are mapped the same way. Colour: the 1x photo as a phone that
+records Display P3 sends it, its JPEG tagged with the profile (the service applies it), and the same values untagged
+(what a service blind to profiles would analyse); beside them the photo compressed once more (JPEG q90) before
+upload, a change of the same size that alters no colour. Paired with the same photo at 1x: the mean change in the
+lesion count and the share of photos whose grade changed.
 Protocol: `--part report` is valid's report part (no choice was made on it); `--part selection` is the part the scale
 reference and crop margin were checked on.
 
@@ -73,11 +74,10 @@ def on_background(kind: str, canvas_factor: float = 2.0) -> Variant:
 
 
 def in_screenshot(colour: int) -> Variant:
-    """The 1x photo in a phone viewer's black or white frame (`gate_data.screenshot`), as a screenshot sends it."""
+    """The 1x photo in a phone viewer's black or white frame (`gate_data.in_screen`), as a screenshot sends it."""
 
     def make(rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray | bytes, np.ndarray]:
-        shot = gd.screenshot(colour)(rgb)
-        y0, x0 = (shot.shape[0] - rgb.shape[0]) // 2, (shot.shape[1] - rgb.shape[1]) // 2
+        shot, x0, y0 = gd.in_screen(rgb, colour)
         return shot, boxes + np.array([x0, y0, x0, y0])
 
     return make
