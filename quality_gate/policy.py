@@ -4,8 +4,8 @@ Two layers. The learned verdict (`quality_gate/verdict.py`: one logistic regress
 measures that see it) raises too_dark, too_bright, blurry, motion_blur and uneven_lighting; the
 out-of-distribution distance (`quality_gate/ood.py`) raises not_skin_photo. Around them, hand thresholds
 on single measures stay as outer floors (overridable by name; by default they only catch the extreme
-cases the models were not fitted on) and as the whole rule for low_resolution and no_skin. Two single-measure
-checks are chosen on data like the models' thresholds: the lighting CNN's logit and the width of the face's
+cases the models were not fitted on) and as the whole rule for low_resolution and no_skin. Single-measure checks
+chosen on data like the models' thresholds: the lighting, blur and content CNNs' logits and the width of the face's
 strongest edges (blur that a phone's noise hides from the texture measures).
 Fitted by `bench/fit_quality_gate.py`, figures from `bench/calibrate_quality_gate.py`: see the module
 docstrings there and the README section "The quality gate".
@@ -20,7 +20,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from quality_gate import blur_cnn, borders, lighting_cnn, measures, ood, verdict
+from quality_gate import blur_cnn, borders, content_cnn, lighting_cnn, measures, ood, verdict
 from quality_gate.skin import deep_shadow, skin_mask
 
 RETAKE_CODES: dict[str, str] = {
@@ -74,6 +74,10 @@ class Thresholds:
     # valid-selection photos and copies, its budget searched with the codes' (`bench/fit_quality_gate.py
     # --edge-shares`); inf: no such check
     max_edge_width: float = 4.204
+    # the content CNN's logit (`content_cnn`): not a photo of skin; the lowest, in 0.25 steps, at which the gate refuses
+    # at most 0.3 points more good valid-selection photos and copies (`bench/content_cnn.py threshold`: 1.91% ->
+    # 2.01%); judged only when no other quality code speaks (`judge`); inf: no such check
+    max_content_logit: float = -0.5
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
     lighting_trees: bool = True  # False: uneven_lighting from the lighting network and the floors, not the trees
@@ -211,6 +215,8 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     values["log_sharpness"] = float(np.log(max(values["sharpness"], 1e-2)))
     # the CNN sees shapes of light the measures above cannot; only skin's lighting is judged
     values["lighting_logit"] = lighting_cnn.lighting_logit(half) if has_skin else 0.0
+    # what the photo shows, read whole: a skin-coloured texture of something else passes the statistics above
+    values["content_logit"] = content_cnn.content_logit(half)
     return values
 
 
@@ -286,7 +292,8 @@ def judge(
     doubts the content, not the distance or the ceilings (that model reads fine detail, which blur takes away:
     what the photo shows cannot be judged, and the focus hint is the one that helps); otherwise not_skin_photo
     is reported alone, since advice on focus or light is no use for a photo of something else, and it says what
-    no_skin would. With the light uneven, motion_blur is dropped when a shadow's edge explains it
+    no_skin would. The content network's not_skin_photo (`content_cnn`) speaks only when no other quality code does.
+    With the light uneven, motion_blur is dropped when a shadow's edge explains it
     (`shadow_edge_explains_smear`): holding still would not help.
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
     for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
@@ -314,6 +321,14 @@ def judge(
         # max_ood_distance may be set to 0 by name (every photo out of distribution): no division by it
         results.append(("not_skin_photo", far, min(1.0, abs(distance - limit) / max(limit, 1e-9))))
     codes = list(dict.fromkeys(code for code, failed, _ in results if failed))
+    if t.learned_verdict and math.isfinite(t.max_content_logit) and "content_logit" in values:  # (older caches lack it)
+        content = values["content_logit"] - t.max_content_logit - t.learned_offset
+        # a faulty photo of skin can look unlike skin to the network (a deep shadow, a blown-out frame): it speaks
+        # only when no other quality code does, whose hint is then the one that helps
+        if content <= 0 or set(codes) <= CONTENT_CODES:
+            results.append(("not_skin_photo", content > 0, min(1.0, abs(content) / LEARNED_MARGIN_SCALE)))
+            if content > 0 and "not_skin_photo" not in codes:
+                codes.append("not_skin_photo")
     if (
         "motion_blur" in codes
         and "uneven_lighting" in codes

@@ -1,0 +1,376 @@
+"""Train the gate's content CNN (`quality_gate/content_cnn.py`), cross-validate it, choose its threshold (issue 12).
+
+    .venv/bin/python bench/real_images.py fetch                                   # the real photos' wheels
+    nice .venv/bin/python bench/content_cnn.py pack --out .gpu/content            # fit sample + development photos
+    .venv/bin/python bench/content_cnn.py fit --data .gpu/content --device cuda --workers 15 --out var/gate/content
+    .venv/bin/python bench/content_cnn.py cv --scores var/gate/content/oof.json --measures var/gate/m-real.json
+    .venv/bin/python bench/content_cnn.py export --weights var/gate/content/final.pt
+    nice .venv/bin/python bench/gate_measure.py --sets valid --out var/gate/m-valid.json   # with the new measure
+    .venv/bin/python bench/content_cnn.py threshold --measures var/gate/m-valid.json       # selection part only
+
+Protocol (rules fixed before the figures: issue 12's note). Skin is the gate's fit sample only (500 `train`
+photos, `gate_measure.fit_sample`), so `valid` and the holdout stay unseen; not skin is generated images of the
+families the gate is fitted on (`gd.NON_SKIN` less `gd.HELD_OUT_FAMILIES`, seeds from `NEGATIVE_SEED`, apart from
+the ones any bench judges), crops of the fit photos' backgrounds and the `development` real photos of
+`bench/real_images.py` (the `report` ones are never read here). `fit` trains, on one stream of copies, one network
+per fold and a final one on everything: fold k never sees the fit photos or the development sources of fold k (a
+generated image belongs to no fold). Each fold network then scores its held-out development sources, through the
+same 13 views the benches judge (`real_images.seeded_views`), and its held-out photos' good copies (as they are,
+JPEG q70, the grid's five tone shifts); `cv` sets each fold's threshold where it refuses 1% of those good copies and
+says how many development views the gate refuses with and without the network. The final network's threshold is
+the lowest, in 0.25 steps, at which the whole gate refuses at most 0.3 points more of the good selection photos and
+copies (`threshold`, the blur and lighting networks' rule).
+
+Training copies are made at the half-size working copy's scale (long side `HALF`, what the network's input is
+squeezed from). Skin: a crop of 35-100% of a fit photo's short side, of any aspect; a third of the time a fault the
+gate refuses with another code (darker or brighter, focus or motion blur, side light or a cast shadow): the network
+must not call a bad photo of skin "not skin". Not skin: a generated image, a background crop, or a crop of 15-100% of
+a development photo. Then for both: exposure, a skin-tone shift (skin only), a colour cast, flips, quarter turns,
+noise and JPEG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench import gate_data as gd
+from bench import real_images
+from bench.gate_measure import degrade, load_rgb
+from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model
+from bench.lighting_cnn import pack as pack_fit_sample
+from quality_gate.content_cnn import MODEL_PATH, model_input
+from quality_gate.measures import working_copies
+from quality_gate.policy import Thresholds
+
+HALF = 320  # long side of the half-size working copy of a 640 px photo
+NEGATIVE_SEED = 100_000  # generated training images use seeds from here (benches judge 0.. and 1000..)
+FIT_FAMILIES = tuple(f for f in gd.NON_SKIN if f not in gd.HELD_OUT_FAMILIES)
+GOOD_COPIES = ("good", "good, JPEG q70", *gd.TONE_SHIFTS)  # a fold's held-out skin, for its threshold
+GOOD_SHARE = 0.01  # of those refused at a fold's threshold
+
+
+@dataclass(frozen=True)
+class Config:
+    width: int = 16
+    epochs: int = 12
+    per_photo: int = 16  # training copies per fit photo per epoch (as many not-skin copies besides)
+    lr: float = 3e-3
+    bank: int = 3000  # generated non-skin images made once, at HALF, and cropped from
+
+
+def development_sources() -> list[real_images.Source]:
+    return [s for s in real_images.SOURCES if s.role == "development"]
+
+
+def real_folds(names: list[str]) -> dict[str, int]:
+    """Fold of each development source: sorted names, round robin after a seeded shuffle (as `folds_of`)."""
+    names = sorted(names)
+    order = np.random.default_rng(1).permutation(len(names))
+    return {names[index]: rank % FOLDS for rank, index in enumerate(order)}
+
+
+def pack(out: Path) -> None:
+    """The fit sample (`lighting_cnn.pack`) and the development real photos as PNG, named by source: what travels."""
+    pack_fit_sample(out)
+    (out / "real").mkdir(parents=True, exist_ok=True)
+    for source in development_sources():
+        cv2.imwrite(str(out / "real" / f"{source.name}.png"), cv2.cvtColor(real_images.load(source), cv2.COLOR_RGB2BGR))
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"packed {len(development_sources())} development photos into {out / 'real'}; {size / 2**20:.1f} MiB in all")
+
+
+# --- training copies -----------------------------------------------------------------------------------------------
+
+
+def at_half(image: np.ndarray) -> np.ndarray:
+    """`image` with its long side `HALF` (enlarged or reduced), as the working copy's half would show it."""
+    h, w = image.shape[:2]
+    scale = HALF / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def at_most(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` reduced to a long side of at most `side` (a crop of it keeps the detail a phone upload would)."""
+    scale = side / max(image.shape[:2])
+    return image if scale >= 1 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def random_crop(image: np.ndarray, rng: np.random.Generator, least: float) -> np.ndarray:
+    """A crop of `least`-100% of the short side, aspect 3:5 to 5:3."""
+    h, w = image.shape[:2]
+    side = rng.uniform(least, 1.0) * min(h, w)
+    aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1 / 0.6))))
+    ch, cw = min(h, max(8, round(side / np.sqrt(aspect)))), min(w, max(8, round(side * np.sqrt(aspect))))
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return image[y : y + ch, x : x + cw]
+
+
+def skin_fault(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A fault another code answers for: the photo is still of skin."""
+    kind = int(rng.integers(6))
+    if kind == 0:
+        return gd.exposure(rng.uniform(-3.5, -1.5))(image)
+    if kind == 1:
+        return gd.exposure(rng.uniform(1.0, 3.0))(image)
+    if kind == 2:
+        return gd.gaussian_blur(rng.uniform(1.0, 3.0))(image)
+    if kind == 3:
+        return gd.motion_blur(int(rng.integers(4, 15)), rng.uniform(0.0, 180.0))(image)
+    if kind == 4:
+        return gd.side_light(rng.uniform(2.0, 5.0), rng.uniform(0.0, 360.0))(image)
+    return gd.cast_shadow(rng.uniform(2.0, 6.0), rng.uniform(0.0, 360.0))(image)
+
+
+def jitter(image: np.ndarray, rng: np.random.Generator, skin: bool) -> np.ndarray:
+    """What any phone photo may carry, skin or not: exposure, tone (skin), a cast, orientation, noise and JPEG."""
+    if rng.random() < 0.5:
+        image = gd.exposure(rng.uniform(-1.5, 1.5))(image)
+    if skin and rng.random() < 0.3:
+        image = gd.tone_shift(rng.uniform(-40.0, 8.0), rng.uniform(-2.0, 10.0))(image)
+    if rng.random() < 0.25:
+        image = colour_cast(rng)(image)
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    if rng.random() < 0.3:
+        image = np.rot90(image, int(rng.integers(1, 4)))
+    image = np.ascontiguousarray(image)
+    if rng.random() < 0.5:
+        noise = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(rng.uniform(1.0, 4.0))
+        image = gd.jpeg(np.clip(image + noise, 0, 255).astype(np.uint8), int(rng.integers(60, 95)))
+    return image
+
+
+def _bank_image(seed: int) -> np.ndarray:
+    family = FIT_FAMILIES[seed % len(FIT_FAMILIES)]
+    return at_half(gd.non_skin(family, NEGATIVE_SEED + seed))
+
+
+class Copies:
+    """Map-style dataset over the whole run: item i is a skin copy (even i) or a not-skin copy (odd i), with the fold
+    of the photo it came from (-1: a generated image, in every fold's training)."""
+
+    def __init__(
+        self, skin: list[np.ndarray], skin_folds: list[int], real: list[np.ndarray], real_folds: list[int],
+        bank: list[np.ndarray], config: Config, seed: int,
+    ) -> None:  # fmt: skip
+        self.skin, self.skin_folds, self.real, self.real_folds = skin, skin_folds, real, real_folds
+        self.bank, self.config, self.seed = bank, config, seed
+
+    def __len__(self) -> int:
+        return 2 * len(self.skin) * self.config.per_photo * self.config.epochs
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.float32, np.int64]:
+        rng = np.random.default_rng([self.seed, i])
+        if i % 2 == 0:
+            k = int(rng.integers(len(self.skin)))
+            image = at_half(random_crop(self.skin[k], rng, 0.35))
+            if rng.random() < 1 / 3:
+                image = skin_fault(image, rng)
+            return model_input(jitter(image, rng, skin=True))[0], np.float32(0), np.int64(self.skin_folds[k])
+        pick, fold = rng.random(), -1
+        if pick < 0.4 or not self.real:
+            image = random_crop(self.bank[int(rng.integers(len(self.bank)))], rng, 0.5)
+        elif pick < 0.55:
+            k = int(rng.integers(len(self.skin)))
+            crops = gd.background_crops(self.skin[k], rng, 1)
+            image, fold = (
+                (crops[0], self.skin_folds[k]) if crops else (self.bank[int(rng.integers(len(self.bank)))], -1)
+            )
+        else:
+            k = int(rng.integers(len(self.real)))
+            image, fold = random_crop(self.real[k], rng, 0.15), self.real_folds[k]
+        return model_input(jitter(at_half(image), rng, skin=False))[0], np.float32(1), np.int64(fold)
+
+
+# --- evaluation through the serving path ----------------------------------------------------------------------------
+
+
+def served_input(image: np.ndarray) -> np.ndarray:
+    """What the gate feeds the network (`policy.image_measures`: the half-size working copy)."""
+    _, half = working_copies(image, Thresholds().analysis_side)
+    return model_input(half)[0]
+
+
+def _good_inputs(job: tuple[int, str]) -> np.ndarray:
+    index, path = job
+    image = load_rgb(Path(path))
+    return np.stack([served_input(degrade(name, image, index, None)) for name in GOOD_COPIES])
+
+
+def _view_inputs(path: str) -> np.ndarray:
+    """The 13 views every bench judges of one development photo (`real_images.seeded_views`, same seed)."""
+    rgb = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    rng = np.random.default_rng(zlib.crc32(Path(path).stem.encode()))
+    return np.stack([served_input(view) for _, view in real_images.views(rgb, rng, real_images.CROPS)])
+
+
+def score(model, inputs: np.ndarray, device: str) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        x = torch.from_numpy(inputs.reshape(-1, *inputs.shape[-3:]).astype(np.float32)).to(device)
+        out = torch.cat([model(chunk).squeeze(1) for chunk in x.split(1024)]).cpu().numpy()
+    return out.reshape(inputs.shape[:-3])
+
+
+# --- commands --------------------------------------------------------------------------------------------------------
+
+
+def fit(args: argparse.Namespace) -> None:
+    """Fold networks and the final one, trained together on one stream of copies (each fold's loss masks its own
+    photos out), then the out-of-fold scores `cv` reads."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    config = Config(**({"epochs": args.epochs} if args.epochs else {}), **({"bank": args.bank} if args.bank else {}))
+    photos = sorted((args.data / "images").glob("*.jpg"))[: args.limit or None]
+    reals = sorted((args.data / "real").glob("*.png"))
+    skin_folds = folds_of(photos)
+    by_name = real_folds([p.stem for p in reals])
+    started = time.time()
+    with multiprocessing.Pool(args.workers or 1) as pool:
+        bank = pool.map(_bank_image, range(config.bank), chunksize=16)
+        good = np.stack(pool.map(_good_inputs, list(enumerate(map(str, photos))), chunksize=4))
+        views = np.stack(pool.map(_view_inputs, list(map(str, reals)), chunksize=1))
+    print(
+        f"bank {len(bank)}, good copies {good.shape}, views {views.shape} in {time.time() - started:.0f} s", flush=True
+    )
+    skin = [load_rgb(p) for p in photos]
+    real = [at_most(cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), 1280) for p in reals]
+    data = Copies(skin, skin_folds, real, [by_name[p.stem] for p in reals], bank, config, seed=300)
+    loader = DataLoader(
+        data, batch_size=256, shuffle=True, num_workers=args.workers, drop_last=True, pin_memory=args.device != "cpu"
+    )
+    torch.manual_seed(0)
+    models = [make_model(config.width).to(args.device) for _ in range(FOLDS + 1)]  # folds 0..4, then the final one
+    optimisers = [torch.optim.AdamW(m.parameters(), lr=config.lr, weight_decay=1e-4) for m in models]
+    schedules = [
+        torch.optim.lr_scheduler.OneCycleLR(o, max_lr=config.lr, total_steps=len(loader), pct_start=0.15)
+        for o in optimisers
+    ]
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    print(f"training {len(models)} networks, {len(loader)} steps", flush=True)
+    report, totals = max(len(loader) // 5, 1), np.zeros(len(models))
+    for step, (x, y, fold) in enumerate(loader, 1):
+        x, y, fold = (t.to(args.device, non_blocking=True) for t in (x, y, fold))
+        for k, (model, optimiser, schedule) in enumerate(zip(models, optimisers, schedules, strict=True)):
+            keep = (fold != k).float() if k < FOLDS else torch.ones_like(y)
+            loss = (loss_fn(model(x).squeeze(1), y) * keep).sum() / keep.sum().clamp(min=1)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            totals[k] += float(loss.detach())
+        if step % report == 0:
+            print(f"  step {step}/{len(loader)} loss {' '.join(f'{t / report:.4f}' for t in totals)}", flush=True)
+            totals[:] = 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    oof = {"good": np.zeros(good.shape[:2]).tolist(), "views": {}, "good_folds": skin_folds}
+    good_scores = np.zeros(good.shape[:2], np.float32)
+    for k, model in enumerate(models):
+        model.eval()
+        name = f"fold{k}" if k < FOLDS else "final"
+        state = {key: v.cpu() for key, v in model.state_dict().items()}
+        torch.save({"config": name, "width": config.width, "state": state}, args.out / f"{name}.pt")
+        if k == FOLDS:
+            break
+        held = np.flatnonzero(np.array(skin_folds) == k)
+        good_scores[held] = score(model, good[held], args.device)
+        for p, v in zip(reals, views, strict=True):
+            if by_name[p.stem] == k:
+                oof["views"][p.stem] = score(model, v, args.device).tolist()
+    oof["good"] = good_scores.tolist()
+    oof["real_folds"] = by_name
+    (args.out / "oof.json").write_text(json.dumps(oof))
+    print(f"wrote {FOLDS + 1} networks and oof.json to {args.out} in {time.time() - started:.0f} s")
+
+
+def cross_validated(args: argparse.Namespace) -> None:
+    """Each fold's threshold (1% of its held-out good copies) and the development views refused, by the gate as it
+    stands (`gate_measure.py --sets real`, the verdicts of the measures cache) and with the fold's network added."""
+    from quality_gate import ood
+    from quality_gate.policy import judge
+
+    oof = json.loads(args.scores.read_text())
+    good, good_folds = np.array(oof["good"]), np.array(oof["good_folds"])
+    limits = {k: float(np.quantile(good[good_folds == k].ravel(), 1 - GOOD_SHARE)) for k in range(FOLDS)}
+    rows = [r for path in args.measures for r in json.loads(path.read_text())]
+    rows = [r for r in rows if r["set"] == "real" and r["part"] == "development"]
+    stats, t = ood.load_stats(), Thresholds()
+    by_source: dict[str, list[bool]] = {}
+    for r in rows:  # each source's views, in view order
+        r["measures"]["ood_distance"] = ood.ood_distance(r["measures"], stats)
+        by_source.setdefault(r["photo"], []).append(not judge(r["measures"], t).accepted)
+    gate, added, total = 0, 0, 0
+    print(f"{'source':28s} {'fold':>4s} {'views':>5s} {'gate':>5s} {'+net':>5s}")
+    for name, scores in sorted(oof["views"].items()):
+        fold = oof["real_folds"][name]
+        refused = by_source[name]
+        net = np.array(scores) > limits[fold]
+        both = np.array(refused) | net
+        gate, added, total = gate + sum(refused), added + int(both.sum()), total + len(refused)
+        print(f"{name:28s} {fold:4d} {len(refused):5d} {sum(refused):5d} {int(both.sum()):5d}")
+    print("fold thresholds (1% of held-out good copies): " + ", ".join(f"{v:.2f}" for v in limits.values()))
+    print(f"development views refused: gate {100 * gate / total:.1f}%, gate + fold network {100 * added / total:.1f}%"
+          f" ({total} views)")  # fmt: skip
+
+
+def export(args: argparse.Namespace) -> None:
+    import torch
+
+    saved = torch.load(args.weights, map_location="cpu")
+    model = make_model(saved["width"])
+    model.load_state_dict(saved["state"])
+    x = torch.zeros(1, 3, 96, 96)
+    torch.onnx.export(model.eval(), (x,), str(args.onnx), input_names=["image"], output_names=["logit"], dynamo=False)
+    print(f"wrote {args.onnx} ({args.onnx.stat().st_size // 1024} KiB), {saved['config']}")
+
+
+def threshold(args: argparse.Namespace) -> None:
+    from bench.lighting_cnn import sweep_threshold
+
+    rows = [r for path in args.measures for r in json.loads(path.read_text())]
+    sweep_threshold(rows, "max_content_logit", (), args.budget, args.high, args.low, args.step, args.plot)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.lighting_cnn import threshold_arguments
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("--out", type=Path, default=Path(".gpu/content"))
+    p = sub.add_parser("fit")
+    p.add_argument("--data", type=Path, default=Path(".gpu/content"))
+    p.add_argument("--out", type=Path, default=Path("var/gate/content"))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=0, help="override the configuration's (a quick try)")
+    p.add_argument("--bank", type=int, default=0, help="override the generated bank's size (a quick try)")
+    p.add_argument("--limit", type=int, default=0, help="first N photos only (a quick try)")
+    p = sub.add_parser("cv")
+    p.add_argument("--scores", type=Path, default=Path("var/gate/content/oof.json"))
+    p.add_argument("--measures", type=Path, nargs="+", required=True)
+    p = sub.add_parser("export")
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--onnx", type=Path, default=MODEL_PATH)
+    p = sub.add_parser("threshold")
+    threshold_arguments(p, Path("var/gate/m-valid.json"), budget=0.3, high=8.0, low=-2.0)
+    args = parser.parse_args(argv)
+    commands = {"pack": pack, "fit": fit, "cv": cross_validated, "export": export, "threshold": threshold}
+    command = commands[args.command]
+    command(args.out) if args.command == "pack" else command(args)
+
+
+if __name__ == "__main__":
+    main()
