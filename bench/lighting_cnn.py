@@ -653,6 +653,11 @@ def threshold_arguments(p: argparse.ArgumentParser, measures: Path, budget: floa
     p.add_argument("--plot", type=Path, help="draw the sweep (PNG) here")
 
 
+def mean_catch(catch: dict[str, float]) -> str:
+    """The mean catch in percent, or "-" for a network judged on no fault rows of the grid (the content network)."""
+    return f"{100 * np.mean(list(catch.values())):.1f}" if catch else "-"
+
+
 def sweep_threshold(
     rows: list[dict],
     name: str,
@@ -694,7 +699,7 @@ def sweep_threshold(
         + " ".join(f"{k.replace('lesion ', 'L.')[:18]:>18s}" for k in faults)
     )
     print(
-        f"{'none':>6s} {100 * base:6.2f} {100 * np.mean(list(base_catch.values())):6.1f} "
+        f"{'none':>6s} {100 * base:6.2f} {mean_catch(base_catch):>6s} "
         + " ".join(f"{100 * base_catch[k]:18.1f}" for k in faults)
     )
     chosen, points = math.inf, []
@@ -702,7 +707,7 @@ def sweep_threshold(
         refused, catch = sweep(float(limit))
         points.append((float(limit), refused, catch))
         print(
-            f"{limit:6.2f} {100 * refused:6.2f} {100 * np.mean(list(catch.values())):6.1f} "
+            f"{limit:6.2f} {100 * refused:6.2f} {mean_catch(catch):>6s} "
             + " ".join(f"{100 * catch[k]:18.1f}" for k in faults)
         )
         if refused - base <= budget / 100:
