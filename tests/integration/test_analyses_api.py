@@ -3,6 +3,7 @@ different photo (SQLite and PostgreSQL), body limits, per-key rate limits (memor
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,21 @@ def test_a_photo_that_is_not_skin_is_refused_and_nothing_is_counted_or_graded(db
     with session_scope(db_settings.sqlalchemy_url) as session:
         case = session.get(Case, error["id"])
         assert case is not None and case.grade is None and case.lesion_count is None and case.findings is None
+
+
+def test_a_skin_coloured_texture_only_the_content_network_doubts_is_refused(settings: Settings) -> None:
+    """Code-made grain in skin colours passes every colour and texture statistic; the content network
+    (`quality_gate/content_cnn.py`) refuses it, and an operator's override by name turns it off."""
+    from bench import gate_data as gd
+
+    grain = encode(gd.non_skin("grain", 1001))
+    with running(settings) as client:
+        error = assert_error(upload(client, make_key(settings), grain), 422, "quality_rejected")
+        assert error["retake_codes"] == ["not_skin_photo"]
+    lenient = settings.model_copy(update={"quality_thresholds": {"max_content_logit": math.inf}})
+    with running(lenient) as client:
+        analysed = upload(client, make_key(lenient, name="lenient"), grain)
+        assert analysed.status_code == 200, analysed.text
 
 
 def test_concurrent_retries_with_one_idempotency_key_get_one_case(db_settings: Settings) -> None:
