@@ -7,6 +7,8 @@ A small model shipped in the repo: a vector of colour and texture statistics the
 measure; the policy raises `not_skin_photo` above a threshold calibrated on the selection part of `valid`,
 or when a measure exceeds a ceiling far beyond anything fitted (`caps`, the cheap checks: fine detail, colour
 noise), or several measures jointly exceed theirs (`joint_caps`: sharp and oriented fine texture, i.e. strokes).
+A skin-coloured texture of something else can pass all of these; a small network that reads the picture itself
+(`content_cnn`) raises the same code after them.
 
 Some features are one-sided: more skin in the frame, more fine detail, less oriented texture or a more even
 colour than the training photos (faces against a dark room) is no reason to doubt a photo, so those are
