@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench import gate_data as gd
+from bench.figures import save_figure
 from quality_gate import ood
 from quality_gate.policy import QualityReport, Thresholds, judge
 
@@ -329,11 +330,7 @@ def _catch_figure(
     for ax in axes[:, 0]:
         ax.set_ylabel("caught with the expected code")
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main() -> None:
@@ -378,9 +375,9 @@ def main() -> None:
         print("\nDirected faults: caught with the expected code, per direction\n")
         print(render(direction_table(rows, reports), args.markdown))
     if args.plot:
-        print(f"\ncatch curves -> {catch_curves(rows, reports, args.plot)}")
+        catch_curves(rows, reports, args.plot)
     if args.direction_plot:
-        print(f"\ncatch per direction -> {direction_plot(rows, reports, args.direction_plot)}")
+        direction_plot(rows, reports, args.direction_plot)
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ import numpy as np
 
 from bench import gate_data as gd
 from bench import real_images
+from bench.figures import save_figure
 from bench.gate_measure import degrade, load_rgb
-from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model
+from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model, optimise
 from bench.lighting_cnn import pack as pack_fit_sample
 from quality_gate.content_cnn import MODEL_PATH, model_input
 from quality_gate.measures import working_copies
@@ -262,29 +263,14 @@ def fit(args: argparse.Namespace) -> None:
     )
     torch.manual_seed(0)
     models = [make_model(config.width).to(args.device) for _ in range(FOLDS + 1)]  # folds 0..4, then the final one
-    optimisers = [torch.optim.AdamW(m.parameters(), lr=config.lr, weight_decay=1e-4) for m in models]
-    schedules = [
-        torch.optim.lr_scheduler.OneCycleLR(o, max_lr=config.lr, total_steps=len(loader), pct_start=0.15)
-        for o in optimisers
-    ]
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
     print(f"training {len(models)} networks, {len(loader)} steps", flush=True)
-    report, totals = max(len(loader) // 5, 1), np.zeros(len(models))
-    for step, (x, y, fold) in enumerate(loader, 1):
-        x, y, fold = (t.to(args.device, non_blocking=True) for t in (x, y, fold))
-        for k, (model, optimiser, schedule) in enumerate(zip(models, optimisers, schedules, strict=True)):
-            keep = (fold != k).float() if k < FOLDS else torch.ones_like(y)
-            loss = (loss_fn(model(x).squeeze(1), y) * keep).sum() / keep.sum().clamp(min=1)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            totals[k] += float(loss.detach())
-        if step % report == 0:
-            print(f"  step {step}/{len(loader)} loss {' '.join(f'{t / report:.4f}' for t in totals)}", flush=True)
-            totals[:] = 0
+
+    def keep(k: int, fold):  # fold k's network never learns from fold k's photos and sources; the final one from all
+        return (fold != k).float() if k < FOLDS else torch.ones_like(fold, dtype=torch.float32)
+
+    models = optimise(models, loader, config.lr, args.device, keep=keep)
     args.out.mkdir(parents=True, exist_ok=True)
-    oof = {"good": np.zeros(good.shape[:2]).tolist(), "views": {}, "good_folds": skin_folds}
+    oof: dict = {"views": {}, "good_folds": skin_folds}
     good_scores = np.zeros(good.shape[:2], np.float32)
     for k, model in enumerate(models):
         model.eval()
@@ -384,11 +370,7 @@ def plot(args: argparse.Namespace) -> None:
     ax.set(xlabel="content_logit (larger: less like a photo of skin)", ylabel="density", yscale="log")
     ax.set_title("The content network's logit (bench/content_cnn.py plot)", fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=100)
-    plt.close(fig)
-    print(f"wrote {args.out}")
+    save_figure(fig, args.out)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,6 +51,7 @@ import numpy as np
 from rich.progress import track
 
 from bench import gate_data as gd
+from bench.figures import save_figure
 from bench.gate_measure import degrade, load_rgb, part_photos
 from quality_gate.policy import Thresholds, image_measures
 
@@ -102,10 +103,7 @@ def plot(rows: dict[str, list[dict[str, float]]], path: Path) -> None:
         ax.set(title=f"{name} (dotted: 0.3% of good)", xlabel="larger = more blurred", yticks=[])
     axes[0].legend(fontsize=7)
     fig.suptitle("valid selection part: focus measures, good photos vs blur with and without a phone's noise after it")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    print(f"wrote {path}")
+    save_figure(fig, path, dpi=90)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import numpy as np
 from rich.progress import track
 
 from bench import gate_data as gd
+from bench.figures import save_figure
 from bench.gate_measure import part_photos
 from pipelines.cases.photos import decode_stored
 from quality_gate import QualityReport, Thresholds, assess, verdict
@@ -132,10 +133,7 @@ def plot(
     ax.set_ylabel("good photos refused (%)")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -86,6 +86,7 @@ import cv2
 import numpy as np
 
 from bench import gate_data as gd
+from bench.figures import save_figure
 from bench.gate_measure import VALID_GRID, degrade, fit_sample, load_rgb
 from quality_gate.lighting_cnn import INPUT_SIDE, MODEL_PATH, model_input
 from quality_gate.measures import working_copies
@@ -365,9 +366,13 @@ def train(images: list[np.ndarray], boxes: list[gd.Box | None], config: Config, 
     return optimise([model], loader, config.lr, device)[0]
 
 
-def optimise(models: list, loader, lr: float, device: str, logit: Callable | None = None) -> list:
+def optimise(
+    models: list, loader, lr: float, device: str, logit: Callable | None = None, keep: Callable | None = None
+) -> list:
     """One pass of `loader` (every epoch: `Copies`) with AdamW and a one-cycle schedule, every model on the same
-    batches (several widths trained at the cost of one data stream); `logit(model, x)` is a batch's logits."""
+    batches (several widths, or several folds, trained at the cost of one data stream); `logit(model, x)` is a
+    batch's logits; `keep(k, *extra)` weighs each sample 0 or 1 for model k from what the loader gives beyond x and y
+    (a fold network's own photos left out: `content_cnn.fit`)."""
     import torch
 
     logit = logit or (lambda model, x: model(x).squeeze(1))
@@ -375,14 +380,20 @@ def optimise(models: list, loader, lr: float, device: str, logit: Callable | Non
     schedules = [
         torch.optim.lr_scheduler.OneCycleLR(o, max_lr=lr, total_steps=len(loader), pct_start=0.15) for o in optimisers
     ]
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
     for model in models:
         model.train()
     report, totals = max(len(loader) // 4, 1), [0.0] * len(models)
-    for step, (x, y) in enumerate(loader, 1):
+    for step, (x, y, *extra) in enumerate(loader, 1):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        extra = [e.to(device, non_blocking=True) for e in extra]
         for k, (model, optimiser, schedule) in enumerate(zip(models, optimisers, schedules, strict=True)):
-            loss = loss_fn(logit(model, x), y)
+            losses = loss_fn(logit(model, x), y)
+            if keep is None:
+                loss = losses.mean()
+            else:
+                weight = keep(k, *extra)
+                loss = (losses * weight).sum() / weight.sum().clamp(min=1)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -630,10 +641,7 @@ def plot(args: argparse.Namespace) -> None:
         ax.set(title=title, xlabel="fine copies refused by the network (%)", ylim=(50, 100.5))
     axes[0].set_ylabel("faults caught, out of fold (%)")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    args.plot.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.plot, dpi=100)
-    print(f"wrote {args.plot}")
+    save_figure(fig, args.plot)
 
 
 def threshold(args: argparse.Namespace) -> None:
@@ -748,11 +756,7 @@ def plot_sweep(
     axes[1].set(xlim=(100 * without[0] - 0.2, 100 * without[0] + 2.0), ylim=(85, 100.5), title="near the budget")
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{name}: threshold sweep on selection (open circles: the gate without the network)", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:
