@@ -45,7 +45,6 @@ import json
 import math
 import multiprocessing
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +55,9 @@ from bench import gate_data as gd
 from bench import real_images
 from bench.figures import save_figure
 from bench.gate_measure import degrade, load_rgb
-from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model, optimise
+from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model, optimise, score
 from bench.lighting_cnn import pack as pack_fit_sample
-from quality_gate.content_cnn import MODEL_PATH, model_input
+from quality_gate.content_cnn import INPUT_SIDE, MODEL_PATH, model_input
 from quality_gate.measures import working_copies
 from quality_gate.policy import Thresholds
 
@@ -219,19 +218,8 @@ def _good_inputs(job: tuple[int, str]) -> np.ndarray:
 
 
 def _view_inputs(path: str) -> np.ndarray:
-    """The 13 views every bench judges of one development photo (`real_images.seeded_views`, same seed)."""
-    rgb = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    rng = np.random.default_rng(zlib.crc32(Path(path).stem.encode()))
-    return np.stack([served_input(view) for _, view in real_images.views(rgb, rng, real_images.CROPS)])
-
-
-def score(model, inputs: np.ndarray, device: str) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        x = torch.from_numpy(inputs.reshape(-1, *inputs.shape[-3:]).astype(np.float32)).to(device)
-        out = torch.cat([model(chunk).squeeze(1) for chunk in x.split(1024)]).cpu().numpy()
-    return out.reshape(inputs.shape[:-3])
+    """The 13 views every bench judges of one development photo (`real_images.named_views`: the same seed)."""
+    return np.stack([served_input(view) for _, view in real_images.named_views(Path(path).stem, load_rgb(Path(path)))])
 
 
 # --- commands --------------------------------------------------------------------------------------------------------
@@ -257,7 +245,7 @@ def fit(args: argparse.Namespace) -> None:
         f"bank {len(bank)}, good copies {good.shape}, views {views.shape} in {time.time() - started:.0f} s", flush=True
     )
     skin = [load_rgb(p) for p in photos]
-    real = [at_most(cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), 1280) for p in reals]
+    real = [at_most(load_rgb(p), 1280) for p in reals]
     data = Copies(skin, skin_folds, real, [by_name[p.stem] for p in reals], bank, config, seed=300)
     loader = DataLoader(
         data, batch_size=256, shuffle=True, num_workers=args.workers, drop_last=True, pin_memory=args.device != "cpu"
@@ -284,7 +272,7 @@ def fit(args: argparse.Namespace) -> None:
         good_scores[held] = score(model, good[held], args.device)
         for p, v in zip(reals, views, strict=True):
             if by_name[p.stem] == k:
-                oof["views"][p.stem] = score(model, v, args.device).tolist()
+                oof["views"][p.stem] = score(model, v[None], args.device)[0].tolist()
     oof["good"] = good_scores.tolist()
     oof["real_folds"] = by_name
     (args.out / "oof.json").write_text(json.dumps(oof))
@@ -328,7 +316,7 @@ def export(args: argparse.Namespace) -> None:
     saved = torch.load(args.weights, map_location="cpu")
     model = make_model(saved["width"])
     model.load_state_dict(saved["state"])
-    x = torch.zeros(1, 3, 96, 96)
+    x = torch.zeros(1, 3, INPUT_SIDE, INPUT_SIDE)
     torch.onnx.export(model.eval(), (x,), str(args.onnx), input_names=["image"], output_names=["logit"], dynamo=False)
     print(f"wrote {args.onnx} ({args.onnx.stat().st_size // 1024} KiB), {saved['config']}")
 

@@ -449,11 +449,12 @@ def evaluation_inputs(photos: list[Path], processes: int) -> np.ndarray:
 
 
 def score(model, inputs: np.ndarray, device: str, planes: int = 3) -> np.ndarray:
-    """Logits of photos x names inputs (`evaluation_inputs`); a network reads its first `planes` planes."""
+    """Logits of photos x names inputs (`evaluation_inputs`, or any photos x names x planes x H x W); a network reads
+    its first `planes` planes."""
     import torch
 
     with torch.no_grad():
-        flat = inputs.reshape(-1, inputs.shape[2], INPUT_SIDE, INPUT_SIDE)[:, :planes]
+        flat = inputs.reshape(-1, *inputs.shape[2:])[:, :planes]
         x = torch.from_numpy(flat.astype(np.float32)).to(device)
         out = torch.cat([model(chunk).squeeze(1) for chunk in x.split(1024)]).cpu().numpy()
     return out.reshape(inputs.shape[:2])

@@ -188,7 +188,13 @@ CROPS = 12  # random crops per photo, besides the whole photo
 
 def seeded_views(source: Source, crops: int = CROPS) -> list[tuple[str, np.ndarray]]:
     """`views` of one source photo from a generator seeded by its name: every bench judges the same pixels."""
-    return views(load(source), np.random.default_rng(zlib.crc32(source.name.encode())), crops)
+    return named_views(source.name, load(source), crops)
+
+
+def named_views(name: str, image: np.ndarray, crops: int = CROPS) -> list[tuple[str, np.ndarray]]:
+    """`views` of `image` seeded by the source's `name` (`seeded_views` of a photo already loaded, e.g. from a copy
+    that travelled to a GPU machine)."""
+    return views(image, np.random.default_rng(zlib.crc32(name.encode())), crops)
 
 
 def main() -> None:
