@@ -100,16 +100,26 @@ def degradation_table(rows: list[dict], reports: list[QualityReport]) -> list[li
 
 def false_reject_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
     groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    photos: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))  # unseen rows by photo
     for row, report in zip(rows, reports, strict=True):
         if row["set"] in GRID_SETS and row["label"] is None:
-            groups["all good photos and copies"][row["part"]].append(not report.accepted)
-            if row["kind"] == "good":
-                groups["good photos as they are"][row["part"]].append(not report.accepted)
+            names = ["all good photos and copies"] + (["good photos as they are"] if row["kind"] == "good" else [])
             if "ita" in row and row["ita"] == row["ita"]:
-                groups["ITA " + gd.ita_group(row["ita"])][row["part"]].append(not report.accepted)
+                names.append("ITA " + gd.ita_group(row["ita"]))
             # severe acne is the least like plain skin, and the photo that most needs analysing
-            groups[f"acne grade {gd.grade_of(row['photo'])}"][row["part"]].append(not report.accepted)
-    table = [["good photos", "n sel/rep/hold", *(f"false rejects {part} %" for part in PARTS)]]
+            names.append(f"acne grade {gd.grade_of(row['photo'])}")
+            for name in names:
+                groups[name][row["part"]].append(not report.accepted)
+                if row["part"] != "selection":
+                    photos[name][f"{row['part']}/{row['photo']}"].append(not report.accepted)
+    table = [
+        [
+            "good photos",
+            "n sel/rep/hold",
+            *(f"false rejects {part} %" for part in PARTS),
+            "report+holdout % [95%, by photo]",
+        ]
+    ]
     order = ["all good photos and copies", "good photos as they are"] + ["ITA " + name for _, name in gd.ITA_GROUPS]
     order += [f"acne grade {grade}" for grade in "0123"]
     for name in order:
@@ -120,9 +130,19 @@ def false_reject_table(rows: list[dict], reports: list[QualityReport]) -> list[l
                     name,
                     "/".join(str(len(parts[part])) for part in PARTS),
                     *(pct(sum(parts[part]), len(parts[part])) for part in PARTS),
+                    _pooled_cell(photos[name]),
                 ]
             )
     return table
+
+
+def _pooled_cell(clusters: dict[str, list[bool]]) -> str:
+    """`rate [low-high]` in %, the interval of `clustered_interval`; "-" for no rows."""
+    n = sum(len(v) for v in clusters.values())
+    if not n:
+        return "-"
+    low, high = clustered_interval(clusters)
+    return f"{100 * sum(map(sum, clusters.values())) / n:.1f} [{100 * low:.1f}-{100 * high:.1f}]"
 
 
 def non_skin_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
@@ -259,12 +279,7 @@ def bar_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]
         cells = []
         for clusters in (parts.get("report", {}), parts.get("holdout", {}), pooled):
             n = sum(len(v) for v in clusters.values())
-            if not n:
-                cells.append("-")
-                continue
-            low, high = clustered_interval(clusters)
-            rate = sum(map(sum, clusters.values())) / n
-            cells.append(f"{100 * rate:.1f} [{100 * low:.1f}-{100 * high:.1f}] n={n}")
+            cells.append(f"{_pooled_cell(clusters)} n={n}" if n else "-")
         if pooled:
             rate = sum(map(sum, pooled.values())) / sum(map(len, pooled.values()))
             low, high = clustered_interval(pooled)

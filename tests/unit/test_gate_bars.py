@@ -86,3 +86,24 @@ def test_the_offset_sweep_replays_the_gate_at_each_offset_and_counts_the_bars_me
 def test_when_every_copy_agrees_the_photos_are_counted_not_the_copies() -> None:
     views = {f"photo{i}": [True] * 13 for i in range(10)}  # 10 real photos, 13 views each, all refused
     assert clustered_interval(views) == wilson(10, 10)
+
+
+def test_false_rejects_by_group_pool_report_and_holdout_by_photo() -> None:
+    from bench.calibrate_quality_gate import false_reject_table
+
+    rows, reports = [], []
+    for part in ("selection", "report", "holdout"):
+        for i in range(20):
+            for kind in ("good", "tone L+8"):  # a photo and one copy of it
+                rows.append({"set": "valid", "part": part, "kind": kind, "label": None, "ita": 30.0,
+                             "photo": f"levle3_{part}{i}.jpg"})  # fmt: skip
+                reports.append(QualityReport(not (i == 0 and part != "selection")))  # 1 photo in 20, both copies
+    table = {line[0]: line[1:] for line in false_reject_table(rows, reports)[1:]}
+    assert table["good photos as they are"] == ["20/20/20", "0.0", "5.0", "5.0", f"5.0 [{wilson_cell(2, 40)}]"]
+    # the copies double the rows, not the photos: the interval is the photos' (2 of 40), not 4 of 80 rows'
+    assert table["acne grade 3"][-1] == f"5.0 [{wilson_cell(2, 40)}]"
+
+
+def wilson_cell(hits: int, n: int) -> str:
+    low, high = wilson(hits, n)
+    return f"{100 * low:.1f}-{100 * high:.1f}"
