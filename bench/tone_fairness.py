@@ -36,6 +36,7 @@ from rich.progress import track
 from bench import gate_capture as capture
 from bench import gate_data as gd
 from bench.gate_measure import load_rgb, part_photos
+from bench.intervals import share_cell
 from quality_gate import assess
 
 TARGETS = {60.0: "very light", 19.0: "tan", -10.0: "brown", -40.0: "dark"}
@@ -132,6 +133,18 @@ def print_summary(part: str, table: dict[str, dict]) -> None:
         )
 
 
+def pooled_table(rows_by_part: dict[str, list[dict]], parts: tuple[str, ...] = ("report", "holdout")) -> list[str]:
+    """Per family, the share refused over `parts` pooled (no choice read them) with its 95% interval (one copy per
+    photo and family: Wilson), lines to print: whether two families differ by more than their photos can tell."""
+    lines = [f"{'copies':52s} {'n':>4s}  refused % [95%]"]
+    pooled = [row for part in parts for row in rows_by_part.get(part, [])]
+    for family in families():
+        refused = {f"{row['photo']}/{k}": [row["refused"]] for k, row in enumerate(pooled) if row["family"] == family}
+        if refused:
+            lines.append(f"{family:52s} {len(refused):4d}  {share_cell(refused)}")
+    return lines
+
+
 def plot(tables: dict[str, dict[str, dict]], path: Path) -> None:
     """Bars of the share refused per copy family (with its copies' skin L*), one colour per part."""
     names = [f for f in families() if all(f in t for t in tables.values())]
@@ -152,7 +165,7 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, help="bars of the share refused per copy family and part (PNG)")
     args = parser.parse_args()
-    tables = {}
+    tables, rows_by_part = {}, {}
     for part in args.part:
         cached = args.cache / f"{part}.json"
         rows = json.loads(cached.read_text()) if cached.is_file() else []
@@ -161,8 +174,11 @@ def main() -> None:
             rows += judge_part(part, args.limit, args.processes, missing)
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps(rows))
-        tables[part] = summary(rows)
+        tables[part], rows_by_part[part] = summary(rows), rows
         print_summary(part, tables[part])
+    if {"report", "holdout"} <= set(args.part):
+        print("\nreport and holdout pooled (no choice read either)")
+        print("\n".join(pooled_table(rows_by_part)))
     if args.plot:
         plot(tables, args.plot)
 

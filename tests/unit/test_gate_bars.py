@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.calibrate_quality_gate import bar_table, clustered_interval, wilson
+from bench.calibrate_quality_gate import bar_table
+from bench.intervals import clustered_interval, wilson
 from quality_gate.policy import QualityReport
 
 

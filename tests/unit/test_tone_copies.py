@@ -123,3 +123,16 @@ def test_plot_draws_the_families_every_part_has(tmp_path) -> None:
     tables = {"selection": {"as is": row, "tone L+8": row}, "report": {"as is": row}}
     tf.plot(tables, tmp_path / "tone.png")
     assert (tmp_path / "tone.png").stat().st_size > 10_000
+
+
+def test_the_pooled_table_gives_each_family_its_share_over_report_and_holdout_with_an_interval() -> None:
+    from bench.intervals import wilson
+
+    dark = tf.families()[-1]
+    rows = {
+        "report": [{"photo": f"r{i}", "family": dark, "refused": i < 2} for i in range(50)],
+        "holdout": [{"photo": f"h{i}", "family": dark, "refused": i < 3} for i in range(150)],
+        "selection": [{"photo": f"s{i}", "family": dark, "refused": True} for i in range(50)],  # not pooled
+    }
+    low, high = wilson(5, 200)
+    assert tf.pooled_table(rows)[1:] == [f"{dark:52s}  200  2.5 [{100 * low:.1f}-{100 * high:.1f}]"]
