@@ -16,6 +16,12 @@ chosen on it. Several measure files may be given (e.g. valid and holdout measure
 analysed either, though its hint is the less precise one). Non-skin images count as refused on any
 code; "as not_skin_photo/no_skin" says how many got a content code. Real non-skin photos (`--sets real`) are
 listed per source image of the report role; the development role's are fitted on.
+
+`--bars` prints issue 12's bars on the report part, the holdout and the two pooled, each with a 95% interval
+clustered by photo (`bench/intervals.py`), and whether the point estimate and the whole interval meet the bar: a bar
+the interval straddles is "not settled", which 141 report photos cannot settle for a 98% catch even when all are
+caught. `--sweep` replays the grid with every learned threshold moved together (`learned_offset`) and counts the bars
+each setting meets, on selection and on report + holdout: a description of the trade-off, not a choice.
 """
 
 from __future__ import annotations
