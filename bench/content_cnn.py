@@ -75,6 +75,7 @@ class Config:
     per_photo: int = 16  # training copies per fit photo per epoch (as many not-skin copies besides)
     lr: float = 3e-3
     bank: int = 3000  # generated non-skin images made once, at HALF, and cropped from
+    least_skin: float = 0.35  # the smallest skin crop, as a share of the photo's short side
 
 
 def development_sources() -> list[real_images.Source]:
@@ -183,7 +184,7 @@ class Copies:
         rng = np.random.default_rng([self.seed, i])
         if i % 2 == 0:
             k = int(rng.integers(len(self.skin)))
-            image = at_half(random_crop(self.skin[k], rng, 0.35))
+            image = at_half(random_crop(self.skin[k], rng, self.config.least_skin))
             if rng.random() < 1 / 3:
                 image = skin_fault(image, rng)
             return model_input(jitter(image, rng, skin=True))[0], np.float32(0), np.int64(self.skin_folds[k])
@@ -279,6 +280,93 @@ def fit(args: argparse.Namespace) -> None:
     print(f"wrote {FOLDS + 1} networks and oof.json to {args.out} in {time.time() - started:.0f} s")
 
 
+def from_onnx(path: Path):
+    """The network of an exported graph as a trainable module (`make_model` without batch norm: the export folded it
+    into the convolutions' weights and biases), equal to the graph to float rounding."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    (gemm,) = [node for node in graph.node if node.op_type == "Gemm"]
+    model = make_model(int(weights[convs[0].input[1]].shape[0]), int(weights[convs[0].input[1]].shape[1]), False)
+    layers = [m for m in model if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, node in zip(layers, [*convs, gemm], strict=True):
+            layer.weight.copy_(weights[node.input[1]])
+            layer.bias.copy_(weights[node.input[2]])
+    return model.eval()
+
+
+def finetune(args: argparse.Namespace) -> None:
+    """The shipped network (`--start`, its ONNX graph) trained on further on the same stream of copies as `fit`, with
+    skin crops from `--least-skin` of the short side: the final network only (fold networks are not kept), saved for
+    `export`."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    config = Config(epochs=args.epochs, lr=args.lr, least_skin=args.least_skin, bank=args.bank or Config.bank)
+    photos = sorted((args.data / "images").glob("*.jpg"))[: args.limit or None]
+    reals = sorted((args.data / "real").glob("*.png"))
+    started = time.time()
+    with multiprocessing.Pool(args.workers or 1) as pool:
+        bank = pool.map(_bank_image, range(config.bank), chunksize=16)
+    skin = [load_rgb(p) for p in photos]
+    real = [at_most(load_rgb(p), 1280) for p in reals]
+    by_name = real_folds([p.stem for p in reals])
+    data = Copies(skin, folds_of(photos), real, [by_name[p.stem] for p in reals], bank, config, seed=args.seed)
+    loader = DataLoader(data, batch_size=256, shuffle=True, num_workers=args.workers, drop_last=True)
+    torch.manual_seed(0)
+    model = from_onnx(args.start).to(args.device)
+    print(f"bank {len(bank)} in {time.time() - started:.0f} s; fine-tuning, {len(loader)} steps", flush=True)
+    (model,) = optimise([model], loader, config.lr, args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    state = {key: v.cpu() for key, v in model.state_dict().items()}
+    saved = {"config": f"finetuned {config}", "width": config.width, "batch_norm": False, "state": state}
+    torch.save(saved, args.out / "final.pt")
+    print(f"wrote {args.out / 'final.pt'} in {time.time() - started:.0f} s")
+
+
+CLOSE_UP_SHARES = (1.0, 0.5, 0.35, 0.25, 0.15)  # of each side of the photo
+
+
+def close_up(image: np.ndarray, box: gd.Box | None, share: float) -> np.ndarray:
+    """The crop of `share` of each side centred on the lesions' box (the frame's centre without one), kept inside the
+    frame: a close-up as our own hint asks for ("Fill the frame with the affected area")."""
+    h, w = image.shape[:2]
+    cx, cy = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) if box else (0.5, 0.5)
+    cw, ch = max(8, round(w * share)), max(8, round(h * share))
+    x0 = int(np.clip(round(cx * w - cw / 2), 0, w - cw))
+    y0 = int(np.clip(round(cy * h - ch / 2), 0, h - ch))
+    return np.ascontiguousarray(image[y0 : y0 + ch, x0 : x0 + cw])
+
+
+def close_ups(args: argparse.Namespace) -> None:
+    """The network's logit on close-ups of good photos of one part (`CLOSE_UP_SHARES`), through the serving path,
+    and how many lie above `--threshold`: would a close-up be refused as "not skin"? The crops are the 640 px photo's
+    pixels, enlarged by the working copy, so softer than a phone's own close-up: the gate's blur codes would speak
+    for them first and hide this code, so the network is read alone."""
+    from bench.gate_measure import part_photos
+    from quality_gate.onnx_models import onnx_session
+
+    session = onnx_session(args.graph)
+    logits: dict[float, list[float]] = {share: [] for share in CLOSE_UP_SHARES}
+    for path in part_photos(args.part, args.limit):
+        image, box = load_rgb(path), gd.lesion_box(gd.label_file(path))
+        for share in CLOSE_UP_SHARES:
+            (out,) = session.run(None, {session.get_inputs()[0].name: served_input(close_up(image, box, share))[None]})
+            logits[share].append(float(np.asarray(out).ravel()[0]))
+    print(f"{args.part}: the network's logit on close-ups ({args.graph.name}), above {args.threshold}")
+    for share, values in logits.items():
+        v = np.array(values)
+        print(
+            f"  {100 * share:5.0f}% of each side: {int((v > args.threshold).sum()):3d} of {len(v)} above; "
+            f"median {np.median(v):6.2f}, 90th percentile {np.quantile(v, 0.9):6.2f}, max {v.max():6.2f}"
+        )
+
+
 def cross_validated(args: argparse.Namespace) -> None:
     """Each fold's threshold (1% of its held-out good copies) and the development views refused, by the gate as it
     stands (`gate_measure.py --sets real`, the verdicts of the measures cache) and with the fold's network added."""
@@ -314,7 +402,7 @@ def export(args: argparse.Namespace) -> None:
     import torch
 
     saved = torch.load(args.weights, map_location="cpu")
-    model = make_model(saved["width"])
+    model = make_model(saved["width"], batch_norm=saved.get("batch_norm", True))
     model.load_state_dict(saved["state"])
     x = torch.zeros(1, 3, INPUT_SIDE, INPUT_SIDE)
     torch.onnx.export(model.eval(), (x,), str(args.onnx), input_names=["image"], output_names=["logit"], dynamo=False)
@@ -378,6 +466,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=0, help="override the configuration's (a quick try)")
     p.add_argument("--bank", type=int, default=0, help="override the generated bank's size (a quick try)")
     p.add_argument("--limit", type=int, default=0, help="first N photos only (a quick try)")
+    p = sub.add_parser("finetune")
+    p.add_argument("--data", type=Path, default=Path(".gpu/content"))
+    p.add_argument("--start", type=Path, default=MODEL_PATH, help="the ONNX graph to train on from")
+    p.add_argument("--out", type=Path, default=Path("var/gate/content-ft"))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--least-skin", type=float, default=0.12, help="smallest skin crop, share of the short side")
+    p.add_argument("--seed", type=int, default=400, help="of the stream of copies (another for a second round)")
+    p.add_argument("--bank", type=int, default=0, help="override the generated bank's size (a quick try)")
+    p.add_argument("--limit", type=int, default=0, help="first N photos only (a quick try)")
+    p = sub.add_parser("closeups")
+    p.add_argument("--part", default="selection", choices=("selection", "report", "holdout"))
+    p.add_argument("--graph", type=Path, default=MODEL_PATH)
+    p.add_argument("--threshold", type=float, default=Thresholds().max_content_logit)
+    p.add_argument("--limit", type=int, default=500, help="holdout photos")
     p = sub.add_parser("cv")
     p.add_argument("--scores", type=Path, default=Path("var/gate/content/oof.json"))
     p.add_argument("--measures", type=Path, nargs="+", required=True)
@@ -390,7 +495,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--measures", type=Path, nargs="+", required=True)
     p.add_argument("--out", type=Path, default=Path("docs/figures/content_cnn.png"))
     args = parser.parse_args(argv)
-    commands = {"pack": pack, "fit": fit, "cv": cross_validated, "export": export, "threshold": threshold}
+    commands = {"pack": pack, "fit": fit, "finetune": finetune, "cv": cross_validated, "export": export}
+    commands |= {"threshold": threshold, "closeups": close_ups}
     commands["plot"] = plot
     command = commands[args.command]
     command(args.out) if args.command == "pack" else command(args)

@@ -309,10 +309,14 @@ def folds_of(photos: list[Path]) -> list[int]:
 # --- model and training ---------------------------------------------------------------------------------------
 
 
-def make_model(width: int, planes: int = 3):
+def make_model(width: int, planes: int = 3, batch_norm: bool = True):
+    """Six 3x3 convolutions, pooled, one logit. Without `batch_norm`, each convolution has a bias instead: the shape of
+    an exported graph (batch norm folded into the convolutions), which `content_cnn.from_onnx` fine-tunes."""
     import torch.nn as nn
 
     def block(cin: int, cout: int, stride: int) -> list:
+        if not batch_norm:
+            return [nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU(inplace=True)]
         return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
     w = width

@@ -102,3 +102,52 @@ def test_training_copies_alternate_skin_and_not_skin_with_their_folds(index: int
     assert fold in ({0, 1, 2} if index % 2 == 0 else {-1, 0, 1, 2, 4})
     again = data[index]
     assert np.array_equal(x, again[0])  # every copy from its own seed: the same item is the same copy
+
+
+def test_an_exported_graph_comes_back_as_a_trainable_network_with_the_same_outputs(tmp_path) -> None:
+    import torch
+
+    from bench.lighting_cnn import make_model
+
+    torch.manual_seed(0)
+    model = make_model(4).eval()
+    for m in model:  # batch norm away from identity, so folding it into the convolutions is exercised
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    weights = tmp_path / "w.pt"
+    torch.save({"config": "tiny", "width": 4, "state": model.state_dict()}, weights)
+    graph = tmp_path / "tiny.onnx"
+    train.main(["export", "--weights", str(weights), "--onnx", str(graph)])
+    back = train.from_onnx(graph)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in back)
+    x = torch.randn(3, 3, content_cnn.INPUT_SIDE, content_cnn.INPUT_SIDE)
+    with torch.no_grad():
+        assert torch.allclose(back(x), model(x), atol=1e-4)
+    # and a fine-tuned network (no batch norm) exports to a graph of the same shape
+    torch.save({"config": "ft", "width": 4, "batch_norm": False, "state": back.state_dict()}, weights)
+    train.main(["export", "--weights", str(weights), "--onnx", str(tmp_path / "again.onnx")])
+    with torch.no_grad():
+        assert torch.allclose(train.from_onnx(tmp_path / "again.onnx")(x), model(x), atol=1e-4)
+
+
+def test_the_smallest_skin_crop_is_a_setting_of_the_stream() -> None:
+    skin = [skin_photo(640, 480, seed=1)]
+    bank = [train.at_half(gd.non_skin("texture", 1))]
+    close = train.Copies(skin, [0], [], [], bank, train.Config(epochs=1, per_photo=64, least_skin=0.12), seed=0)
+    wide = train.Copies(skin, [0], [], [], bank, train.Config(epochs=1, per_photo=64), seed=0)
+    assert train.Config().least_skin == 0.35
+    # the same seeds draw the same relative crop size; a lower floor reaches smaller crops, which at_half enlarges more
+    # and so shows less fine detail per input pixel: the inputs differ
+    assert any(not np.array_equal(close[i][0], wide[i][0]) for i in range(0, 128, 2))
+
+
+def test_close_ups_are_centred_on_the_lesions_and_stay_inside_the_frame() -> None:
+    image = np.arange(480 * 640 * 3, dtype=np.uint32).reshape(480, 640, 3).astype(np.uint8)
+    crop = train.close_up(image, (0.6, 0.6, 0.8, 0.8), 0.25)  # lesions low right: the crop centred on (0.7, 0.7)
+    assert crop.shape == (120, 160, 3)
+    assert np.array_equal(crop, image[336 - 60 : 336 + 60, 448 - 80 : 448 + 80])
+    corner = train.close_up(image, (0.9, 0.9, 1.0, 1.0), 0.5)  # would stick out: moved inside
+    assert np.array_equal(corner, image[240:, 320:])
+    assert np.array_equal(train.close_up(image, None, 1.0), image)
