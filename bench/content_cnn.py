@@ -43,7 +43,8 @@ Close-ups (`closeups`: crops of good photos centred on the lesions, 100-15% of e
 tightest are often taken for something else (15%: 25 of 141 report photos above the threshold). `finetune` trains the
 shipped network on (its graph read back by `from_onnx`, batch norm folded) with skin crops from `--least-skin`: tried
 on the CPU (2026-11-28, 4 and 8 epochs, rules fixed first on selection: README, "Close-ups"), it cut those refusals
-from 24 to 7-8 of 142 on selection but moved generated fur, a family it never trained on, 2 logits toward skin, so it did not ship.
+from 24 to 7-8 of 142 on selection but moved generated fur, a family it never trained on, 2 logits toward skin, so it
+did not ship.
 """
 
 from __future__ import annotations
