@@ -232,6 +232,12 @@ def bar_outcomes(rows: list[dict], reports: list[QualityReport]) -> dict[str, di
     return out
 
 
+def _unseen_parts(parts: dict[str, dict[str, list[bool]]]) -> dict[str, dict[str, list[bool]]]:
+    """A bar's outcomes on the report part, the holdout and the two pooled (clusters keyed by part and photo)."""
+    pooled = {f"{part}/{photo}": v for part in ("report", "holdout") for photo, v in parts.get(part, {}).items()}
+    return {"report": parts.get("report", {}), "holdout": parts.get("holdout", {}), "report+holdout": pooled}
+
+
 def bar_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]:
     """Issue 12's bars on the parts no choice read (report, holdout, the two pooled), each with its 95% interval, and
     whether the bar is met by the point estimate and by the whole interval: with 141 report photos even a perfect
@@ -239,12 +245,12 @@ def bar_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]
     outcomes = bar_outcomes(rows, reports)
     table = [["bar", "target", "report % [95%]", "holdout % [95%]", "report+holdout % [95%]", "point", "interval"]]
     for name, _, side, target in BARS:
-        parts = outcomes.get(name, {})
-        pooled = {f"{part}/{photo}": v for part in ("report", "holdout") for photo, v in parts.get(part, {}).items()}
+        unseen = _unseen_parts(outcomes.get(name, {}))
         cells = []
-        for clusters in (parts.get("report", {}), parts.get("holdout", {}), pooled):
+        for clusters in unseen.values():
             n = sum(len(v) for v in clusters.values())
             cells.append(f"{share_cell(clusters)} n={n}" if n else "-")
+        pooled = unseen["report+holdout"]
         if pooled:
             rate = sum(map(sum, pooled.values())) / sum(map(len, pooled.values()))
             low, high = clustered_interval(pooled)
@@ -256,6 +262,45 @@ def bar_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]
             verdicts = ["-", "-"]
         table.append([name, f"{'<=' if side == 'max' else '>='} {100 * target:.0f}%", *cells, *verdicts])
     return table
+
+
+def bars_plot(rows: list[dict], reports: list[QualityReport], path: Path) -> Path:
+    """Each bar's share on report, holdout and the two pooled with its 95% interval, against the bar (red): where an
+    interval crosses the red mark, the photos cannot yet say whether the bar is met. False rejects on the left,
+    catches and refusals on the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outcomes = bar_outcomes(rows, reports)
+    groups = [[bar for bar in BARS if bar[2] == "max"], [bar for bar in BARS if bar[2] == "min"]]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 7), gridspec_kw={"width_ratios": [1, 2.2]})
+    styles = {
+        "report": ("o", "#4477aa", 0.22),
+        "holdout": ("s", "#228833", 0.0),
+        "report+holdout": ("D", "#222222", -0.22),
+    }
+    for ax, bars in zip(axes, groups, strict=True):
+        for y, (name, _, _, target) in enumerate(bars):
+            ax.plot([100 * target] * 2, [y - 0.4, y + 0.4], color="#cc3311", lw=2)
+            for part, clusters in _unseen_parts(outcomes.get(name, {})).items():
+                n = sum(len(v) for v in clusters.values())
+                if not n:
+                    continue
+                marker, colour, dy = styles[part]
+                rate = 100 * sum(map(sum, clusters.values())) / n
+                low, high = (100 * v for v in clustered_interval(clusters))
+                ax.errorbar(rate, y + dy, xerr=[[max(rate - low, 0.0)], [max(high - rate, 0.0)]], fmt=marker, color=colour, ms=4, capsize=2,
+                            label=part if y == 0 else None)  # fmt: skip
+        ax.set_yticks(range(len(bars)), [name.split(": ", 1)[-1] for name, *_ in bars], fontsize=8)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set(xlabel="refused, % (bar: at most 2%)", title="false rejects")
+    axes[1].set(xlabel="caught / refused, % (bar: red)", title="catches and non-skin refusals", xlim=(70, 100.5))
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Issue 12's bars with 95% intervals, clustered by photo (calibrate_quality_gate.py --bars-plot)")
+    return save_figure(fig, path)
 
 
 def offset_sweep(rows: list[dict], offsets: list[float], thresholds: Thresholds) -> list[list[str]]:
@@ -454,6 +499,7 @@ def main() -> None:
     parser.add_argument("--direction-plot", type=Path, help="write the catch per direction (PNG) here")
     parser.add_argument("--hints", action="store_true", help="also refused faults told to fix something else too")
     parser.add_argument("--bars", action="store_true", help="also issue 12's bars with 95%% intervals (unseen parts)")
+    parser.add_argument("--bars-plot", type=Path, help="write the bars with their intervals (PNG) here")
     parser.add_argument(
         "--sweep", type=float, nargs="+", metavar="OFFSET", help="also the bars with the gate loosened by each offset"
     )
@@ -495,6 +541,8 @@ def main() -> None:
         print(render(direction_table(rows, reports), args.markdown))
     if args.plot:
         catch_curves(rows, reports, args.plot)
+    if args.bars_plot:
+        bars_plot(rows, reports, args.bars_plot)
     if args.direction_plot:
         direction_plot(rows, reports, args.direction_plot)
 

@@ -108,3 +108,12 @@ def test_false_rejects_by_group_pool_report_and_holdout_by_photo() -> None:
 def wilson_cell(hits: int, n: int) -> str:
     low, high = wilson(hits, n)
     return f"{100 * low:.1f}-{100 * high:.1f}"
+
+
+def test_the_bars_plot_draws_every_bar_with_rows(tmp_path) -> None:
+    from bench.calibrate_quality_gate import bars_plot
+
+    rows = _rows("good", None, "report", 20) + _rows("darker 2 stops", "too_dark", "holdout", 20)
+    reports = [QualityReport(True)] * 20 + [QualityReport(False, ["too_dark"])] * 20
+    plot = bars_plot(rows, reports, tmp_path / "bars.png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
