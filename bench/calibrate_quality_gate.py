@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench import gate_data as gd
 from bench.figures import save_figure
-from bench.intervals import clustered_interval, share_cell
+from bench.intervals import clustered_interval, share, share_cell
 from quality_gate import ood
 from quality_gate.policy import QualityReport, Thresholds, judge
 
@@ -252,8 +252,7 @@ def bar_table(rows: list[dict], reports: list[QualityReport]) -> list[list[str]]
             cells.append(f"{share_cell(clusters)} n={n}" if n else "-")
         pooled = unseen["report+holdout"]
         if pooled:
-            rate = sum(map(sum, pooled.values())) / sum(map(len, pooled.values()))
-            low, high = clustered_interval(pooled)
+            rate, (low, high) = share(pooled), clustered_interval(pooled)
             good = rate <= target if side == "max" else rate >= target
             settled = high <= target if side == "max" else low >= target
             refuted = low > target if side == "max" else high < target
@@ -285,14 +284,13 @@ def bars_plot(rows: list[dict], reports: list[QualityReport], path: Path) -> Pat
         for y, (name, _, _, target) in enumerate(bars):
             ax.plot([100 * target] * 2, [y - 0.4, y + 0.4], color="#cc3311", lw=2)
             for part, clusters in _unseen_parts(outcomes.get(name, {})).items():
-                n = sum(len(v) for v in clusters.values())
-                if not n:
+                if not any(clusters.values()):
                     continue
                 marker, colour, dy = styles[part]
-                rate = 100 * sum(map(sum, clusters.values())) / n
-                low, high = (100 * v for v in clustered_interval(clusters))
-                ax.errorbar(rate, y + dy, xerr=[[max(rate - low, 0.0)], [max(high - rate, 0.0)]], fmt=marker, color=colour, ms=4, capsize=2,
-                            label=part if y == 0 else None)  # fmt: skip
+                rate, (low, high) = 100 * share(clusters), (100 * v for v in clustered_interval(clusters))
+                spread = [[max(rate - low, 0.0)], [max(high - rate, 0.0)]]
+                label = part if y == 0 else None
+                ax.errorbar(rate, y + dy, xerr=spread, fmt=marker, color=colour, ms=4, capsize=2, label=label)
         ax.set_yticks(range(len(bars)), [name.split(": ", 1)[-1] for name, *_ in bars], fontsize=8)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)

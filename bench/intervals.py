@@ -39,11 +39,16 @@ def clustered_interval(outcomes: dict[str, list[bool]]) -> tuple[float, float]:
     return wilson(p * effective, effective)
 
 
+def share(clusters: dict[str, list[bool]]) -> float:
+    """The pooled share of True over every row of `clusters` (name -> outcomes); 0 without rows."""
+    n = sum(len(v) for v in clusters.values())
+    return sum(map(sum, clusters.values())) / n if n else 0.0
+
+
 def share_cell(clusters: dict[str, list[bool]]) -> str:
     """`rate [low-high]` in % of the rows in `clusters` (name -> outcomes), the interval `clustered_interval`'s; "-"
     without rows."""
-    n = sum(len(v) for v in clusters.values())
-    if not n:
+    if not any(clusters.values()):
         return "-"
     low, high = clustered_interval(clusters)
-    return f"{100 * sum(map(sum, clusters.values())) / n:.1f} [{100 * low:.1f}-{100 * high:.1f}]"
+    return f"{100 * share(clusters):.1f} [{100 * low:.1f}-{100 * high:.1f}]"
