@@ -9,6 +9,7 @@
     .venv/bin/python bench/content_cnn.py threshold --measures var/gate/m-valid.json       # selection part only
     .venv/bin/python bench/content_cnn.py plot --measures var/gate/m-valid.json var/gate/m-nonskin-real.json
     .venv/bin/python bench/content_cnn.py closeups --part selection [--graph other.onnx --threshold -1.0]
+    .venv/bin/python bench/content_cnn.py views --role report [--graph other.onnx --threshold -1.0]
     nice .venv/bin/python bench/content_cnn.py finetune --workers 1 --out var/gate/content-ft    # from the shipped graph
 
 Protocol (rules fixed before the figures: issue 12's note). Skin is the gate's fit sample only (500 `train`
@@ -376,6 +377,28 @@ def close_ups(args: argparse.Namespace) -> None:
         )
 
 
+def real_views(args: argparse.Namespace) -> None:
+    """The network's logit alone on the 13 views every bench judges of each real non-skin photo of one role
+    (`real_images.seeded_views`), and how many lie above `--threshold`: how a network other than the shipped one reads
+    them, without measuring the whole gate again."""
+    from quality_gate.onnx_models import onnx_session
+
+    session = onnx_session(args.graph)
+    print(f"{args.role} photos: views above {args.threshold} ({args.graph.name})")
+    for source in real_images.SOURCES:
+        if source.role == args.role:
+            inputs = np.stack([served_input(view) for _, view in real_images.seeded_views(source)])
+            logits = np.array(
+                [
+                    float(np.asarray(session.run(None, {session.get_inputs()[0].name: x[None]})[0]).ravel()[0])
+                    for x in inputs
+                ]
+            )
+            print(
+                f"  {source.name:24s} {int((logits > args.threshold).sum()):2d} of {len(logits)}, min {logits.min():6.2f}"
+            )
+
+
 def cross_validated(args: argparse.Namespace) -> None:
     """Each fold's threshold (1% of its held-out good copies) and the development views refused, by the gate as it
     stands (`gate_measure.py --sets real`, the verdicts of the measures cache) and with the fold's network added."""
@@ -492,6 +515,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--graph", type=Path, default=MODEL_PATH)
     p.add_argument("--threshold", type=float, default=Thresholds().max_content_logit)
     p.add_argument("--limit", type=int, default=500, help="holdout photos")
+    p = sub.add_parser("views")
+    p.add_argument("--role", default="report", choices=("development", "report"))
+    p.add_argument("--graph", type=Path, default=MODEL_PATH)
+    p.add_argument("--threshold", type=float, default=Thresholds().max_content_logit)
     p = sub.add_parser("cv")
     p.add_argument("--scores", type=Path, default=Path("var/gate/content/oof.json"))
     p.add_argument("--measures", type=Path, nargs="+", required=True)
@@ -505,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/figures/content_cnn.png"))
     args = parser.parse_args(argv)
     commands = {"pack": pack, "fit": fit, "finetune": finetune, "cv": cross_validated, "export": export}
-    commands |= {"threshold": threshold, "closeups": close_ups}
+    commands |= {"threshold": threshold, "closeups": close_ups, "views": real_views}
     commands["plot"] = plot
     command = commands[args.command]
     command(args.out) if args.command == "pack" else command(args)

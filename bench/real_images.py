@@ -98,6 +98,9 @@ _REPORT = {
         "gradio/media_assets/images/groot.jpeg",
         "gradio/media_assets/images/tower.jpg",
         "gradio/test_data/cheetah2.jpg",
+        # added 2026-11-28 (session 19), role fixed before any figure on them: two more of gradio's photos, tan fur
+        "gradio/media_assets/images/lion.jpg",
+        "gradio/media_assets/images/cheetah1.jpg",
     ],
     "imgaug==0.4.0": ["imgaug/quokka.jpg"],
     "mahotas==1.4.19": ["mahotas/demos/data/DepartmentStore.jpg", "mahotas/demos/data/nuclear.png"],
