@@ -339,6 +339,16 @@ def finetune(args: argparse.Namespace) -> None:
     print(f"wrote {args.out / 'final.pt'} in {time.time() - started:.0f} s")
 
 
+def graph_logits(graph: Path, inputs: np.ndarray) -> np.ndarray:
+    """The logits of an exported graph (the shipped one or a candidate) on a stack of `model_input` planes, one run
+    each, as the gate runs it."""
+    from quality_gate.onnx_models import onnx_session
+
+    session = onnx_session(graph)
+    name = session.get_inputs()[0].name
+    return np.array([float(np.asarray(session.run(None, {name: x[None]})[0]).ravel()[0]) for x in inputs])
+
+
 CLOSE_UP_SHARES = (1.0, 0.5, 0.35, 0.25, 0.15)  # of each side of the photo
 
 
@@ -359,15 +369,13 @@ def close_ups(args: argparse.Namespace) -> None:
     pixels, enlarged by the working copy, so softer than a phone's own close-up: the gate's blur codes would speak
     for them first and hide this code, so the network is read alone."""
     from bench.gate_measure import part_photos
-    from quality_gate.onnx_models import onnx_session
 
-    session = onnx_session(args.graph)
     logits: dict[float, list[float]] = {share: [] for share in CLOSE_UP_SHARES}
     for path in part_photos(args.part, args.limit):
         image, box = load_rgb(path), gd.lesion_box(gd.label_file(path))
-        for share in CLOSE_UP_SHARES:
-            (out,) = session.run(None, {session.get_inputs()[0].name: served_input(close_up(image, box, share))[None]})
-            logits[share].append(float(np.asarray(out).ravel()[0]))
+        inputs = np.stack([served_input(close_up(image, box, share)) for share in CLOSE_UP_SHARES])
+        for share, logit in zip(CLOSE_UP_SHARES, graph_logits(args.graph, inputs), strict=True):
+            logits[share].append(logit)
     print(f"{args.part}: the network's logit on close-ups ({args.graph.name}), above {args.threshold}")
     for share, values in logits.items():
         v = np.array(values)
@@ -381,19 +389,11 @@ def real_views(args: argparse.Namespace) -> None:
     """The network's logit alone on the 13 views every bench judges of each real non-skin photo of one role
     (`real_images.seeded_views`), and how many lie above `--threshold`: how a network other than the shipped one reads
     them, without measuring the whole gate again."""
-    from quality_gate.onnx_models import onnx_session
-
-    session = onnx_session(args.graph)
     print(f"{args.role} photos: views above {args.threshold} ({args.graph.name})")
     for source in real_images.SOURCES:
         if source.role == args.role:
             inputs = np.stack([served_input(view) for _, view in real_images.seeded_views(source)])
-            logits = np.array(
-                [
-                    float(np.asarray(session.run(None, {session.get_inputs()[0].name: x[None]})[0]).ravel()[0])
-                    for x in inputs
-                ]
-            )
+            logits = graph_logits(args.graph, inputs)
             print(
                 f"  {source.name:24s} {int((logits > args.threshold).sum()):2d} of {len(logits)}, min {logits.min():6.2f}"
             )

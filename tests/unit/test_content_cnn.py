@@ -151,3 +151,9 @@ def test_close_ups_are_centred_on_the_lesions_and_stay_inside_the_frame() -> Non
     corner = train.close_up(image, (0.9, 0.9, 1.0, 1.0), 0.5)  # would stick out: moved inside
     assert np.array_equal(corner, image[240:, 320:])
     assert np.array_equal(train.close_up(image, None, 1.0), image)
+
+
+def test_a_graphs_logits_on_served_inputs_are_what_the_gate_reads() -> None:
+    photos = [skin_photo(640, 480, seed=s) for s in (3, 4)]
+    inputs = np.stack([train.served_input(photo) for photo in photos])
+    assert train.graph_logits(content_cnn.MODEL_PATH, inputs) == pytest.approx([served(p) for p in photos], abs=1e-6)
