@@ -132,7 +132,7 @@ def test_an_exported_graph_comes_back_as_a_trainable_network_with_the_same_outpu
         assert torch.allclose(train.from_onnx(tmp_path / "again.onnx")(x), model(x), atol=1e-4)
 
 
-def test_the_smallest_skin_crop_is_a_setting_of_the_stream() -> None:
+def test_the_smallest_crops_are_settings_of_the_stream() -> None:
     skin = [skin_photo(640, 480, seed=1)]
     bank = [train.at_half(gd.non_skin("texture", 1))]
     close = train.Copies(skin, [0], [], [], bank, train.Config(epochs=1, per_photo=64, least_skin=0.12), seed=0)
@@ -141,6 +141,11 @@ def test_the_smallest_skin_crop_is_a_setting_of_the_stream() -> None:
     # the same seeds draw the same relative crop size; a lower floor reaches smaller crops, which at_half enlarges more
     # and so shows less fine detail per input pixel: the inputs differ
     assert any(not np.array_equal(close[i][0], wide[i][0]) for i in range(0, 128, 2))
+    # and the generated non-skin's crops likewise (odd items: no real photos here, so every one is a bank crop)
+    assert all(np.array_equal(close[i][0], wide[i][0]) for i in range(1, 128, 2))
+    closer = train.Copies(skin, [0], [], [], bank, train.Config(epochs=1, per_photo=64, least_bank=0.15), seed=0)
+    assert train.Config().least_bank == 0.5
+    assert any(not np.array_equal(closer[i][0], wide[i][0]) for i in range(1, 128, 2))
 
 
 def test_close_ups_are_centred_on_the_lesions_and_stay_inside_the_frame() -> None:
