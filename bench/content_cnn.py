@@ -239,6 +239,19 @@ def _view_inputs(path: str) -> np.ndarray:
 # --- commands --------------------------------------------------------------------------------------------------------
 
 
+def packed(data: Path, limit: int = 0) -> tuple[list[Path], list[Path]]:
+    """The fit photos (the first `limit`, 0: all) and the development real photos of a `pack` folder."""
+    return sorted((data / "images").glob("*.jpg"))[: limit or None], sorted((data / "real").glob("*.png"))
+
+
+def stream(photos: list[Path], reals: list[Path], bank: list[np.ndarray], config: Config, seed: int) -> Copies:
+    """The stream of training copies over packed photos, each with its fold (`fit` and `finetune` train on it)."""
+    by_name = real_folds([p.stem for p in reals])
+    skin = [load_rgb(p) for p in photos]
+    real = [at_most(load_rgb(p), 1280) for p in reals]
+    return Copies(skin, folds_of(photos), real, [by_name[p.stem] for p in reals], bank, config, seed)
+
+
 def fit(args: argparse.Namespace) -> None:
     """Fold networks and the final one, trained together on one stream of copies (each fold's loss masks its own
     photos out), then the out-of-fold scores `cv` reads."""
@@ -247,8 +260,7 @@ def fit(args: argparse.Namespace) -> None:
 
     given = {"epochs": args.epochs, "bank": args.bank, "least_skin": args.least_skin, "least_bank": args.least_bank}
     config = Config(**{name: value for name, value in given.items() if value})
-    photos = sorted((args.data / "images").glob("*.jpg"))[: args.limit or None]
-    reals = sorted((args.data / "real").glob("*.png"))
+    photos, reals = packed(args.data, args.limit)
     skin_folds = folds_of(photos)
     by_name = real_folds([p.stem for p in reals])
     started = time.time()
@@ -259,9 +271,7 @@ def fit(args: argparse.Namespace) -> None:
     print(
         f"bank {len(bank)}, good copies {good.shape}, views {views.shape} in {time.time() - started:.0f} s", flush=True
     )
-    skin = [load_rgb(p) for p in photos]
-    real = [at_most(load_rgb(p), 1280) for p in reals]
-    data = Copies(skin, skin_folds, real, [by_name[p.stem] for p in reals], bank, config, seed=300)
+    data = stream(photos, reals, bank, config, seed=300)
     loader = DataLoader(
         data, batch_size=256, shuffle=True, num_workers=args.workers, drop_last=True, pin_memory=args.device != "cpu"
     )
@@ -305,7 +315,9 @@ def from_onnx(path: Path):
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
     convs = [node for node in graph.node if node.op_type == "Conv"]
     (gemm,) = [node for node in graph.node if node.op_type == "Gemm"]
-    model = make_model(int(weights[convs[0].input[1]].shape[0]), int(weights[convs[0].input[1]].shape[1]), False)
+    model = make_model(
+        int(weights[convs[0].input[1]].shape[0]), int(weights[convs[0].input[1]].shape[1]), batch_norm=False
+    )
     layers = [m for m in model if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
     with torch.no_grad():
         for layer, node in zip(layers, [*convs, gemm], strict=True):
@@ -322,15 +334,11 @@ def finetune(args: argparse.Namespace) -> None:
     from torch.utils.data import DataLoader
 
     config = Config(epochs=args.epochs, lr=args.lr, least_skin=args.least_skin, bank=args.bank or Config.bank)
-    photos = sorted((args.data / "images").glob("*.jpg"))[: args.limit or None]
-    reals = sorted((args.data / "real").glob("*.png"))
+    photos, reals = packed(args.data, args.limit)
     started = time.time()
     with multiprocessing.Pool(args.workers or 1) as pool:
         bank = pool.map(_bank_image, range(config.bank), chunksize=16)
-    skin = [load_rgb(p) for p in photos]
-    real = [at_most(load_rgb(p), 1280) for p in reals]
-    by_name = real_folds([p.stem for p in reals])
-    data = Copies(skin, folds_of(photos), real, [by_name[p.stem] for p in reals], bank, config, seed=args.seed)
+    data = stream(photos, reals, bank, config, seed=args.seed)
     loader = DataLoader(data, batch_size=256, shuffle=True, num_workers=args.workers, drop_last=True)
     torch.manual_seed(0)
     model = from_onnx(args.start).to(args.device)
