@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -180,6 +181,9 @@ def random_degradations(image: np.ndarray, rng: np.random.Generator) -> list[tup
         )
     )
     return out
+
+
+ImageRow = tuple[str, str, str, str, str | None, np.ndarray]  # set, part, photo, kind, label, image
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -331,26 +335,36 @@ def grid_photos(set_: str, limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> list
     return fit_sample(limit, seed)[1]
 
 
-def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thresholds) -> list[dict]:
-    """Every photo through the fixed grid of degradations and tone shifts."""
-    rows = []
+def grid_images(set_: str, photos: list[Path], part_of: dict[str, str]) -> Iterator[tuple[int, ImageRow]]:
+    """Every photo through the fixed grid of degradations and tone shifts: (the photo's index, the row's image)."""
     for index, path in enumerate(track(photos, description=f"{set_} photos x grid")):
         image = load_rgb(path)
         box = gd.lesion_box(gd.label_file(path))
         for name, (_, code) in VALID_GRID.items():
-            degraded = degrade(name, image, index, box)
-            rows.append(row(set_, part_of[path.name], path.name, name, code, degraded, t))
-            if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
-                rows[-1]["ita"] = gd.ita(degraded)
-            elif (direction := grid_direction(name, index)) is not None:
-                rows[-1]["direction"] = direction
+            yield index, (set_, part_of[path.name], path.name, name, code, degrade(name, image, index, box))
+
+
+def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thresholds) -> list[dict]:
+    """The measures of `grid_images`, with each good row's skin tone and each fault's direction."""
+    rows = []
+    for index, image_row in grid_images(set_, photos, part_of):
+        rows.append(row(*image_row, t))
+        name, code, degraded = image_row[3:]
+        if code is None:  # skin tone of the good photos, for the per-tone false-reject rates
+            rows[-1]["ita"] = gd.ita(degraded)
+        elif (direction := grid_direction(name, index)) is not None:
+            rows[-1]["direction"] = direction
     return rows
 
 
+def valid_parts() -> dict[str, str]:
+    """The protocol part of each valid photo, by name."""
+    parts = split_names([p.name for p in grid_photos("valid")])
+    return {name: part for part, names in parts.items() for name in names}
+
+
 def measure_valid(t: Thresholds) -> list[dict]:
-    photos = grid_photos("valid")
-    parts = split_names([p.name for p in photos])
-    return measure_grid("valid", photos, {name: part for part, names in parts.items() for name in names}, t)
+    return measure_grid("valid", grid_photos("valid"), valid_parts(), t)
 
 
 def measure_holdout(limit: int, seed: int, t: Thresholds) -> list[dict]:
@@ -359,32 +373,52 @@ def measure_holdout(limit: int, seed: int, t: Thresholds) -> list[dict]:
     return measure_grid("holdout", rest, {path.name: "holdout" for path in rest}, t)
 
 
-def measure_nonskin(t: Thresholds) -> list[dict]:
-    rows = []
+def nonskin_images() -> Iterator[ImageRow]:
+    """Held-back generated non-skin (seeds 1000.., parts alternating) and a background crop of each valid photo."""
     for family in track(list(gd.NON_SKIN), description="non-skin (held back)"):
         for s in range(1000, 1040):
             part = "selection" if s % 2 == 0 else "report"
-            rows.append(row("nonskin", part, f"{family}-{s}", family, "not_skin_photo", gd.non_skin(family, s), t))
+            yield "nonskin", part, f"{family}-{s}", family, "not_skin_photo", gd.non_skin(family, s)
     photos = sorted((ACNE04 / "valid" / "images").glob("*.jpg"))
     parts = split_names([p.name for p in photos])
     rng = np.random.default_rng(7)
     for part, names in parts.items():
         for name in names:
             for crop in gd.background_crops(load_rgb(ACNE04 / "valid" / "images" / name), rng, count=1):
-                rows.append(row("nonskin", part, name, "background crop", "not_skin_photo", crop, t))
-    return rows
+                yield "nonskin", part, name, "background crop", "not_skin_photo", crop
 
 
-def measure_real(t: Thresholds) -> list[dict]:
+def measure_nonskin(t: Thresholds) -> list[dict]:
+    return [row(*image_row, t) for image_row in nonskin_images()]
+
+
+def real_images_rows() -> Iterator[ImageRow]:
     """Real photos that show no skin (`bench/real_images.py`), whole and cropped, at phone size; `part` is the
     source's role (development or report)."""
     from bench import real_images
 
-    rows = []
     for source in track(real_images.SOURCES, description="real non-skin images"):
         for kind, view in real_images.seeded_views(source):
-            rows.append(row("real", source.role, source.name, f"real {kind}", "not_skin_photo", view, t))
-    return rows
+            yield "real", source.role, source.name, f"real {kind}", "not_skin_photo", view
+
+
+def measure_real(t: Thresholds) -> list[dict]:
+    return [row(*image_row, t) for image_row in real_images_rows()]
+
+
+def set_images(set_: str, limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> Iterator[ImageRow]:
+    """The images of a judged set (valid, holdout, nonskin, real) in the order its measures are cached: what a
+    candidate network is run on (`bench/content_cnn.py relogit`) without measuring everything again."""
+    if set_ == "valid":
+        return (image_row for _, image_row in grid_images("valid", grid_photos("valid"), valid_parts()))
+    if set_ == "holdout":
+        rest = grid_photos("holdout", limit, seed)
+        return (image_row for _, image_row in grid_images("holdout", rest, {p.name: "holdout" for p in rest}))
+    if set_ == "nonskin":
+        return nonskin_images()
+    if set_ == "real":
+        return real_images_rows()
+    raise ValueError(f"no judged set {set_!r}")
 
 
 def main() -> None:

@@ -139,6 +139,13 @@ def compute_measures(
     return values
 
 
+def trimmed(image: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """The photo inside a uniform frame around it (`borders.content_box`), what every measure reads; the photo
+    itself when it has none or `trim_borders` is off."""
+    box = borders.content_box(image) if thresholds.trim_borders else None
+    return image if box is None else image[box[1] : box[3], box[0] : box[2]]
+
+
 def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float]:
     """The measures computed from pixels alone (the out-of-distribution statistics are fitted on these).
 
@@ -148,9 +155,7 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
     `content_width` and `content_height` say what share of each side was kept.
     """
     full_height, full_width = image.shape[:2]
-    box = borders.content_box(image) if thresholds.trim_borders else None
-    if box is not None:
-        image = image[box[1] : box[3], box[0] : box[2]]
+    image = trimmed(image, thresholds)
     height, width = image.shape[:2]
     side = thresholds.analysis_side
     work, half = measures.working_copies(image, side)

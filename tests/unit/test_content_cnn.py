@@ -162,3 +162,104 @@ def test_a_graphs_logits_on_served_inputs_are_what_the_gate_reads() -> None:
     photos = [skin_photo(640, 480, seed=s) for s in (3, 4)]
     inputs = np.stack([train.served_input(photo) for photo in photos])
     assert train.graph_logits(content_cnn.MODEL_PATH, inputs) == pytest.approx([served(p) for p in photos], abs=1e-6)
+
+
+def _cached(rows: list[tuple], logits: list[float]) -> list[dict]:
+    return [
+        {"set": s, "part": part, "photo": photo, "kind": kind, "label": label, "measures": {"content_logit": v, "x": 1}}
+        for (s, part, photo, kind, label, _), v in zip(rows, logits, strict=True)
+    ]
+
+
+def test_relogit_runs_another_graph_on_the_rows_images_and_keeps_every_other_measure(tmp_path, monkeypatch) -> None:
+    """A cache made with the shipped graph comes back unchanged under --check; a cache of other rows, or logits of
+    another network, stops the run instead of writing a mixed cache."""
+    import argparse
+    import json
+
+    import bench.gate_measure as gm
+
+    images = [("real", "report", f"p{s}", "real whole", "not_skin_photo", skin_photo(640, 480, seed=s)) for s in (5, 6)]
+    monkeypatch.setattr(gm, "set_images", lambda set_: iter(images))
+    truth = [served(image[5]) for image in images]
+    cache, out = tmp_path / "m.json", tmp_path / "out.json"
+
+    def run(rows: list[dict], check: bool) -> list[dict]:
+        cache.write_text(json.dumps(rows))
+        args = argparse.Namespace(measures=cache, graph=content_cnn.MODEL_PATH, out=out, check=check)
+        train.relogit(args)
+        return json.loads(out.read_text())
+
+    shifted = run(_cached(images, [t + 3.0 for t in truth]), check=False)
+    assert [r["measures"]["content_logit"] for r in shifted] == pytest.approx(truth, abs=1e-6)
+    assert all(r["measures"]["x"] == 1 for r in shifted)
+    assert run(_cached(images, truth), check=True) == shifted
+    out.unlink()
+    with pytest.raises(SystemExit, match="disagree"):
+        run(_cached(images, [t + 3.0 for t in truth]), check=True)
+    other = [(*images[0][:2], "elsewhere", *images[0][3:]), images[1]]
+    with pytest.raises(SystemExit, match="does not hold"):
+        run(_cached(other, truth), check=False)
+    with pytest.raises(ValueError):  # a cache with more rows than the images made
+        run(_cached([*images, images[0]], [*truth, 0.0]), check=False)
+    assert not out.exists()
+
+
+def test_families_prints_each_kinds_median_and_its_margin_over_the_threshold(tmp_path, capsys) -> None:
+    import argparse
+    import json
+
+    rows = [
+        {"set": "nonskin", "part": part, "photo": f"{kind}-{i}", "kind": kind, "label": "not_skin_photo",
+         "measures": {"content_logit": value}}
+        for part in ("selection", "report")
+        for kind, values in (("fur", (0.5, 1.5, 9.0)), ("wood", (4.0, 5.0, 6.0)))
+        for i, value in enumerate(values)
+    ]  # fmt: skip
+    cache = tmp_path / "m.json"
+    cache.write_text(json.dumps(rows))
+    train.families(argparse.Namespace(measures=[cache], set="nonskin", part="selection", threshold=1.0))
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "median   1.50 (margin   0.50)" in lines["fur"] and "lowest   0.50, above 2" in lines["fur"]
+    assert "never trained on" in lines["fur"] and "never trained on" not in lines["wood"]
+    assert "median   5.00 (margin   4.00)" in lines["wood"] and "3 rows" in lines["wood"]
+
+
+def test_the_served_input_is_the_photo_inside_a_screenshots_frame() -> None:
+    """The network reads what every measure reads: the photo inside a uniform frame (`policy.trimmed`), so a bench's
+    logit is the gate's for a screenshot too."""
+    photo = skin_photo(640, 480, seed=7)
+    shot = gd.screenshot(0)(photo)
+    assert assess(shot).measures["content_logit"] == pytest.approx(float(train.graph_logits(
+        content_cnn.MODEL_PATH, train.served_input(shot)[None])[0]), abs=1e-6)  # fmt: skip
+    inside = np.stack([train.served_input(shot), train.served_input(photo)])
+    assert np.abs(inside[0] - inside[1]).mean() < 0.05  # the frame is cut: the photo's own pixels, to the inset
+
+
+def test_the_grid_rows_and_their_images_come_in_one_order(tmp_path) -> None:
+    """`relogit` pairs cached rows with images by position: `measure_grid` must measure exactly what `grid_images`
+    makes, in its order (photos made in code, one with a lesion label and one without)."""
+    import cv2
+
+    import bench.gate_measure as gm
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    photos = []
+    for seed in (8, 9):
+        path = tmp_path / "images" / f"p{seed}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(skin_photo(320, 240, seed=seed), cv2.COLOR_RGB2BGR))
+        photos.append(path)
+    (tmp_path / "labels" / "p8.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    parts = {"p8.jpg": "selection", "p9.jpg": "report"}
+    made = list(gm.grid_images("valid", photos, parts))
+    rows = gm.measure_grid("valid", photos, parts, Thresholds())
+    assert len(made) == len(rows) == 2 * len(gm.VALID_GRID)
+    assert [(r["set"], r["part"], r["photo"], r["kind"]) for r in rows] == [image[:4] for _, image in made]
+    some = [0, 5, len(rows) - 1]
+    for i in some:
+        assert rows[i]["measures"]["content_logit"] == pytest.approx(
+            float(train.graph_logits(content_cnn.MODEL_PATH, train.served_input(made[i][1][5])[None])[0]), abs=1e-6
+        )
+    with pytest.raises(ValueError, match="no judged set"):
+        gm.set_images("train")
