@@ -357,20 +357,22 @@ def measure_grid(set_: str, photos: list[Path], part_of: dict[str, str], t: Thre
     return rows
 
 
-def valid_parts() -> dict[str, str]:
-    """The protocol part of each valid photo, by name."""
-    parts = split_names([p.name for p in grid_photos("valid")])
-    return {name: part for part, names in parts.items() for name in names}
+def grid_set(set_: str, limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> tuple[list[Path], dict[str, str]]:
+    """A grid set's photos in grid order (`grid_photos`) and each one's protocol part, by name."""
+    photos = grid_photos(set_, limit, seed)
+    if set_ != "valid":
+        return photos, {path.name: "holdout" for path in photos}
+    parts = split_names([p.name for p in photos])
+    return photos, {name: part for part, names in parts.items() for name in names}
 
 
 def measure_valid(t: Thresholds) -> list[dict]:
-    return measure_grid("valid", grid_photos("valid"), valid_parts(), t)
+    return measure_grid("valid", *grid_set("valid"), t)
 
 
 def measure_holdout(limit: int, seed: int, t: Thresholds) -> list[dict]:
     """The train photos outside the fit sample through the same grid: read by no fit and no choice."""
-    rest = grid_photos("holdout", limit, seed)
-    return measure_grid("holdout", rest, {path.name: "holdout" for path in rest}, t)
+    return measure_grid("holdout", *grid_set("holdout", limit, seed), t)
 
 
 def nonskin_images() -> Iterator[ImageRow]:
@@ -392,7 +394,7 @@ def measure_nonskin(t: Thresholds) -> list[dict]:
     return [row(*image_row, t) for image_row in nonskin_images()]
 
 
-def real_images_rows() -> Iterator[ImageRow]:
+def real_photo_images() -> Iterator[ImageRow]:
     """Real photos that show no skin (`bench/real_images.py`), whole and cropped, at phone size; `part` is the
     source's role (development or report)."""
     from bench import real_images
@@ -403,21 +405,18 @@ def real_images_rows() -> Iterator[ImageRow]:
 
 
 def measure_real(t: Thresholds) -> list[dict]:
-    return [row(*image_row, t) for image_row in real_images_rows()]
+    return [row(*image_row, t) for image_row in real_photo_images()]
 
 
 def set_images(set_: str, limit: int = FIT_LIMIT, seed: int = FIT_SEED) -> Iterator[ImageRow]:
     """The images of a judged set (valid, holdout, nonskin, real) in the order its measures are cached: what a
     candidate network is run on (`bench/content_cnn.py relogit`) without measuring everything again."""
-    if set_ == "valid":
-        return (image_row for _, image_row in grid_images("valid", grid_photos("valid"), valid_parts()))
-    if set_ == "holdout":
-        rest = grid_photos("holdout", limit, seed)
-        return (image_row for _, image_row in grid_images("holdout", rest, {p.name: "holdout" for p in rest}))
+    if set_ in ("valid", "holdout"):
+        return (image_row for _, image_row in grid_images(set_, *grid_set(set_, limit, seed)))
     if set_ == "nonskin":
         return nonskin_images()
     if set_ == "real":
-        return real_images_rows()
+        return real_photo_images()
     raise ValueError(f"no judged set {set_!r}")
 
 
