@@ -54,7 +54,7 @@ at most 2 at 25%), generated fur median logit -0.69 (margin 0.06, rule 2), devel
 (rule 99.5%). Read after: three report views of real cheetahs passed it.
 
 `relogit` measures a candidate network without measuring everything again: it makes each cached row's image again
-(`gate_measure.set_images`) and runs the candidate on it (3.5 min for valid on 2 cores, against 7-15 min); with the
+(`gate_measure.set_images`) and runs the candidate on it (3.5 min for valid on one core, against 7-15 min); with the
 shipped graph and `--check` it gives every cached logit back exactly, which is checked before a candidate is read.
 """
 
@@ -436,7 +436,7 @@ def relogit(args: argparse.Namespace) -> None:
         if (r["set"], r["part"], r["photo"], r["kind"]) != image_row[:4]:
             raise SystemExit(f"{args.measures} does not hold what gate_measure makes now: {image_row[:4]} vs {r}")
         logit = float(graph_logits(args.graph, served_input(image_row[5])[None])[0])
-        worst = max(worst, abs(logit - r["measures"].get("content_logit", math.nan)))
+        worst = max(worst, abs(logit - r["measures"].get("content_logit", math.inf)))  # none cached: no match
         r["measures"]["content_logit"] = logit
     print(f"{len(rows)} rows of {', '.join(sets)}: largest change of content_logit {worst:.2e} ({args.graph.name})")
     if args.check and not worst <= 1e-4:

@@ -197,6 +197,10 @@ def test_relogit_runs_another_graph_on_the_rows_images_and_keeps_every_other_mea
     out.unlink()
     with pytest.raises(SystemExit, match="disagree"):
         run(_cached(images, [t + 3.0 for t in truth]), check=True)
+    older = _cached(images, truth)
+    del older[1]["measures"]["content_logit"]  # measured before the network: nothing to check against
+    with pytest.raises(SystemExit, match="disagree"):
+        run(older, check=True)
     other = [(*images[0][:2], "elsewhere", *images[0][3:]), images[1]]
     with pytest.raises(SystemExit, match="does not hold"):
         run(_cached(other, truth), check=False)
