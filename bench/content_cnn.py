@@ -9,6 +9,7 @@
     .venv/bin/python bench/content_cnn.py threshold --measures var/gate/m-valid.json       # selection part only
     .venv/bin/python bench/content_cnn.py plot --measures var/gate/m-valid.json var/gate/m-nonskin-real.json
     .venv/bin/python bench/content_cnn.py closeups --part selection [--graph other.onnx --threshold -1.0]
+    .venv/bin/python bench/content_cnn.py closeups --part report holdout --plot docs/figures/content_closeups.png
     .venv/bin/python bench/content_cnn.py views --role report [--graph other.onnx --threshold -1.0]
     nice .venv/bin/python bench/content_cnn.py finetune --workers 1 --out var/gate/content-ft    # from the shipped graph
     .venv/bin/python bench/content_cnn.py relogit --measures var/gate/m-valid.json --graph other.onnx --out o.json
@@ -385,26 +386,60 @@ def close_up(image: np.ndarray, box: gd.Box | None, share: float) -> np.ndarray:
     return np.ascontiguousarray(image[y0 : y0 + ch, x0 : x0 + cw])
 
 
-def close_ups(args: argparse.Namespace) -> None:
-    """The network's logit on close-ups of good photos of one part (`CLOSE_UP_SHARES`), through the serving path,
-    and how many lie above `--threshold`: would a close-up be refused as "not skin"? The crops are the 640 px photo's
-    pixels, enlarged by the working copy, so softer than a phone's own close-up: the gate's blur codes would speak
-    for them first and hide this code, so the network is read alone."""
+def close_up_logits(part: str, graph: Path, limit: int) -> dict[float, np.ndarray]:
+    """The graph's logit on each photo's close-ups of one part, by share of each side (`CLOSE_UP_SHARES`)."""
     from bench.gate_measure import part_photos
 
     logits: dict[float, list[float]] = {share: [] for share in CLOSE_UP_SHARES}
-    for path in part_photos(args.part, args.limit):
+    for path in part_photos(part, limit):
         image, box = load_rgb(path), gd.lesion_box(gd.label_file(path))
         inputs = np.stack([served_input(close_up(image, box, share)) for share in CLOSE_UP_SHARES])
-        for share, logit in zip(CLOSE_UP_SHARES, graph_logits(args.graph, inputs), strict=True):
+        for share, logit in zip(CLOSE_UP_SHARES, graph_logits(graph, inputs), strict=True):
             logits[share].append(logit)
-    print(f"{args.part}: the network's logit on close-ups ({args.graph.name}), above {args.threshold}")
-    for share, values in logits.items():
-        v = np.array(values)
-        print(
-            f"  {100 * share:5.0f}% of each side: {int((v > args.threshold).sum()):3d} of {len(v)} above; "
-            f"median {np.median(v):6.2f}, 90th percentile {np.quantile(v, 0.9):6.2f}, max {v.max():6.2f}"
-        )
+    return {share: np.array(values) for share, values in logits.items()}
+
+
+def close_ups(args: argparse.Namespace) -> None:
+    """The network's logit on close-ups of good photos of each part (`CLOSE_UP_SHARES`), through the serving path,
+    and how many lie above `--threshold`: would a close-up be refused as "not skin"? The crops are the 640 px photo's
+    pixels, enlarged by the working copy, so softer than a phone's own close-up: the gate's blur codes would speak
+    for them first and hide this code, so the network is read alone. `--plot` draws the share above the threshold
+    by how much of the photo the close-up keeps, with 95% intervals."""
+    from bench.intervals import wilson
+
+    above: dict[str, dict[float, tuple[int, int]]] = {}
+    for part in args.part:
+        logits = close_up_logits(part, args.graph, args.limit)
+        print(f"{part}: the network's logit on close-ups ({args.graph.name}), above {args.threshold}")
+        above[part] = {}
+        for share, v in logits.items():
+            above[part][share] = (int((v > args.threshold).sum()), len(v))
+            print(
+                f"  {100 * share:5.0f}% of each side: {above[part][share][0]:3d} of {len(v)} above; "
+                f"median {np.median(v):6.2f}, 90th percentile {np.quantile(v, 0.9):6.2f}, max {v.max():6.2f}"
+            )
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        for part, counts in above.items():
+            shares = sorted(counts)
+            rates = [100 * counts[s][0] / counts[s][1] for s in shares]
+            low, high = zip(*(wilson(*counts[s]) for s in shares), strict=True)
+            x = [100 * s for s in shares]
+            ax.plot(x, rates, marker="o", label=f"{part} ({counts[shares[0]][1]} photos)")
+            ax.fill_between(x, [100 * v for v in low], [100 * v for v in high], alpha=0.15)
+        ax.set(xlabel="close-up: share of each side of the photo kept (%)", ylabel="taken for not skin (%)")
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks([100 * s for s in CLOSE_UP_SHARES], [f"{100 * s:.0f}" for s in CLOSE_UP_SHARES])
+        ax.set_title(f"Content network alone ({args.graph.name}) above {args.threshold} on close-ups of good photos",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=8)
+        save_figure(fig, args.plot)
 
 
 def real_views(args: argparse.Namespace) -> None:
@@ -579,7 +614,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bank", type=int, default=0, help="override the generated bank's size (a quick try)")
     p.add_argument("--limit", type=int, default=0, help="first N photos only (a quick try)")
     p = sub.add_parser("closeups")
-    p.add_argument("--part", default="selection", choices=("selection", "report", "holdout"))
+    p.add_argument("--part", nargs="+", default=["selection"], choices=("selection", "report", "holdout"))
+    p.add_argument("--plot", type=Path, help="write the share above the threshold by close-up size (PNG) here")
     p.add_argument("--graph", type=Path, default=MODEL_PATH)
     p.add_argument("--threshold", type=float, default=Thresholds().max_content_logit)
     p.add_argument("--limit", type=int, default=500, help="holdout photos")

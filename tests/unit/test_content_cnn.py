@@ -267,3 +267,18 @@ def test_the_grid_rows_and_their_images_come_in_one_order(tmp_path) -> None:
         )
     with pytest.raises(ValueError, match="no judged set"):
         gm.set_images("train")
+
+
+def test_closeups_counts_each_part_above_the_threshold_and_plots_it(tmp_path, monkeypatch, capsys) -> None:
+    import argparse
+
+    values = {share: np.array([-3.0, -1.0, 0.5, 2.0]) * share for share in train.CLOSE_UP_SHARES}
+    monkeypatch.setattr(train, "close_up_logits", lambda part, graph, limit: values)
+    plot = tmp_path / "closeups.png"
+    args = argparse.Namespace(
+        part=["report", "holdout"], graph=content_cnn.MODEL_PATH, threshold=0.0, limit=5, plot=plot
+    )
+    train.close_ups(args)
+    out = capsys.readouterr().out
+    assert out.count("100% of each side:   2 of 4 above") == 2 and "15% of each side:   2 of 4 above" in out
+    assert plot.stat().st_size > 10_000
