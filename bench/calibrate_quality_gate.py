@@ -315,9 +315,11 @@ def offset_sweep(rows: list[dict], offsets: list[float], thresholds: Thresholds)
         for parts in (("selection",), ("report", "holdout")):
             rates, met = {}, 0
             for name, _, side, target in BARS:
-                values = [o for part in parts for v in outcomes.get(name, {}).get(part, {}).values() for o in v]
-                if values:
-                    rates[name] = sum(values) / len(values)
+                clusters = {
+                    f"{part}/{photo}": v for part in parts for photo, v in outcomes.get(name, {}).get(part, {}).items()
+                }
+                if any(clusters.values()):
+                    rates[name] = share(clusters)
                     met += rates[name] <= target if side == "max" else rates[name] >= target
             catches = {name: rate for name, rate in rates.items() if name.startswith("caught")}
             worst = min(catches, key=catches.get) if catches else None
