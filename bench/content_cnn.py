@@ -78,9 +78,9 @@ from bench.figures import save_figure
 from bench.gate_measure import degrade, load_rgb
 from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model, optimise, score
 from bench.lighting_cnn import pack as pack_fit_sample
+from bench.relogit import served_half
 from quality_gate.content_cnn import INPUT_SIDE, MODEL_PATH, model_input
-from quality_gate.measures import working_copies
-from quality_gate.policy import Thresholds, trimmed
+from quality_gate.policy import Thresholds
 
 HALF = 320  # long side of the half-size working copy of a 640 px photo
 NEGATIVE_SEED = 100_000  # generated training images use seeds from here (benches judge 0.. and 1000..)
@@ -231,9 +231,7 @@ class Copies:
 def served_input(image: np.ndarray) -> np.ndarray:
     """What the gate feeds the network (`policy.image_measures`: the half-size working copy of the photo inside any
     uniform frame)."""
-    t = Thresholds()
-    _, half = working_copies(trimmed(image, t), t.analysis_side)
-    return model_input(half)[0]
+    return model_input(served_half(image))[0]
 
 
 def _good_inputs(job: tuple[int, str]) -> np.ndarray:
@@ -457,28 +455,11 @@ def real_views(args: argparse.Namespace) -> None:
 
 
 def relogit(args: argparse.Namespace) -> None:
-    """A measures cache with `content_logit` from another graph: each row's image made again as `gate_measure.py`
-    made it (`gate_measure.set_images`, the same order) and run through `--graph`, every other measure kept. What
-    the gate would say with a candidate network, in minutes instead of a new measuring run. `--graph` the shipped
-    one must give the cache back unchanged (`--check`)."""
-    from bench.gate_measure import set_images
+    """A measures cache with `content_logit` from another graph (`bench/relogit.py`, which does it for either network):
+    with the shipped graph and `--check` every cached logit comes back."""
+    from bench.relogit import relogit as replace_logits
 
-    rows = json.loads(args.measures.read_text())
-    sets = list(dict.fromkeys(r["set"] for r in rows))
-    images = (image_row for set_ in sets for image_row in set_images(set_))
-    worst = 0.0
-    for r, image_row in zip(rows, images, strict=True):  # `strict`: a cache of other sets or photos stops here
-        if (r["set"], r["part"], r["photo"], r["kind"]) != image_row[:4]:
-            raise SystemExit(f"{args.measures} does not hold what gate_measure makes now: {image_row[:4]} vs {r}")
-        logit = float(graph_logits(args.graph, served_input(image_row[5])[None])[0])
-        worst = max(worst, abs(logit - r["measures"].get("content_logit", math.inf)))  # none cached: no match
-        r["measures"]["content_logit"] = logit
-    print(f"{len(rows)} rows of {', '.join(sets)}: largest change of content_logit {worst:.2e} ({args.graph.name})")
-    if args.check and not worst <= 1e-4:
-        raise SystemExit("the cache and the graph disagree: it was measured with another network or other code")
-    if args.out:
-        args.out.write_text(json.dumps(rows))
-        print(f"wrote {args.out}")
+    replace_logits(args.measures, "content_logit", args.graph, args.out, args.check)
 
 
 def families(args: argparse.Namespace) -> None:

@@ -117,9 +117,10 @@ def lesion_boxes(label_file: Path) -> np.ndarray:
 
 def lesion_box(label_file: Path, margin: float = LESION_BOX_MARGIN, least: float = LESION_BOX_MIN) -> Box | None:
     """The box around a photo's labelled lesions (YOLO label file), widened by `margin` and to at least `least` of
-    the frame each way: skin a dermatologist needs to see. Lighting faults placed on it are faults for certain;
-    placed on the frame, a shadow can fall on hair or on the room around a half face and change nothing a
-    dermatologist looks at. None without a label."""
+    the frame each way: skin a dermatologist needs to see. Placed on the frame, a shadow can fall on hair or on the
+    room around a half face and change nothing a dermatologist looks at; placed on this box it lands on the box, but a
+    shadow toward a corner can still darken a corner of it and leave the lesions lit (`bench/lighting_reach.py`
+    measures how much of them each fault darkens). None without a label."""
     boxes = lesion_boxes(label_file)
     if not len(boxes):
         return None

@@ -235,3 +235,33 @@ def test_log_light_plane_adds_a_shadow_as_a_field_and_mixes_with_rgb_networks(
     assert logit(merged, x4) == pytest.approx(np.mean(alone), abs=1e-5)
     monkeypatch.setattr(lighting_cnn, "MODEL_PATH", merged)
     assert lighting_cnn.lighting_logit(photo) == pytest.approx(logit(merged, x4), abs=1e-6)  # a session per graph
+
+
+def test_min_reach_draws_faults_that_darken_the_lesions_and_frame_share_moves_them_off_the_box() -> None:
+    """A shadow that leaves the labelled lesions lit is drawn again (`min_reach`); without it about half the shadows
+    placed on the box miss them. `frame_share` lands the change on the whole frame instead of the lesions' box."""
+    from dataclasses import replace
+
+    from bench.lighting_reach import grey_frame, reached_share, stops_taken
+
+    lesions = np.zeros((128, 128), bool)
+    lesions[60:68, 5:13] = True
+    box = (0.0, 0.25, 0.75, 1.0)
+
+    def reaching(min_reach: float) -> float:
+        config = replace(train.Config(families=("shadow",)), min_reach=min_reach)
+        copies = train.Copies([grey_frame((128, 128))], [box], config, 0, [lesions])
+        shares = [
+            reached_share(lesions, stops_taken(copies.fault("shadow", grey_frame((128, 128)), rng, box, 0)))
+            for rng in (np.random.default_rng([1, i]) for i in range(60))
+        ]
+        return float(np.mean(np.array(shares) >= 0.5))
+
+    assert reaching(0.0) < 0.8 and reaching(0.5) == 1.0
+    rng = np.random.default_rng(0)
+    shipped = train.Copies([grey_frame((128, 128))], [box], train.CONFIGS["base"], 0)
+    assert all(shipped.placement(rng, box) == box for _ in range(20))
+    assert rng.bit_generator.state == np.random.default_rng(0).bit_generator.state  # nothing drawn
+    framed = train.Copies([grey_frame((128, 128))], [box], train.CONFIGS["base-fo"], 0)
+    landed = [framed.placement(rng, box) for _ in range(400)]
+    assert 0.4 < landed.count(None) / 400 < 0.6 and set(landed) == {None, box}
