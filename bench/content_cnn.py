@@ -78,7 +78,7 @@ from bench.figures import save_figure
 from bench.gate_measure import degrade, load_rgb
 from bench.lighting_cnn import FOLDS, colour_cast, folds_of, make_model, optimise, score
 from bench.lighting_cnn import pack as pack_fit_sample
-from bench.relogit import served_half
+from bench.relogit import graph_logits, served_half
 from quality_gate.content_cnn import INPUT_SIDE, MODEL_PATH, model_input
 from quality_gate.policy import Thresholds
 
@@ -358,16 +358,6 @@ def finetune(args: argparse.Namespace) -> None:
     saved = {"config": f"finetuned {config}", "width": config.width, "batch_norm": False, "state": state}
     torch.save(saved, args.out / "final.pt")
     print(f"wrote {args.out / 'final.pt'} in {time.time() - started:.0f} s")
-
-
-def graph_logits(graph: Path, inputs: np.ndarray) -> np.ndarray:
-    """The logits of an exported graph (the shipped one or a candidate) on a stack of `model_input` planes, one run
-    each, as the gate runs it."""
-    from quality_gate.onnx_models import onnx_session
-
-    session = onnx_session(graph)
-    name = session.get_inputs()[0].name
-    return np.array([float(np.asarray(session.run(None, {name: x[None]})[0]).ravel()[0]) for x in inputs])
 
 
 CLOSE_UP_SHARES = (1.0, 0.5, 0.35, 0.25, 0.15)  # of each side of the photo

@@ -409,15 +409,14 @@ class Copies:
         lesions = self.lesions[k] if self.lesions is not None else None
         if self.config.min_reach <= 0 or lesions is None or not lesions.any():
             return fault_copy(family, image, rng, box)
-        for _ in range(REACH_DRAWS):
+        for _ in range(REACH_DRAWS):  # each draw tried on grey; only the one kept is made of the photo
             state = rng.bit_generator.state
-            copy = fault_copy(family, image, rng, box)
-            again = np.random.default_rng()
-            again.bit_generator.state = state  # the same draw, on grey (faults draw before they read the image)
-            taken = stops_taken(fault_copy(family, grey_frame(image.shape[:2]), again, box))
+            taken = stops_taken(fault_copy(family, grey_frame(image.shape[:2]), rng, box))
             if reached_share(lesions, taken) >= self.config.min_reach:
                 break
-        return copy
+        again = np.random.default_rng()
+        again.bit_generator.state = state  # the same draw again (faults draw before they read the image)
+        return fault_copy(family, image, again, box)
 
 
 def train(

@@ -45,17 +45,19 @@ def network_input(measure: str, graph: Path, half: np.ndarray) -> np.ndarray:
     return lighting_cnn.model_input(half, log_light=onnx_session(graph).get_inputs()[0].shape[1] == 4)
 
 
-def graph_logit(graph: Path, planes: np.ndarray) -> float:
-    """The logit an exported graph gives one input, one run, as the gate runs it."""
+def graph_logits(graph: Path, inputs: np.ndarray) -> np.ndarray:
+    """The logits of an exported graph (the shipped one or a candidate) on a stack of model inputs, one run each, as
+    the gate runs it."""
     session = onnx_session(graph)
-    return float(np.asarray(session.run(None, {session.get_inputs()[0].name: planes})[0]).ravel()[0])
+    name = session.get_inputs()[0].name
+    return np.array([float(np.asarray(session.run(None, {name: x[None]})[0]).ravel()[0]) for x in inputs])
 
 
 def read(measure: str, graph: Path, image: np.ndarray, measures: dict[str, float]) -> float:
     """`measure` of `image` through `graph`; the lighting network's 0.0 where the gate does not read it (no skin)."""
     if measure == "lighting_logit" and measures["skin_fraction"] < Thresholds().min_skin_fraction:
         return 0.0
-    return graph_logit(graph, network_input(measure, graph, served_half(image)))
+    return float(graph_logits(graph, network_input(measure, graph, served_half(image)))[0])
 
 
 def relogit_rows(rows: list[dict], measure: str, graph: Path) -> float:
