@@ -265,3 +265,39 @@ def test_min_reach_draws_faults_that_darken_the_lesions_and_frame_share_moves_th
     framed = train.Copies([grey_frame((128, 128))], [box], train.CONFIGS["base-fo"], 0)
     landed = [framed.placement(rng, box) for _ in range(400)]
     assert 0.4 < landed.count(None) / 400 < 0.6 and set(landed) == {None, box}
+
+
+def test_frame_families_put_only_side_light_on_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `-s` recipes land side light (fault or mild) on the whole frame for about half the copies and keep every
+    shadow, blob and spot on the lesions' box; the shipped recipes keep everything on the box."""
+    from bench.lighting_reach import grey_frame
+
+    box = (0.1, 0.2, 0.7, 0.9)
+    landed: list[tuple[str, object]] = []
+
+    def fault(self, family, image, rng, where, k):  # records where a fault lands
+        landed.append((family, where))
+        return image
+
+    def fine(image, rng, side_box, shadow_box, vignettes):
+        landed.extend([("fine side", side_box), ("fine shadow", shadow_box)])
+        return image
+
+    monkeypatch.setattr(train.Copies, "fault", fault)
+    monkeypatch.setattr(train, "fine_copy", fine)
+
+    def places(config: str) -> dict[str, float]:
+        landed.clear()
+        copies = train.Copies([grey_frame((128, 128))], [box], train.CONFIGS[config], 0)
+        for i in range(600):
+            copies[i]
+        kinds = {kind for kind, _ in landed}
+        assert all(where in (None, box) for _, where in landed)
+        return {k: float(np.mean([w is None for kind, w in landed if kind == k])) for k in kinds}
+
+    side = places("base-s")
+    assert 0.35 < side["side"] < 0.65 and 0.35 < side["fine side"] < 0.65
+    assert side["shadow"] == side["blob"] == side["spot"] == side["fine shadow"] == 0.0
+    assert set(places("base").values()) == {0.0}
+    everywhere = places("base-fo")
+    assert all(0.35 < share < 0.65 for share in everywhere.values())
