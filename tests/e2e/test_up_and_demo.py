@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from infra.settings import REPO_ROOT
 from tests.conftest import free_port
+from tests.e2e.up import start_up, up_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,35 +32,10 @@ def children_of(pid: int) -> set[int]:
 
 def test_up_then_demo_walks_the_whole_loop_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "SKINTROUBLE_VAR_DIR": str(tmp_path / "var"),
-        "SKINTROUBLE_MODEL_CACHE": str(REPO_ROOT / "var" / "cache" / "models"),
-        "SKINTROUBLE_MODEL_REFRESH_SECONDS": "5",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI"):
-        env.pop(name, None)
-    log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "up", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = up_env(tmp_path, SKINTROUBLE_MODEL_REFRESH_SECONDS="5")
+    up, log = start_up(tmp_path, port, env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
-            time.sleep(1)
-        else:
-            pytest.fail("the service did not become ready: " + (tmp_path / "up.log").read_text()[-3000:])
+        wait_for(up, f"http://127.0.0.1:{port}/readyz", tmp_path / "up.log")
         printed = (tmp_path / "up.log").read_text()
         assert f"http://127.0.0.1:{port}" in printed and "dermatologist" in printed and "ml-engineer" in printed
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from infra.settings import REPO_ROOT
 from tests.conftest import free_port
+from tests.e2e.up import start_up, up_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,35 +34,10 @@ def proc_stats() -> list[tuple[int, str, int, int]]:
 
 def test_up_stops_every_child_group_on_sighup(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "SKINTROUBLE_VAR_DIR": str(tmp_path / "var"),
-        "SKINTROUBLE_MODEL_CACHE": str(REPO_ROOT / "var" / "cache" / "models"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DATABASE_URL", "REDIS_URL", "MLFLOW_TRACKING_URI"):
-        env.pop(name, None)
-    log = (tmp_path / "up.log").open("w")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "up", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    up, log = start_up(tmp_path, port, up_env(tmp_path))
     groups: set[int] = set()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("the API did not answer: " + (tmp_path / "up.log").read_text()[-3000:])
+        wait_for(up, f"http://127.0.0.1:{port}/healthz", tmp_path / "up.log", every=0.5)
         groups = {pid for pid, _, ppid, pgid in proc_stats() if ppid == up.pid and pgid == pid}
         assert len(groups) == 4  # analysis worker, training worker, beat, API: each leading its own group
         members = [pid for pid, _, _, pgid in proc_stats() if pgid in groups]

@@ -3,8 +3,6 @@ are rate-limited per client address; limited answers carry `Retry-After` and `Ra
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,6 +11,7 @@ from api.main import create_app
 from infra.db.repositories import api_keys
 from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
+from tests.asgi import post_analysis
 
 BIG = 18 * 1024 * 1024
 
@@ -20,40 +19,15 @@ BIG = 18 * 1024 * 1024
 def call_without_reading(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, Any], int]:
     """Send a multipart POST whose body is never offered: (status, body, how many times the app asked for it)."""
     asked = 0
-    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal asked
         asked += 1
         return {"type": "http.request", "body": b"-" * 65536, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/analyses",
-        "raw_path": b"/v1/analyses",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"multipart/form-data; boundary=x"),
-            (b"content-length", str(BIG).encode()),
-            *headers,
-        ],
-        "client": ("203.0.113.7", 50000),
-        "server": ("testserver", 80),
-        "app": app,
-    }
-    asyncio.run(app(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], json.loads(body), asked
+    multipart = [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", str(BIG).encode())]
+    status, body = post_analysis(app, receive, [*multipart, *headers], client=("203.0.113.7", 50000))
+    return status, body, asked
 
 
 def test_an_upload_without_a_valid_key_is_refused_before_its_body_is_read(settings: Settings) -> None:

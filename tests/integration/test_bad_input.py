@@ -6,8 +6,6 @@ The file-level corpus lives in tests/unit/test_photos.py; its API round trip in 
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from api.main import create_app
 from infra.db.repositories import api_keys
 from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
+from tests.asgi import post_analysis
 from tests.conftest import encode, skin_photo
 from tests.unit.test_photos import png_bomb
 
@@ -32,7 +31,6 @@ def _asgi_upload(app: Any, key: str, chunks: int) -> tuple[int, dict[str, Any], 
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode()
     pulled = 0
-    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal pulled
@@ -42,32 +40,13 @@ def _asgi_upload(app: Any, key: str, chunks: int) -> tuple[int, dict[str, Any], 
         body = (head if pulled == 1 else b"") + b"\xff" * CHUNK
         return {"type": "http.request", "body": body, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/analyses",
-        "raw_path": b"/v1/analyses",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"x-api-key", key.encode()),
-            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-    asyncio.run(app(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], json.loads(body), pulled
+    headers = [
+        (b"x-api-key", key.encode()),
+        (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+        (b"transfer-encoding", b"chunked"),
+    ]
+    status, body = post_analysis(app, receive, headers)
+    return status, body, pulled
 
 
 def test_streamed_body_is_cut_off_at_the_limit(settings: Settings) -> None:
