@@ -36,7 +36,7 @@ a development photo. Then for both: exposure, a skin-tone shift (skin only), a c
 noise and JPEG.
 
 What ships (2026-11-28): the 30-epoch final network (trained with its fold networks on a lent H200 in 6 min, 15 loader
-workers), threshold -0.50. Rules and figures: issue 12's note and the README's "Content network". The development views
+workers), threshold -0.50. Rules and figures: issue 12's note and docs/quality_gate.md, "Content network". The development views
 refused by the gate with each fold's network added at that fold's threshold: 99.8% (the gate alone 96.3%; 12 epochs
 97.6%). A threshold high enough for every code-made photo of `detector.synthetic` (seeds 2000-2039) to pass, judged the
 same way per fold, caught 97.1%, short of the 99.3% the rule asked, so it did not ship. The network's code is judged
@@ -46,7 +46,7 @@ on selection for "not skin".
 Close-ups (`closeups`: crops of good photos centred on the lesions, 100-15% of each side, the network read alone): the
 tightest are often taken for something else (15%: 25 of 141 report photos above the threshold). `finetune` trains the
 shipped network on (its graph read back by `from_onnx`, batch norm folded) with skin crops from `--least-skin`: tried
-on the CPU (2026-11-28, 4 and 8 epochs, rules fixed first on selection: README, "Close-ups"), it cut those refusals
+on the CPU (2026-11-28, 4 and 8 epochs, rules fixed first on selection: docs/quality_gate.md, "Close-ups"), it cut those refusals
 from 24 to 7-8 of 142 on selection but moved generated fur, a family it never trained on, 2 logits toward skin, so it
 did not ship. Trained from the start with close-ups instead (2026-11-28, a lent H200, 331 s: `fit --device cuda
 --workers 15 --epochs 30 --least-skin 0.12 --least-bank 0.15`; rules G1 in issue 12's note), it did not ship either:

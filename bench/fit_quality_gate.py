@@ -32,7 +32,7 @@ Protocol (what each choice sees):
   printed value): `--edge-shares` searches its budget with the four codes'; `--catch-floor 0.978` lets every budget
   combination whose lowest catch reaches the floor tie, and the mean catch of blur with noise and JPEG after it
   (`NOISY_KINDS`) decide among them. Chosen so on 2026-11-28 by a rule fixed first: 0.1%, 4.204 px; every other
-  threshold came out as before (README, "The quality gate").
+  threshold came out as before (docs/quality_gate.md).
 - `--out-of-fold` adds the fit sample's good rows to the rows the thresholds and the search are chosen on, each scored
   by a fit made without its fold (5 folds by photo): the holdout's distribution, which selection (142 photos, a
   narrower spread of exposure) stands for poorly. Tried on 2026-11-28 with a rule fixed first (ship if some budgets keep

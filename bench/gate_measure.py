@@ -19,7 +19,7 @@ Three sets, each row {"set", "part", "photo", "kind", "label", "measures"}:
   balance, tone curve, crop, sharpening, mirror: `capture_copies`).
 - `extra-tone`: fine copies with more or less pigment in the skin (`pigment_copies`). Not in the shipped fit: refitted
   with them on 2026-11-28 by a rule fixed first, selection's false rejects could not be held at 1.8% (1.81% at the
-  lowest budgets), and the melanin-metered dark copies of `bench/tone_fairness.py` were still refused 9.6% (README,
+  lowest budgets), and the melanin-metered dark copies of `bench/tone_fairness.py` were still refused 9.6% (docs/quality_gate.md,
   "Skin tone").
 - `real`: real photos that show no skin (`bench/real_images.py`: a cat, a coffee cup, stained tissue...), whole
   and in random crops, enlarged to phone size; `part` development or report (other packages' images).

@@ -8,7 +8,7 @@ cases the models were not fitted on) and as the whole rule for low_resolution an
 chosen on data like the models' thresholds: the lighting, blur and content CNNs' logits and the width of the face's
 strongest edges (blur that a phone's noise hides from the texture measures).
 Fitted by `bench/fit_quality_gate.py`, figures from `bench/calibrate_quality_gate.py`: see the module
-docstrings there and the README section "The quality gate".
+docstrings there and docs/quality_gate.md.
 """
 
 from __future__ import annotations
