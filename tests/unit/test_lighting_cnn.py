@@ -301,3 +301,20 @@ def test_frame_families_put_only_side_light_on_the_frame(monkeypatch: pytest.Mon
     assert set(places("base").values()) == {0.0}
     everywhere = places("base-fo")
     assert all(0.35 < share < 0.65 for share in everywhere.values())
+
+
+def test_paired_catch_reads_a_gain_on_one_row_and_nothing_elsewhere() -> None:
+    """`compare`'s paired difference: a configuration that scores one fault row higher gains there, with an interval
+    above zero, and exactly nothing on the rows it scores alike; the same scores twice give zero everywhere."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.0, 1.0, (300, len(train.EVAL_NAMES))).astype(np.float32)
+    faults = [train.EVAL_NAMES.index(r) for r in train.GRID_FAULTS]
+    base[:, faults] += 2.0
+    other = base.copy()
+    other[:, train.EVAL_NAMES.index("side light 4 stops")] += 1.5
+    diff = train.paired_catch(base, other, train.GRID_FAULTS, draws=300)
+    gain, low, high = diff["side light 4 stops"]
+    assert gain > 5 and 0 < low < gain < high
+    assert all(diff[row] == (0.0, 0.0, 0.0) for row in train.GRID_FAULTS if row != "side light 4 stops")
+    assert 0 < diff["grid mean"][0] == pytest.approx(gain / len(train.GRID_FAULTS))
+    assert set(train.paired_catch(base, base, train.GRID_FAULTS, draws=50).values()) == {(0.0, 0.0, 0.0)}
