@@ -192,6 +192,19 @@ CONFIGS: dict[str, Config] = {
         f"{name}-s": replace(CONFIGS_SHIPPED[name], frame_share=0.5, frame_families=("side",))
         for name in ("base", "no-extra", "long", "no-extra-long")
     },
+    # the same with cast shadows drawn twice as often among the faults, to win back the cast shadows `-s` gave up
+    # (session 22, rule L7: judged by `cv` + `compare` first)
+    **{
+        f"{name}-sw": replace(
+            CONFIGS_SHIPPED[name],
+            frame_share=0.5,
+            frame_families=("side",),
+            families=tuple(
+                f for family in CONFIGS_SHIPPED[name].families for f in [family] * (2 if family == "shadow" else 1)
+            ),
+        )
+        for name in ("base", "no-extra", "long", "no-extra-long")
+    },
 }
 # log of the mean linear red / green and blue / green of a photo, median over the gate's fit sample (64 px inputs)
 CHROMA_REFERENCE = (0.5325, -0.4650)
