@@ -318,3 +318,29 @@ def test_paired_catch_reads_a_gain_on_one_row_and_nothing_elsewhere() -> None:
     assert all(diff[row] == (0.0, 0.0, 0.0) for row in train.GRID_FAULTS if row != "side light 4 stops")
     assert 0 < diff["grid mean"][0] == pytest.approx(gain / len(train.GRID_FAULTS))
     assert set(train.paired_catch(base, base, train.GRID_FAULTS, draws=50).values()) == {(0.0, 0.0, 0.0)}
+
+
+def test_compare_averages_each_side_as_the_graph_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`compare --base A --other A B` judges the ensemble of A and B (the mean of their logits) against A; scores of
+    other photos or variants stop it."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.0, 1.0, (120, len(train.EVAL_NAMES))).astype(np.float32)
+    b = a.copy()
+    b[:, train.EVAL_NAMES.index("cast shadow 3 stops")] += 4.0
+    np.save(tmp_path / "oof-a.npy", a), np.save(tmp_path / "oof-b.npy", b)
+    train.main(
+        [
+            "compare",
+            "--base",
+            str(tmp_path / "oof-a.npy"),
+            "--other",
+            *(str(tmp_path / f) for f in ("oof-a.npy", "oof-b.npy")),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "a+b" in out.splitlines()[0]
+    rows = {line[:34].strip(): line for line in out.splitlines()[1:]}
+    assert "+0.0 [+0.0, +0.0]" in rows["side light 4 stops"] and "+0.0" not in rows["cast shadow 3 stops"].split()[-3]
+    np.save(tmp_path / "oof-c.npy", a[:50])
+    with pytest.raises(SystemExit, match="different photos"):
+        train.main(["compare", "--base", str(tmp_path / "oof-a.npy"), "--other", str(tmp_path / "oof-c.npy")])
