@@ -73,12 +73,14 @@ def lesion_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def reach(kind: str, shape: tuple[int, int], index: int, label_file: Path) -> float | None:
-    """Share of the labelled lesions' area the fault darkens by `REACH_STOPS` or more; None without a label."""
+def reaches(kinds: Iterable[str], shape: tuple[int, int], index: int, label_file: Path) -> dict[str, float] | None:
+    """kind -> share of the labelled lesions' area the fault darkens by `REACH_STOPS` or more, for a photo of `shape` at
+    grid `index` (its label read once for every kind); None without a label."""
     boxes = gd.lesion_boxes(label_file)
     if not len(boxes):
         return None
-    return reached_share(lesion_mask(boxes, shape), darkening(kind, shape, index, gd.lesion_box(label_file)))
+    lesions, box = lesion_mask(boxes, shape), gd.lesion_box(label_file)
+    return {kind: reached_share(lesions, darkening(kind, shape, index, box)) for kind in kinds}
 
 
 def photo_reaches(sets: Iterable[str]) -> dict[tuple[str, str, str], float]:
@@ -86,11 +88,9 @@ def photo_reaches(sets: Iterable[str]) -> dict[tuple[str, str, str], float]:
     out: dict[tuple[str, str, str], float] = {}
     for set_ in sets:
         for index, path in enumerate(track(grid_photos(set_), description=f"{set_}: reach of the lighting faults")):
-            shape = load_rgb(path).shape[:2]
-            for kind in LIGHTING_KINDS:
-                value = reach(kind, shape, index, gd.label_file(path))
-                if value is not None:
-                    out[(set_, path.name, kind)] = value
+            shape = load_rgb(path).shape[:2]  # decoded as the grid decodes it (orientation included)
+            for kind, value in (reaches(LIGHTING_KINDS, shape, index, gd.label_file(path)) or {}).items():
+                out[(set_, path.name, kind)] = value
     return out
 
 

@@ -34,9 +34,10 @@ def test_reach_of_a_shadow_on_the_lesions_and_away_from_them(tmp_path: Path) -> 
     # lesions on the left edge; the frame-wide cast shadow of grid index 0 covers the left 30-60% of the frame
     left = labels(tmp_path / "left.txt", ["0 0.05 0.5 0.06 0.06"])
     right = labels(tmp_path / "right.txt", ["0 0.95 0.5 0.06 0.06"])
-    assert lr.reach("cast shadow 3 stops", (120, 120), 0, left) == pytest.approx(1.0)
-    assert lr.reach("cast shadow 3 stops", (120, 120), 0, right) == pytest.approx(0.0)
-    assert lr.reach("cast shadow 3 stops", (120, 120), 0, tmp_path / "none.txt") is None
+    shadow = ("cast shadow 3 stops",)
+    assert lr.reaches(shadow, (120, 120), 0, left) == {shadow[0]: pytest.approx(1.0)}
+    assert lr.reaches(shadow, (120, 120), 0, right) == {shadow[0]: pytest.approx(0.0)}
+    assert lr.reaches(shadow, (120, 120), 0, tmp_path / "none.txt") is None
 
 
 def test_table_splits_the_catch_by_reach(monkeypatch: pytest.MonkeyPatch) -> None:
