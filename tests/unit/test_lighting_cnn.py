@@ -344,3 +344,23 @@ def test_compare_averages_each_side_as_the_graph_does(tmp_path: Path, capsys: py
     np.save(tmp_path / "oof-c.npy", a[:50])
     with pytest.raises(SystemExit, match="different photos"):
         train.main(["compare", "--base", str(tmp_path / "oof-a.npy"), "--other", str(tmp_path / "oof-c.npy")])
+
+
+def test_cached_inputs_are_made_once_and_made_again_for_other_photos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+
+    def make(photos: list[Path], processes: int) -> np.ndarray:
+        made.append(len(photos))
+        return np.full((len(photos), len(train.EVAL_NAMES), 1, 2, 2), len(made), np.float16)
+
+    monkeypatch.setattr(train, "evaluation_inputs", make)
+    cache = tmp_path / "cv" / "inputs.npy"
+    photos = [Path(f"p{i}.jpg") for i in range(3)]
+    first = train.cached_inputs(photos, cache, 1)
+    again = train.cached_inputs(photos, cache, 1)
+    assert made == [3] and np.array_equal(first, again)
+    other = train.cached_inputs(photos[:2], cache, 1)  # a cache of other photos is not reused
+    assert made == [3, 2] and other.shape[0] == 2 and np.all(other == 2)
+    assert train.cached_inputs(photos, None, 1).shape[0] == 3 and made == [3, 2, 3]
