@@ -33,9 +33,23 @@ Degradation = Callable[[np.ndarray], np.ndarray]
 REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-light luminance of the sRGB primaries
 
 
-def srgb_to_linear(image: np.ndarray) -> np.ndarray:
+def _to_linear(image: np.ndarray) -> np.ndarray:
     x = image.astype(np.float32) / 255.0
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+@cache
+def _linear_of_codes() -> np.ndarray:
+    return _to_linear(np.arange(256, dtype=np.uint8))
+
+
+def srgb_to_linear(image: np.ndarray) -> np.ndarray:
+    """sRGB (uint8 codes, or floats in 0..255) -> linear light in 0..1, float32. A uint8 image is looked up in a table
+    made by the same float32 arithmetic (bit for bit the same, ~10x faster: the lighting networks' training copies
+    spent a sixth of their time in this power)."""
+    if image.dtype == np.uint8:
+        return _linear_of_codes()[image]
+    return _to_linear(image)
 
 
 def linear_to_srgb(linear: np.ndarray) -> np.ndarray:

@@ -106,3 +106,13 @@ def test_the_hint_table_counts_refused_faults_told_to_fix_another_kind_of_thing(
         QualityReport(False, ["uneven_lighting", "not_skin_photo"]),  # a content code is no instruction to fix light
     ]
     assert hint_table(rows, reports)[1:] == [["cast shadow 4 stops", "2/1/0", "50.0", "0.0", "-"]]
+
+
+@pytest.mark.parametrize("shape", [(1,), (7, 3), (128, 128, 3), (480, 640, 3)])
+def test_linear_light_of_codes_is_the_arithmetic_bit_for_bit(shape: tuple[int, ...]) -> None:
+    codes = np.random.default_rng(len(shape)).integers(0, 256, shape, dtype=np.uint8)
+    for image in (codes, codes[::-1]):  # a view too
+        looked_up, computed = gd.srgb_to_linear(image), gd._to_linear(image)
+        assert looked_up.dtype == computed.dtype == np.float32 and np.array_equal(looked_up, computed)
+    floats = codes.astype(np.float32) + 0.25  # not codes: computed as before
+    assert np.array_equal(gd.srgb_to_linear(floats), gd._to_linear(floats))

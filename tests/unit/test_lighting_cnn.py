@@ -364,3 +364,42 @@ def test_cached_inputs_are_made_once_and_made_again_for_other_photos(
     other = train.cached_inputs(photos[:2], cache, 1)  # a cache of other photos is not reused
     assert made == [3, 2] and other.shape[0] == 2 and np.all(other == 2)
     assert train.cached_inputs(photos, None, 1).shape[0] == 3 and made == [3, 2, 3]
+
+
+def test_joint_folds_never_pass_a_folds_own_copies_through_its_network() -> None:
+    torch = pytest.importorskip("torch")
+    seen: dict[int, set[int]] = {}
+
+    class Recorder(torch.nn.Module):
+        """A logit per sample from one weight; records which folds' samples (x holds its fold) reached it."""
+
+        def __init__(self, k: int) -> None:
+            super().__init__()
+            self.k, self.w = k, torch.nn.Parameter(torch.zeros(1))
+            seen[k] = set()
+
+        def forward(self, x):
+            seen[self.k] |= {int(v) for v in x[:, 0, 0, 0]}
+            return (x[:, :1, 0, 0] * self.w).reshape(-1, 1)
+
+    folds = torch.arange(40) % 5
+    batches = [(folds.float().reshape(-1, 1, 1, 1).repeat(1, 3, 2, 2), torch.rand(40), folds)] * 3
+    models = train.optimise(
+        [Recorder(k) for k in range(5)], batches, 1e-2, "cpu", keep=lambda k, f: f != k, subset=True
+    )
+    assert len(models) == 5 and all(seen[k] == set(range(5)) - {k} for k in range(5))
+    seen.clear()
+    train.optimise([Recorder(k) for k in range(2)], batches, 1e-2, "cpu", keep=lambda k, f: f != k)  # weighed, not cut
+    assert seen == {0: set(range(5)), 1: set(range(5))}
+
+
+def test_folded_copies_are_the_copies_with_their_photos_fold() -> None:
+    images = [skin_photo(seed=s)[:128, :128] for s in range(3)]
+    config = train.Config(epochs=1, per_photo=2)
+    plain, folded = (
+        train.Copies(images, [None] * 3, config, seed=0),
+        train.FoldedCopies(images, [None] * 3, config, [4, 0, 2]),
+    )
+    for i in range(len(plain)):
+        x, y, fold = folded[i]
+        assert np.array_equal(x, plain[i][0]) and y == plain[i][1] and fold == [4, 0, 2][i % 3]
