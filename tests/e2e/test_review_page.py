@@ -20,8 +20,8 @@ from infra.db.repositories import api_keys
 from infra.db.repositories import review as review_repo
 from infra.db.unit_of_work import session_scope
 from infra.settings import REPO_ROOT, Settings
-from infra.storage import open_store
-from tests.conftest import IN_CI, encode, free_port, skin_photo
+from tests.conftest import IN_CI, free_port
+from tests.review_cases import queued_case
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO_ROOT / "var" / "screenshots"
@@ -53,28 +53,18 @@ def base_url(settings: Settings) -> Iterator[str]:
 
 
 def _seed(settings: Settings, name: str = "browser", findings: list[dict] | None = None) -> tuple[str, str]:
-    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
     with session_scope(settings.sqlalchemy_url) as session:
         _, raw = api_keys.create_key(session=session, role="dermatologist", name=name)
-        case = Case(
-            status="done",
-            width=W,
-            height=H,
-            findings=FINDINGS if findings is None else findings,
-            lesion_count=2,
-            grade=0,
-            model_version="test-model-1",
-            review_queued=True,
-            review_reason="uncertain_findings,near_grade_boundary",
-        )
-        session.add(case)
-        session.flush()
-        case.photo_key = f"cases/{case.id}/photo.jpg"
-        store.put(case.photo_key, encode(skin_photo(W, H, seed=3, spots=12)))
-        review_repo.enqueue(
-            session=session, case_id=case.id, reason=case.review_reason or "", priority=1.5, reviews_required=1
-        )
-        return case.id, raw
+    case_id = queued_case(
+        settings,
+        size=(W, H),
+        findings=FINDINGS if findings is None else findings,
+        grade=0,
+        reason="uncertain_findings,near_grade_boundary",
+        priority=1.5,
+        photo={"seed": 3, "spots": 12},
+    )
+    return case_id, raw
 
 
 def _launch(playwright, **context: object):  # type: ignore[no-untyped-def]

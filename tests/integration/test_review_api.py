@@ -24,6 +24,7 @@ from infra.db.unit_of_work import session_scope
 from infra.settings import Settings
 from infra.storage import open_store
 from tests.conftest import encode, skin_photo
+from tests.review_cases import queued_case
 
 W, H = 320, 240
 FINDINGS = [
@@ -41,33 +42,17 @@ def seed_case(
     created_at: datetime | None = None,
 ) -> str:
     """A finished analysis queued for review, with its photo in the store."""
-    store = open_store(settings.storage_url, settings.photos_dir, settings.s3_endpoint_url)
-    with session_scope(settings.sqlalchemy_url) as session:
-        case = Case(
-            status="done",
-            width=W,
-            height=H,
-            findings=FINDINGS if findings is None else findings,
-            lesion_count=2,
-            grade=1,
-            model_version="test-model-1",
-            review_queued=True,
-            review_reason="uncertain_findings",
-            created_at=created_at or datetime.now(UTC),
-        )
-        session.add(case)
-        session.flush()
-        case.photo_key = f"cases/{case.id}/photo.jpg"
-        store.put(case.photo_key, encode(skin_photo(W, H, seed=int(priority * 10))))
-        item = review_repo.enqueue(
-            session=session,
-            case_id=case.id,
-            reason="uncertain_findings",
-            priority=priority,
-            reviews_required=reviews_required,
-        )
-        item.created_at = case.created_at
-        return case.id
+    return queued_case(
+        settings,
+        size=(W, H),
+        findings=FINDINGS if findings is None else findings,
+        grade=1,
+        reason="uncertain_findings",
+        priority=priority,
+        photo={"seed": int(priority * 10)},
+        reviews_required=reviews_required,
+        created_at=created_at,
+    )
 
 
 def make_key(settings: Settings, role: str, name: str) -> dict[str, str]:
