@@ -413,7 +413,8 @@ def make_model(width: int, planes: int = 3, batch_norm: bool = True):
 
 class Copies:
     """Map-style dataset over the whole run: item i is a training copy of photo i % n from its own seed, so one
-    pass of one loader (workers started once) is every epoch."""
+    pass of one loader (workers started once) is every epoch. With `folds` (each photo's), an item also gives its
+    photo's fold (`train` with folds)."""
 
     def __init__(
         self,
@@ -422,14 +423,16 @@ class Copies:
         config: Config,
         seed: int,
         lesions: list[np.ndarray] | None = None,
+        folds: list[int] | None = None,
     ) -> None:
         self.images, self.boxes, self.config, self.seed = images, boxes, config, seed
         self.lesions = lesions  # each photo's labelled lesions as a mask of its training copy (`min_reach`)
+        self.folds = folds
 
     def __len__(self) -> int:
         return len(self.images) * self.config.per_photo * self.config.epochs
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.float32]:
+    def __getitem__(self, i: int) -> tuple:
         rng = np.random.default_rng([self.seed, i])
         k = i % len(self.images)
         image, box = self.images[k], self.boxes[k]
@@ -443,7 +446,8 @@ class Copies:
             image = fine_copy(image, rng, side, shadow, self.config.vignettes)
         image = jitter(image, rng, self.config.casts)
         image = grey_world(image) if self.config.grey_world else image
-        return model_input(image, self.config.log_light)[0], np.float32(label)
+        copy = model_input(image, self.config.log_light)[0], np.float32(label)
+        return copy if self.folds is None else (*copy, np.int64(self.folds[k]))
 
     def placement(self, rng: np.random.Generator, box: gd.Box | None) -> gd.Box | None:
         """Where a copy's lighting change lands: the lesions' `box`, or the whole frame (None) for `frame_share` of
@@ -481,63 +485,28 @@ def train(
     workers: int,
     seed: int,
     lesions: list[np.ndarray] | None = None,
-):
+    folds: list[int] | None = None,
+) -> list:
+    """A recipe's network on every photo's copies; with `folds` (`cv --joint`), one network per fold from one stream of
+    copies, network k learning from, and normalising its batches over, only the copies of photos outside fold k. Each
+    sees as many copies of each of its photos as a fold trained alone, in batches of ~4/5 of 128 over a quarter more
+    steps. Making the copies is most of a network's cost on a lent GPU's cores (the networks are tiny), so the joint
+    cv costs a fifth: the four-recipe ensemble's cv becomes a lent GPU's job."""
     import torch
     from torch.utils.data import DataLoader
 
     torch.manual_seed(seed)
-    model = make_model(config.width, config.planes).to(device)
-    data = Copies(images, boxes, config, seed, lesions)
-    loader = DataLoader(
-        data, batch_size=128, shuffle=True, num_workers=workers, drop_last=True, pin_memory=device != "cpu"
-    )
-    return optimise([model], loader, config.lr, device)[0]
+    data = Copies(images, boxes, config, seed, lesions, folds)
 
+    def outside(k: int, fold):  # network k never sees fold k's copies
+        return fold != k
 
-class FoldedCopies(Copies):
-    """`Copies` that also give each copy's fold (its photo's), for `train_folds`."""
-
-    def __init__(
-        self,
-        images: list[np.ndarray],
-        boxes: list[gd.Box | None],
-        config: Config,
-        folds: list[int],
-        lesions: list[np.ndarray] | None = None,
-    ) -> None:
-        super().__init__(images, boxes, config, seed=0, lesions=lesions)
-        self.folds = folds
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.float32, np.int64]:
-        x, y = super().__getitem__(i)
-        return x, y, np.int64(self.folds[i % len(self.images)])
-
-
-def train_folds(
-    images: list[np.ndarray],
-    boxes: list[gd.Box | None],
-    config: Config,
-    device: str,
-    workers: int,
-    folds: list[int],
-    lesions: list[np.ndarray] | None = None,
-) -> list:
-    """Every fold's network from one stream of copies (`cv --joint`): network k learns from, and normalises its batches
-    over, only the copies of photos outside fold k. Each network sees as many copies of each of its photos as a fold
-    trained alone (`train`), in batches of ~4/5 of 128 over a quarter more steps. Making the copies is most of a
-    network's training cost on a lent GPU's cores (the networks are tiny), so this is the same cv at a fifth of it:
-    the four-recipe ensemble's cv becomes a lent GPU's job."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    torch.manual_seed(0)
-    count = max(folds) + 1
+    count, keep = (1, None) if folds is None else (max(folds) + 1, outside)
     models = [make_model(config.width, config.planes).to(device) for _ in range(count)]
-    data = FoldedCopies(images, boxes, config, folds, lesions)
     loader = DataLoader(
         data, batch_size=128, shuffle=True, num_workers=workers, drop_last=True, pin_memory=device != "cpu"
     )
-    return optimise(models, loader, config.lr, device, keep=lambda k, fold: fold != k, subset=True)
+    return optimise(models, loader, config.lr, device, keep=keep, subset=True)
 
 
 def optimise(
@@ -553,7 +522,7 @@ def optimise(
     batches (several widths, or several folds, trained at the cost of one data stream); `logit(model, x)` is a
     batch's logits; `keep(k, *extra)` weighs each sample 0 or 1 for model k from what the loader gives beyond x and y
     (a fold network's own photos left out: `content_cnn.fit`). With `subset`, samples weighed 0 do not pass through
-    model k at all, so its batch-norm statistics never see them either (`train_folds`)."""
+    model k at all, so its batch-norm statistics never see them either (`train` with folds)."""
     import torch
 
     logit = logit or (lambda model, x: model(x).squeeze(1))
@@ -704,7 +673,7 @@ def cross_validate(args: argparse.Namespace) -> None:
         if args.joint:
             lesions = masks if config.min_reach > 0 else None
             print(f"{name}: every fold at once ({time.time() - started:.0f} s)", flush=True)
-            models = train_folds(images, boxes, config, args.device, args.workers, fold.tolist(), lesions)
+            models = train(images, boxes, config, args.device, args.workers, 0, lesions, fold.tolist())
             for k, model in enumerate(models):
                 held = np.flatnonzero(fold == k)
                 scores[held] = score(model, inputs[held], args.device, config.planes)
@@ -712,7 +681,7 @@ def cross_validate(args: argparse.Namespace) -> None:
             print(f"{name}: fold {k + 1}/{FOLDS} ({time.time() - started:.0f} s)", flush=True)
             keep = [i for i in range(len(photos)) if fold[i] != k]
             lesions = [masks[i] for i in keep] if config.min_reach > 0 else None
-            model = train(
+            (model,) = train(
                 [images[i] for i in keep], [boxes[i] for i in keep], config, args.device, args.workers, k, lesions
             )
             held = np.flatnonzero(fold == k)
@@ -743,7 +712,7 @@ def fit(args: argparse.Namespace) -> None:
     images, boxes = training_copies(photos)
     print(f"fit {name} on {len(photos)} photos", flush=True)
     lesions = lesion_masks(photos) if config.min_reach > 0 else None
-    model = train(images, boxes, config, args.device, args.workers, seed=100, lesions=lesions)
+    (model,) = train(images, boxes, config, args.device, args.workers, seed=100, lesions=lesions)
     args.out.mkdir(parents=True, exist_ok=True)
     state = {k: v.cpu() for k, v in model.state_dict().items()}
     saved = {"config": name, "width": config.width, "planes": config.planes, "state": state}

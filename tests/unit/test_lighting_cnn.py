@@ -398,7 +398,7 @@ def test_folded_copies_are_the_copies_with_their_photos_fold() -> None:
     config = train.Config(epochs=1, per_photo=2)
     plain, folded = (
         train.Copies(images, [None] * 3, config, seed=0),
-        train.FoldedCopies(images, [None] * 3, config, [4, 0, 2]),
+        train.Copies(images, [None] * 3, config, 0, None, [4, 0, 2]),
     )
     for i in range(len(plain)):
         x, y, fold = folded[i]
