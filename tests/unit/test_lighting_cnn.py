@@ -403,3 +403,12 @@ def test_folded_copies_are_the_copies_with_their_photos_fold() -> None:
     for i in range(len(plain)):
         x, y, fold = folded[i]
         assert np.array_equal(x, plain[i][0]) and y == plain[i][1] and fold == [4, 0, 2][i % 3]
+
+
+def test_kept_out_of_fold_scores_are_every_fit_photo_by_every_evaluation_copy() -> None:
+    kept = sorted((Path(__file__).parents[2] / "docs" / "evidence" / "lighting-cv").glob("oof-*.npy"))
+    assert {"oof-base.npy", "oof-base-s.npy"} <= {path.name for path in kept}
+    for path in kept:
+        scores = np.load(path)
+        assert scores.shape == (500, len(train.EVAL_NAMES)) and scores.dtype == np.float32, path.name
+        assert np.isfinite(scores).all() and scores.std(axis=0).min() > 0, path.name  # every row scored, none blank
