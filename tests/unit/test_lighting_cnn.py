@@ -368,6 +368,7 @@ def test_cached_inputs_are_made_once_and_made_again_for_other_photos(
 
 def test_joint_folds_never_pass_a_folds_own_copies_through_its_network() -> None:
     import torch
+
     seen: dict[int, set[int]] = {}
 
     class Recorder(torch.nn.Module):
