@@ -666,6 +666,7 @@ def cross_validate(args: argparse.Namespace) -> None:
     inputs = cached_inputs(photos, args.inputs, args.workers or 1)
     print(f"evaluation inputs {inputs.shape} in {time.time() - started:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    evaluated = np.flatnonzero(fold < (FOLDS if args.joint else args.folds))  # joint: every fold at once
     results = {}
     for name in args.configs.split(","):
         config = replace(CONFIGS[name], **({"epochs": args.epochs} if args.epochs else {}))
@@ -674,19 +675,18 @@ def cross_validate(args: argparse.Namespace) -> None:
             lesions = masks if config.min_reach > 0 else None
             print(f"{name}: every fold at once ({time.time() - started:.0f} s)", flush=True)
             models = train(images, boxes, config, args.device, args.workers, 0, lesions, fold.tolist())
-            for k, model in enumerate(models):
-                held = np.flatnonzero(fold == k)
-                scores[held] = score(model, inputs[held], args.device, config.planes)
-        for k in range(0 if args.joint else args.folds):
-            print(f"{name}: fold {k + 1}/{FOLDS} ({time.time() - started:.0f} s)", flush=True)
-            keep = [i for i in range(len(photos)) if fold[i] != k]
-            lesions = [masks[i] for i in keep] if config.min_reach > 0 else None
-            (model,) = train(
-                [images[i] for i in keep], [boxes[i] for i in keep], config, args.device, args.workers, k, lesions
-            )
+        else:
+            models = []
+            for k in range(args.folds):
+                print(f"{name}: fold {k + 1}/{FOLDS} ({time.time() - started:.0f} s)", flush=True)
+                keep = [i for i in range(len(photos)) if fold[i] != k]
+                lesions = [masks[i] for i in keep] if config.min_reach > 0 else None
+                models += train(
+                    [images[i] for i in keep], [boxes[i] for i in keep], config, args.device, args.workers, k, lesions
+                )
+        for k, model in enumerate(models):
             held = np.flatnonzero(fold == k)
             scores[held] = score(model, inputs[held], args.device, config.planes)
-        evaluated = np.flatnonzero(fold < (FOLDS if args.joint else args.folds))
         results[name] = table(scores[evaluated])
         np.save(args.out / f"oof-{name}.npy", scores)
         print(f"{name}: grid faults caught at 1% {100 * grid_mean(results[name]):.1f}%", flush=True)
@@ -694,7 +694,7 @@ def cross_validate(args: argparse.Namespace) -> None:
     if len(results) > 1:
         names = args.configs.split(",")
         mean = np.mean([np.load(args.out / f"oof-{n}.npy") for n in names], axis=0)
-        results["mean"] = table(mean[np.flatnonzero(fold < (FOLDS if args.joint else args.folds))])
+        results["mean"] = table(mean[evaluated])
     print_table(results)
     for name, result in results.items():
         every = np.mean([result[fault]["1%"] for fault in GRID_FAULTS + EXTRA_FAULTS])
