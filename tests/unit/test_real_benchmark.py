@@ -15,6 +15,7 @@ from detector.onnx_runtime import Detector
 from infra.settings import Settings, get_settings
 from pipelines.mlops import benchmark, promotion
 from tests.unit.test_detector_inference import FakeSession
+from tests.unit.test_promotion import MemoryRegistry
 
 LESION_XYWH = (100.0, 120.0, 20.0, 20.0)  # network pixels = photo pixels for a 640 px photo
 
@@ -50,27 +51,6 @@ def test_benchmark_freezes_the_report_part_of_a_real_folder(tmp_path: Path) -> N
         benchmark.build_benchmark(tmp_path / "src", out)
 
 
-class Registry:
-    """Two model folders; figures are computed for real (no cached tags) through the serving path."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.tags: dict[str, dict[str, str]] = {"good": {}, "worse": {}}
-        self.holders = {"release": "good"}
-
-    def version_tags(self, version: str) -> dict[str, str]:
-        return self.tags[version]
-
-    def tag(self, version: str, key: str, value: str) -> None:
-        self.tags[version][key] = value
-
-    def alias(self, alias: str) -> str | None:
-        return self.holders.get(alias)
-
-    def download(self, version: str, cache_dir: Path) -> Path:
-        return self.root / version
-
-
 def test_the_gate_refuses_a_candidate_that_is_worse_on_a_real_benchmark(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -86,7 +66,9 @@ def test_the_gate_refuses_a_candidate_that_is_worse_on_a_real_benchmark(
         return Detector(card, FakeSession(box, 0.9))
 
     monkeypatch.setattr(Detector, "load", staticmethod(load))
-    registry = Registry(tmp_path)
+    registry = MemoryRegistry(folders=tmp_path)  # no cached tags: figures computed through the serving path
+    registry.tags = {"good": {}, "worse": {}}
+    registry.holders["release"] = "good"
     verdict = promotion.judge(registry=registry, candidate="worse", alias="release", settings=current)  # type: ignore[arg-type]
     assert verdict.passed is False
     assert verdict.holder is not None and verdict.holder["mAP50"] > verdict.candidate["mAP50"]
