@@ -42,10 +42,7 @@ def display_p3_served(image: np.ndarray) -> np.ndarray:
 
 
 VARIANTS: dict[str, gd.Degradation] = {
-    "warm white balance, mild": gd.white_balance(1.15, 0.85),
-    "warm white balance (tungsten)": gd.white_balance(1.35, 0.7),
-    "cool white balance, mild": gd.white_balance(0.9, 1.15),
-    "cool white balance (shade)": gd.white_balance(0.8, 1.3),
+    **{name: gd.white_balance(*gains) for name, gains in gd.WHITE_BALANCES.items()},
     "sensor noise sigma 4 + JPEG q85": gd.noise_and_jpeg(4, 85),
     "JPEG q50": lambda image: gd.jpeg(image, 50),
     "sharpened (unsharp 0.8)": gd.sharpen(0.8),

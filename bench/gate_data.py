@@ -219,6 +219,16 @@ def then(*steps: Degradation) -> Degradation:
 # --- capture: what a phone changes without making the photo less useful ------------------------------------
 
 
+# a phone's white balance set for other light (red and blue gains in linear light): `gate_capture`'s fine copies, and
+# the lighting network's cast columns in cross-validation
+WHITE_BALANCES: dict[str, tuple[float, float]] = {
+    "warm white balance, mild": (1.15, 0.85),
+    "warm white balance (tungsten)": (1.35, 0.7),
+    "cool white balance, mild": (0.9, 1.15),
+    "cool white balance (shade)": (0.8, 1.3),
+}
+
+
 def white_balance(red: float, blue: float) -> Degradation:
     """Channel gains in linear light (a camera's white balance set for another light), exposure kept by luma."""
 

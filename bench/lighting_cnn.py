@@ -241,6 +241,7 @@ EXTRA_FAULTS = (
 FINE = ("good", "good, JPEG q70", *gd.TONE_SHIFTS)
 EXPOSED = ("darker 1 stop", "brighter 1 stop")  # fine for this network (other codes judge exposure); reported only
 VIGNETTED = ("good, vignette 1 stop", "good, vignette 1.5 stops")  # fine, reported only (not in the thresholds)
+CASTS = tuple(gd.WHITE_BALANCES)  # fine, reported only: a network that reads a colour cast as uneven light refuses them
 
 
 # --- fault families beyond gate_data's ramp and straight-edged shadow --------------------------------------------
@@ -581,14 +582,16 @@ def variant(name: str, image: np.ndarray, index: int, box: gd.Box | None) -> np.
         return degrade(name, image, index, box)
     if "vignette" in name:
         return vignette(float(name.split()[-2]))(image)
+    if name in gd.WHITE_BALANCES:
+        return gd.white_balance(*gd.WHITE_BALANCES[name])(image)
     rng = np.random.default_rng([index, len(name)])
     stops = float(name.split()[-2])
     make: Callable = blob_shadow if "blob" in name else spot_light
     return make(stops, rng, box)(image)
 
 
-EVAL_NAMES = (*FINE, *EXPOSED, *GRID_MILD, *GRID_FAULTS, *EXTRA_FAULTS, *VIGNETTED)  # scores saved before the
-# vignetted rows were added lack the last columns: `table` reads the columns a file has
+EVAL_NAMES = (*FINE, *EXPOSED, *GRID_MILD, *GRID_FAULTS, *EXTRA_FAULTS, *VIGNETTED, *CASTS)  # scores saved before
+# the vignetted or cast rows were added lack the last columns: `table` and `compare` read the columns a file has
 
 
 def _eval_inputs(job: tuple[int, str]) -> np.ndarray:
@@ -801,11 +804,16 @@ def merge(args: argparse.Namespace) -> None:
 
 
 def paired_catch(
-    base: np.ndarray, other: np.ndarray, rows: tuple[str, ...], draws: int = 2000, seed: int = 0
+    base: np.ndarray,
+    other: np.ndarray,
+    rows: tuple[str, ...],
+    draws: int = 2000,
+    seed: int = 0,
+    mean_name: str = "grid mean",
 ) -> dict[str, tuple[float, float, float]]:
     """Out-of-fold catch of `other` minus `base` per row, each at the logit refusing 1% of its own fine copies, with a
     95% interval from resampling photos (both configurations' copies of a photo drawn together): (difference, low,
-    high) in points; "grid mean" is the mean over `rows`. The thresholds are held at the whole sample's: re-choosing
+    high) in points; `mean_name` is the mean over `rows`. The thresholds are held at the whole sample's: re-choosing
     them in every draw biases the interval (the top 1% of fine copies sit in ~15 photos, which a draw often leaves
     out), so the interval is the photos' spread at those thresholds, not the thresholds' own. Photos are the unit,
     since a photo's copies are not independent; 500 fit-sample photos resolve a row to 0.2 points."""
@@ -821,7 +829,7 @@ def paired_catch(
     spread = np.array([per_photo[rng.integers(0, n, n)].mean(axis=0) for _ in range(draws)])
     point = 100 * per_photo.mean(axis=0)
     low, high = 100 * np.percentile(spread, [2.5, 97.5], axis=0)
-    names = (*rows, "grid mean")
+    names = (*rows, mean_name)
     return {name: (float(point[j]), float(low[j]), float(high[j])) for j, name in enumerate(names)}
 
 
@@ -836,15 +844,18 @@ def compare(args: argparse.Namespace) -> None:
     if len(shapes) > 1:
         raise SystemExit(f"scores of different photos or variants: {sorted(shapes)}")
     base, other = (np.mean(side, axis=0) for side in sides)  # an ensemble's logit is its members' mean, as served
-    rows = tuple(r for r in GRID_FAULTS if EVAL_NAMES.index(r) < base.shape[1])
-    diff = paired_catch(base, other, rows, args.draws)
     a, b = table(base), table(other)
     names = ["+".join(path.stem.removeprefix("oof-") for path in paths) for paths in (args.base, args.other)]
     print(f"{'variant':34s}{names[0]:>16s}{names[1]:>16s}   difference [95%], points")
-    for row, (d, lo, hi) in diff.items():
-        left = 100 * (a[row]["1%"] if row in a else grid_mean(a))
-        right = 100 * (b[row]["1%"] if row in b else grid_mean(b))
-        print(f"{row:34s}{left:16.1f}{right:16.1f}   {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+    for group, mean_name in ((GRID_FAULTS, "grid mean"), (CASTS, "casts' mean")):
+        rows = tuple(r for r in group if EVAL_NAMES.index(r) < base.shape[1])
+        if not rows:  # scores made before these columns were added
+            continue
+        if group is CASTS:
+            print("fine copies under a colour cast, refused by the network (lower is better):")
+        for row, (d, lo, hi) in paired_catch(base, other, rows, args.draws, mean_name=mean_name).items():
+            left, right = (100 * (t[row]["1%"] if row in t else np.mean([t[r]["1%"] for r in rows])) for t in (a, b))
+            print(f"{row:34s}{left:16.1f}{right:16.1f}   {d:+.1f} [{lo:+.1f}, {hi:+.1f}]")
 
 
 def plot(args: argparse.Namespace) -> None:

@@ -346,6 +346,45 @@ def test_compare_averages_each_side_as_the_graph_does(tmp_path: Path, capsys: py
         train.main(["compare", "--base", str(tmp_path / "oof-a.npy"), "--other", str(tmp_path / "oof-c.npy")])
 
 
+def test_compare_reads_the_casts_where_the_scores_have_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cast columns: a candidate that scores a white balance higher refuses more of it (a positive difference, which
+    is worse there); scores made before the cast columns existed compare on the grid alone."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(0.0, 1.0, (200, len(train.EVAL_NAMES))).astype(np.float32)
+    b = a.copy()
+    b[:, train.EVAL_NAMES.index("cool white balance, mild")] += 3.0
+    for name, scores in (
+        ("a", a),
+        ("b", b),
+        ("old-a", a[:, : -len(train.CASTS)]),
+        ("old-b", b[:, : -len(train.CASTS)]),
+    ):
+        np.save(tmp_path / f"oof-{name}.npy", scores)
+
+    def printed(base: str, other: str) -> dict[str, str]:
+        train.main(["compare", "--base", str(tmp_path / base), "--other", str(tmp_path / other), "--draws", "200"])
+        return {line[:34].strip(): line for line in capsys.readouterr().out.splitlines()[1:]}
+
+    rows = printed("oof-a.npy", "oof-b.npy")
+    assert set(train.CASTS) | {"casts' mean", "grid mean"} <= set(rows)
+    gain, interval = rows["cool white balance, mild"].split()[-3], rows["cool white balance, mild"].split("[")[1]
+    assert float(gain) > 5 and float(interval.split(",")[0]) > 0  # refused more, beyond doubt
+    assert "+0.0 [+0.0, +0.0]" in rows["warm white balance, mild"] and "+0.0 [+0.0, +0.0]" in rows["grid mean"]
+    old = printed("oof-old-a.npy", "oof-old-b.npy")
+    assert "grid mean" in old and not set(train.CASTS) & set(old) and "casts' mean" not in old
+
+
+def test_cast_copies_are_gate_captures_white_balances() -> None:
+    """The cast columns are the very copies `gate_capture` judges the gate on (one home for the gains)."""
+    from bench import gate_capture
+
+    image = skin_photo(160, 120, seed=4)
+    assert tuple(gd.WHITE_BALANCES) == train.CASTS and train.EVAL_NAMES[-len(train.CASTS) :] == train.CASTS
+    for name in train.CASTS:
+        made = train.variant(name, image, 0, None)
+        assert np.array_equal(made, gate_capture.VARIANTS[name](image)) and not np.array_equal(made, image)
+
+
 def test_cached_inputs_are_made_once_and_made_again_for_other_photos(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -412,5 +451,7 @@ def test_kept_out_of_fold_scores_are_every_fit_photo_by_every_evaluation_copy() 
     assert {f"oof-{name}.npy" for name in recipes} <= {path.name for path in kept}  # rule L8's judge, complete
     for path in kept:
         scores = np.load(path)
-        assert scores.shape == (500, len(train.EVAL_NAMES)) and scores.dtype == np.float32, path.name
+        before_casts = len(train.EVAL_NAMES) - len(train.CASTS)  # files made before the cast columns existed
+        assert scores.shape[0] == 500 and scores.shape[1] in (before_casts, len(train.EVAL_NAMES)), path.name
+        assert scores.dtype == np.float32, path.name
         assert np.isfinite(scores).all() and scores.std(axis=0).min() > 0, path.name  # every row scored, none blank
