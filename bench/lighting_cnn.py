@@ -26,8 +26,9 @@ cross-validation it caught 90.0% of all faults at 1% of fine copies, against 87.
 same rule chose on the selection part (2.25), caught 2.4 points fewer of the lesion faults there than the shipped
 pair at 1.5, so it was not shipped.
 
-What ships now is four networks: that pair and `long` + `no-extra-long` (80 epochs each, fitted on the CPU), one
-graph (`merge`: the mean of the two pairs' graphs). Rules fixed before each figure, on the selection part only: the
+What shipped next was four networks: that pair and `long` + `no-extra-long` (80 epochs each, fitted on the CPU), one
+graph (`merge`: the mean of the two pairs' graphs); what ships now (rule L9, 2026-11-29) is that graph merged with the
+four `-s` networks' (side light on the whole frame too; docs/quality_gate.md). Rules fixed before each figure, on the selection part only: the
 long pair alone, at its rule-chosen threshold 2.25, caught more of the grid's nine lighting faults (93.0% against
 91.3%) but refused 2.01% of good rows against the rule's 2.0% cap, and at the shipped pair's false rejects (1.91%)
 it caught less (88.3%), so it did not ship alone; the four, at their rule-chosen 1.75, caught 92.8% with 1.81%.
@@ -154,7 +155,7 @@ class Config:
         return 4 if self.log_light else 3
 
 
-CONFIGS_SHIPPED: dict[str, Config] = {  # the four networks in lighting_cnn.onnx
+CONFIGS_SHIPPED: dict[str, Config] = {  # four of the eight networks in lighting_cnn.onnx (the `-s` four: below)
     "base": Config(),
     "no-extra": Config(families=("side", "shadow")),  # never sees blob or spot: do faults generalise?
     "long": Config(epochs=80),

@@ -8,8 +8,9 @@ goes on beyond it, or light that falls away across the whole face, is a shape: a
 The network (`bench/lighting_cnn.py`: six 3x3 convolutions, ~125k weights, ~8M multiply-adds) is trained from
 scratch on the gate's fit sample of ACNE04 `train` photos with generated side light, cast shadows, blob shadows
 and spot lights as faults, and exposure, tone, blur and mild light changes as fine; it ships as ONNX next to
-this file (the mean of four such networks, two trained 40 and two 80 epochs, one graph) and runs on onnxruntime
-in ~0.6 ms on one thread. Its threshold lives with the other verdict thresholds and is chosen on the selection
+this file (the mean of eight such networks, one graph: four trained 40 and four 80 epochs; four of them, the `-s`
+recipes, saw side light on the whole frame as well as on the lesions) and runs on onnxruntime in ~1 ms on one
+thread. Its threshold lives with the other verdict thresholds and is chosen on the selection
 part of `valid`.
 
 The input's exposure is brought into the training photos' range first (`EXPOSURE_BAND`): the networks had seen
