@@ -31,7 +31,8 @@ graph (`merge`: the mean of the two pairs' graphs); what ships now (rule L9, 202
 four `-s` networks' (side light on the whole frame too; docs/quality_gate.md). Rules fixed before each figure, on the
 selection part only: the long pair alone, at its rule-chosen threshold 2.25, caught more of the grid's nine lighting
 faults (93.0% against 91.3%) but refused 2.01% of good rows against the rule's 2.0% cap, and at the shipped pair's
-false rejects (1.91%) it caught less (88.3%), so it did not ship alone; the four, at their rule-chosen 1.75, caught 92.8% with 1.81%.
+false rejects (1.91%) it caught less (88.3%), so it did not ship alone; the four, at their rule-chosen 1.75, caught
+92.8% with 1.81%.
 
 Colour casts (`bench/gate_capture.py`: a tungsten or shade white balance turned good photos `uneven_lighting`
 through this network's logit, not the trees). Tried with one rule fixed before each figure (selection only: at the
