@@ -83,7 +83,8 @@ VALID_GRID: dict[str, tuple[gd.Degradation, str | None]] = {
     "lesion cast shadow 6 stops": (None, "uneven_lighting"),  # beyond the fit's 0.5-5 stops: the outer floor's
     **{name: (gd.tone_shift(*shift), None) for name, shift in gd.TONE_SHIFTS.items()},
 }
-MOTION_ANGLES = (0.0, 30.0, 45.0, 60.0, 90.0, 120.0, 135.0, 150.0)
+# every 15 degrees: "in any direction" (issue 12), off the axes and diagonals too (eight angles before 2026-11-29)
+MOTION_ANGLES = tuple(15.0 * k for k in range(12))
 SIDE_ANGLES = (0.0, 90.0, 180.0, 270.0, 45.0, 225.0)
 
 

@@ -1,0 +1,72 @@
+"""Is motion blur caught in every direction? Every photo of a part, smeared at each angle (issue 12: "motion blur
+>= 12 px in any direction").
+
+    .venv/bin/python bench/motion_angles.py --part selection --length 12 --angles 0 15 30 45 75 90 105 165
+    .venv/bin/python bench/motion_angles.py --part selection --kernel rounded     # the smear drawn before 2026-11-29
+
+The grid (`bench/gate_measure.py`) gives each photo one direction, so a part holds 8-15 photos per direction; this
+smears every photo at every angle, so the directions are compared on the same photos. `--kernel exact` is
+`gate_data.motion_kernel` (a smear `--length` px long at every angle); `rounded` is the drawing it replaced, endpoints
+rounded to whole pixels (13 px long at 0 and 90 degrees for 12, ~10 px at 15, 75, 105 and 165), kept here to show
+what the change did. Caught: refused as `motion_blur` or `blurry`, as `calibrate_quality_gate.py` counts it.
+Protocol: `selection` is the part thresholds were chosen on; `report` and `holdout` are read once, after a choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+
+import cv2
+import numpy as np
+from rich.progress import track
+
+from bench import gate_data as gd
+from bench.gate_measure import load_rgb, part_photos
+from quality_gate import assess
+from quality_gate.policy import BLUR_CODES
+
+
+def rounded_kernel(length: int, angle: float) -> np.ndarray:
+    """The smear `gate_data.motion_kernel` drew before 2026-11-29: an antialiased line between whole-pixel ends."""
+    size = length if length % 2 else length + 1
+    kernel = np.zeros((size, size), np.float32)
+    centre, half = (size - 1) / 2, (length - 1) / 2
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    ends = [(round(centre + k * half * c), round(centre + k * half * s)) for k in (-1, 1)]
+    cv2.line(kernel, ends[0], ends[1], 1.0, 1, cv2.LINE_AA)
+    return kernel / kernel.sum()
+
+
+def catch_by_angle(part: str, limit: int, length: int, angles: list[float], kernel: str) -> dict[float, list[bool]]:
+    """angle -> caught or not, per photo of the part."""
+    kernels = {
+        angle: gd.motion_kernel(length, angle) if kernel == "exact" else rounded_kernel(length, angle)
+        for angle in angles
+    }
+    caught: dict[float, list[bool]] = collections.defaultdict(list)
+    for path in track(part_photos(part, limit), description=f"{part}: photos x {len(angles)} angles"):
+        rgb = load_rgb(path)
+        for angle, k in kernels.items():
+            smeared = cv2.filter2D(rgb, -1, k, borderType=cv2.BORDER_REFLECT)
+            caught[angle].append(bool(BLUR_CODES & set(assess(smeared).retake_codes)))
+    return caught
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--part", choices=("selection", "report", "holdout"), default="selection")
+    parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
+    parser.add_argument("--length", type=int, default=12, help="px of smear")
+    parser.add_argument("--angles", type=float, nargs="+", default=[15.0 * k for k in range(12)])
+    parser.add_argument("--kernel", choices=("exact", "rounded"), default="exact")
+    args = parser.parse_args()
+    caught = catch_by_angle(args.part, args.limit, args.length, args.angles, args.kernel)
+    total = [hit for hits in caught.values() for hit in hits]
+    print(f"{args.part}, motion blur {args.length} px, {args.kernel} smear: caught {np.mean(total):.1%} of {len(total)}")
+    for angle, hits in caught.items():
+        print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The motion blur the gate is judged on is as long as its name says in every direction (bench/gate_data.py): a
+"12 px" smear drawn with whole-pixel endpoints was 13 px long at 0 and 90 degrees and ~10 px at 15, 75, 105 and 165,
+so the grid's catch per direction measured the rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import gate_data as gd
+from bench import gate_measure
+
+
+def extent(kernel: np.ndarray, angle: float) -> tuple[float, float, float]:
+    """(length along `angle`, width across it, centre offset along it) in px: sqrt(12 x variance), as of a box."""
+    size = kernel.shape[0]
+    rows, cols = np.mgrid[:size, :size] - (size - 1) / 2
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    along, across = cols * c + rows * s, rows * c - cols * s
+    centre = float((kernel * along).sum())
+    length = float(np.sqrt(12 * (kernel * (along - centre) ** 2).sum()))
+    return length, float(np.sqrt(12 * (kernel * across**2).sum())), centre
+
+
+@pytest.mark.parametrize("length", [12, 25])
+def test_a_smear_is_its_length_long_in_every_direction(length: int) -> None:
+    box = np.sqrt(length**2 - 1)  # a row of `length` equal pixels
+    for angle in np.arange(0.0, 180.0, 7.5):
+        kernel = gd.motion_kernel(length, float(angle))
+        along, across, centre = extent(kernel, float(angle))
+        assert kernel.sum() == pytest.approx(1.0, abs=1e-5)
+        assert along == pytest.approx(box, abs=0.4), angle
+        assert across < 1.7 and abs(centre) < 1e-3, angle
+        assert np.allclose(kernel, kernel[::-1, ::-1], atol=1e-7)  # a smear has no sign
+
+
+def test_whole_pixel_drawing_shows_the_spread_the_exact_one_removes() -> None:
+    """The old drawing, kept for the generated non-skin streaks, is what varied: proof the test above can fail."""
+    lengths = [extent(gd.motion_kernel(12, a, antialias=False), a)[0] for a in (0.0, 15.0, 75.0, 105.0)]
+    assert max(lengths) - min(lengths) > 1.5
+
+
+def test_the_grid_turns_motion_blur_through_every_15_degrees() -> None:
+    angles = {gate_measure.grid_direction("motion blur 12 px", index) for index in range(24)}
+    assert angles == {15.0 * k for k in range(12)}
