@@ -63,7 +63,9 @@ def main() -> None:
     args = parser.parse_args()
     caught = catch_by_angle(args.part, args.limit, args.length, args.angles, args.kernel)
     total = [hit for hits in caught.values() for hit in hits]
-    print(f"{args.part}, motion blur {args.length} px, {args.kernel} smear: caught {np.mean(total):.1%} of {len(total)}")
+    print(
+        f"{args.part}, motion blur {args.length} px, {args.kernel} smear: caught {np.mean(total):.1%} of {len(total)}"
+    )
     for angle, hits in caught.items():
         print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")
 
