@@ -4,7 +4,7 @@
     .venv/bin/python bench/gate_capture.py --part selection report holdout --plot docs/figures/gate_capture.png
 
 The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
-tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, turns
+tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, leaves some lens vignetting, turns
 and mirrors the frame, crops to its own aspect ratio, and records wide-gamut colour (Display P3, tagged in the JPEG:
 read through the profile as the service does, and, for comparison, read as sRGB by software blind to profiles); and
 a user may send a screenshot of the photo instead, letterboxed in the viewer's black or white frame. None of these
@@ -47,6 +47,7 @@ VARIANTS: dict[str, gd.Degradation] = {
     "JPEG q50": lambda image: gd.jpeg(image, 50),
     "sharpened (unsharp 0.8)": gd.sharpen(0.8),
     "shadows lifted (tone curve)": gd.shadow_lift(0.25),
+    "vignetting, 0.5 stop at the corners": gd.vignette(0.5),
     "turned 90 degrees": lambda image: np.ascontiguousarray(np.rot90(image)),
     "mirrored": gd.mirror,
     "cropped to 3:4": gd.aspect_crop(3 / 4),

@@ -272,6 +272,21 @@ def shadow_lift(strength: float) -> Degradation:
     return lambda image: cv2.LUT(image, lut)
 
 
+def vignette(stops: float) -> Degradation:
+    """Lens vignetting: light falling off with the square of the distance from the centre, `stops` darker at the
+    corners, in linear light. A phone corrects most of its lens shading; what is left is a fraction of a stop."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        rows, cols = np.ogrid[:height, :width]
+        reach = ((cols - (width - 1) / 2) ** 2 + (rows - (height - 1) / 2) ** 2) / (
+            ((width - 1) / 2) ** 2 + ((height - 1) / 2) ** 2
+        )
+        return relight(image, -stops * reach)
+
+    return apply
+
+
 def mirror(image: np.ndarray) -> np.ndarray:
     """The mirror image (a front camera's selfie)."""
     return np.ascontiguousarray(image[:, ::-1])

@@ -39,6 +39,15 @@ def test_aspect_crop_keeps_the_centre_at_the_photo_short_side() -> None:
     assert abs(portrait.shape[1] / portrait.shape[0] - 3 / 4) < 0.02
 
 
+def test_vignette_darkens_the_corners_by_its_stops_and_keeps_the_centre() -> None:
+    grey = np.full((41, 61, 3), 150, np.uint8)
+    dark = gd.vignette(0.5)(grey)
+    linear = gd.srgb_to_linear(dark)[..., 1] / gd.srgb_to_linear(grey)[..., 1]
+    assert abs(float(np.log2(linear[20, 30]))) < 0.01  # the centre keeps its light
+    assert abs(float(np.log2(linear[0, 0])) + 0.5) < 0.02  # a corner half a stop down (to the uint8 step)
+    assert linear[20, 0] > linear[0, 0] and linear[0, 30] > linear[0, 0]  # the edges' middles in between
+
+
 def test_sharpen_adds_contrast_at_an_edge() -> None:
     edge = np.zeros((20, 20, 3), np.uint8)
     edge[:, 10:] = 200
