@@ -3,12 +3,14 @@
 
     .venv/bin/python bench/motion_angles.py --part selection --length 12 --angles 0 15 30 45 75 90 105 165
     .venv/bin/python bench/motion_angles.py --part selection --kernel rounded     # the smear drawn before 2026-11-29
+    .venv/bin/python bench/motion_angles.py --part report holdout                 # and the two pooled
 
 The grid (`bench/gate_measure.py`) gives each photo one direction, so a part holds 8-15 photos per direction; this
 smears every photo at every angle, so the directions are compared on the same photos. `--kernel exact` is
 `gate_data.motion_kernel` (a smear `--length` px long at every angle); `rounded` is the drawing it replaced, endpoints
 rounded to whole pixels (13 px long at 0 and 90 degrees for 12, ~10 px at 15, 75, 105 and 165), kept here to show
-what the change did. Caught: refused as `motion_blur` or `blurry`, as `calibrate_quality_gate.py` counts it.
+what the change did. Caught: refused as `motion_blur` or `blurry`, as `calibrate_quality_gate.py` counts it; each
+share with its 95% interval clustered by photo (`bench/intervals.py`: a photo's twelve smears are not twelve photos).
 Protocol: `selection` is the part thresholds were chosen on; `report` and `holdout` are read once, after a choice.
 """
 
@@ -23,6 +25,7 @@ from rich.progress import track
 
 from bench import gate_data as gd
 from bench.gate_measure import load_rgb, part_photos
+from bench.intervals import share_cell
 from quality_gate import assess
 from quality_gate.policy import BLUR_CODES
 
@@ -38,36 +41,58 @@ def rounded_kernel(length: int, angle: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def catch_by_angle(part: str, limit: int, length: int, angles: list[float], kernel: str) -> dict[float, list[bool]]:
-    """angle -> caught or not, per photo of the part."""
+def catch_by_angle(
+    part: str, limit: int, length: int, angles: list[float], kernel: str
+) -> dict[float, dict[str, list[bool]]]:
+    """angle -> photo -> [caught or not] for each photo of the part (one-element lists: the clusters of `share_cell`)."""
     kernels = {
         angle: gd.motion_kernel(length, angle) if kernel == "exact" else rounded_kernel(length, angle)
         for angle in angles
     }
-    caught: dict[float, list[bool]] = collections.defaultdict(list)
+    caught: dict[float, dict[str, list[bool]]] = collections.defaultdict(dict)
     for path in track(part_photos(part, limit), description=f"{part}: photos x {len(angles)} angles"):
         rgb = load_rgb(path)
         for angle, k in kernels.items():
             smeared = cv2.filter2D(rgb, -1, k, borderType=cv2.BORDER_REFLECT)
-            caught[angle].append(bool(BLUR_CODES & set(assess(smeared).retake_codes)))
+            caught[angle][f"{part}/{path.name}"] = [bool(BLUR_CODES & set(assess(smeared).retake_codes))]
     return caught
+
+
+def by_photo(caught: dict[float, dict[str, list[bool]]]) -> dict[str, list[bool]]:
+    """photo -> its outcome at every angle: the clusters of the share over all angles."""
+    photos: dict[str, list[bool]] = collections.defaultdict(list)
+    for outcomes in caught.values():
+        for photo, hits in outcomes.items():
+            photos[photo].extend(hits)
+    return photos
+
+
+def report(name: str, caught: dict[float, dict[str, list[bool]]], length: int, kernel: str) -> None:
+    photos = by_photo(caught)
+    rows = sum(len(hits) for hits in photos.values())
+    print(f"{name}, motion blur {length} px, {kernel} smear, {len(photos)} photos x {len(caught)} angles ({rows}):")
+    print(f"  caught {share_cell(photos)} %")
+    for angle, outcomes in caught.items():
+        hits = [hit for hits in outcomes.values() for hit in hits]
+        print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--part", choices=("selection", "report", "holdout"), default="selection")
+    parser.add_argument("--part", nargs="+", choices=("selection", "report", "holdout"), default=["selection"])
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     parser.add_argument("--length", type=int, default=12, help="px of smear")
     parser.add_argument("--angles", type=float, nargs="+", default=[15.0 * k for k in range(12)])
     parser.add_argument("--kernel", choices=("exact", "rounded"), default="exact")
     args = parser.parse_args()
-    caught = catch_by_angle(args.part, args.limit, args.length, args.angles, args.kernel)
-    total = [hit for hits in caught.values() for hit in hits]
-    print(
-        f"{args.part}, motion blur {args.length} px, {args.kernel} smear: caught {np.mean(total):.1%} of {len(total)}"
-    )
-    for angle, hits in caught.items():
-        print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")
+    pooled: dict[float, dict[str, list[bool]]] = collections.defaultdict(dict)
+    for part in args.part:
+        caught = catch_by_angle(part, args.limit, args.length, args.angles, args.kernel)
+        report(part, caught, args.length, args.kernel)
+        for angle, outcomes in caught.items():
+            pooled[angle].update(outcomes)
+    if len(args.part) > 1:
+        report(" + ".join(args.part), pooled, args.length, args.kernel)
 
 
 if __name__ == "__main__":

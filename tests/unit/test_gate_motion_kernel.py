@@ -9,6 +9,7 @@ import pytest
 
 from bench import gate_data as gd
 from bench import gate_measure
+from bench.motion_angles import by_photo, rounded_kernel
 
 
 def extent(kernel: np.ndarray, angle: float) -> tuple[float, float, float]:
@@ -35,9 +36,16 @@ def test_a_smear_is_its_length_long_in_every_direction(length: int) -> None:
 
 
 def test_whole_pixel_drawing_shows_the_spread_the_exact_one_removes() -> None:
-    """The old drawing, kept for the generated non-skin streaks, is what varied: proof the test above can fail."""
-    lengths = [extent(gd.motion_kernel(12, a, antialias=False), a)[0] for a in (0.0, 15.0, 75.0, 105.0)]
+    """The drawing before 2026-11-29 (`motion_angles.rounded_kernel`) is what varied: proof the test above can fail."""
+    lengths = [extent(rounded_kernel(12, a), a)[0] for a in (0.0, 15.0, 75.0, 105.0)]
+    assert lengths[0] == pytest.approx(12.96, abs=0.01) and lengths[2] == pytest.approx(11.20, abs=0.01)
     assert max(lengths) - min(lengths) > 1.5
+
+
+def test_angle_bench_pools_each_photo_over_its_angles() -> None:
+    """A photo's smears are one cluster for the interval, whatever the angle."""
+    caught = {0.0: {"a": [True], "b": [False]}, 90.0: {"a": [True], "b": [True]}}
+    assert by_photo(caught) == {"a": [True, True], "b": [False, True]}
 
 
 def test_the_grid_turns_motion_blur_through_every_15_degrees() -> None:
