@@ -4,8 +4,8 @@
     .venv/bin/python bench/gate_capture.py --part selection report holdout --plot docs/figures/gate_capture.png
 
 The grid of `bench/gate_measure.py` shifts exposure and skin tone; a phone also changes the white balance (warm
-tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, leaves some lens vignetting, turns
-and mirrors the frame, crops to its own aspect ratio, and records wide-gamut colour (Display P3, tagged in the JPEG:
+tungsten or cool shade), adds sensor noise, sharpens, compresses harder, lifts shadows with its tone curve, leaves
+some lens vignetting, turns and mirrors the frame, crops to its own aspect ratio, and records wide-gamut colour (Display P3, tagged in the JPEG:
 read through the profile as the service does, and, for comparison, read as sRGB by software blind to profiles); and
 a user may send a screenshot of the photo instead, letterboxed in the viewer's black or white frame. None of these
 makes a photo useless to a dermatologist, so each should leave the verdict as it was. Each ACNE04 `valid` photo of the part is judged as it

@@ -166,17 +166,12 @@ def motion_kernel(length: int, angle: float, antialias: bool = True) -> np.ndarr
     Drawn `MOTION_SUPERSAMPLE` times larger with sub-pixel endpoints, averaged back down and made symmetric about its
     centre, so it is `length` px long at every angle. Endpoints rounded to whole pixels (the drawing before 2026-11-29)
     made a "12 px" smear 13 px long at 0 and 90 degrees and about 10 px at 15, 75, 105 and 165, and the grid's catch
-    of it depended on the rounding more than on the direction (issue 12's note, session 25). `antialias=False` keeps
-    that whole-pixel LINE_8 drawing, for the generated non-skin streaks (`grain`), which stay as they were.
+    of it depended on the rounding more than on the direction (issue 12's note, session 25). `antialias=False`: the
+    whole-pixel LINE_8 drawing (`whole_pixel_kernel`) of the generated non-skin streaks (`grain`), which stay as they were.
     """
-    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
     if not antialias:
-        size = length if length % 2 else length + 1
-        kernel = np.zeros((size, size), np.float32)
-        centre, half = (size - 1) / 2, (length - 1) / 2
-        ends = [(round(centre + k * half * c), round(centre + k * half * s)) for k in (-1, 1)]
-        cv2.line(kernel, ends[0], ends[1], 1.0, 1, cv2.LINE_8)
-        return kernel / kernel.sum()
+        return whole_pixel_kernel(length, angle, cv2.LINE_8)
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
     size = length + 3 - length % 2  # odd, with a pixel to spare each side for the drawn line's edge
     scale, shift = MOTION_SUPERSAMPLE, 4  # `shift`: endpoints in 1/16 px
     big = np.zeros((size * scale, size * scale), np.float32)
@@ -186,6 +181,19 @@ def motion_kernel(length: int, angle: float, antialias: bool = True) -> np.ndarr
     cv2.line(big, ends[0], ends[1], 1.0, scale, cv2.LINE_AA, shift)
     kernel = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
     kernel += kernel[::-1, ::-1].copy()  # a smear has no sign: the drawn line's half-pixel bias cancels
+    return kernel / kernel.sum()
+
+
+def whole_pixel_kernel(length: int, angle: float, line_type: int) -> np.ndarray:
+    """A one-pixel line between endpoints rounded to whole pixels, summing to 1: with `cv2.LINE_AA`, the grid's smear
+    before 2026-11-29 (`bench/motion_angles.py --kernel rounded` shows what it did); with `cv2.LINE_8`, the streaks of
+    the generated non-skin images."""
+    size = length if length % 2 else length + 1
+    kernel = np.zeros((size, size), np.float32)
+    centre, half = (size - 1) / 2, (length - 1) / 2
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    ends = [(round(centre + k * half * c), round(centre + k * half * s)) for k in (-1, 1)]
+    cv2.line(kernel, ends[0], ends[1], 1.0, 1, line_type)
     return kernel / kernel.sum()
 
 

@@ -32,13 +32,7 @@ from quality_gate.policy import BLUR_CODES
 
 def rounded_kernel(length: int, angle: float) -> np.ndarray:
     """The smear `gate_data.motion_kernel` drew before 2026-11-29: an antialiased line between whole-pixel ends."""
-    size = length if length % 2 else length + 1
-    kernel = np.zeros((size, size), np.float32)
-    centre, half = (size - 1) / 2, (length - 1) / 2
-    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-    ends = [(round(centre + k * half * c), round(centre + k * half * s)) for k in (-1, 1)]
-    cv2.line(kernel, ends[0], ends[1], 1.0, 1, cv2.LINE_AA)
-    return kernel / kernel.sum()
+    return gd.whole_pixel_kernel(length, angle, cv2.LINE_AA)
 
 
 def catch_by_angle(
