@@ -197,9 +197,13 @@ def whole_pixel_kernel(length: int, angle: float, line_type: int) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def motion_blur(length: int, angle: float) -> Degradation:
-    kernel = motion_kernel(length, angle)
+def smear(kernel: np.ndarray) -> Degradation:
+    """The photo convolved with a smear kernel, its edges reflected (`motion_kernel`, or another drawing of it)."""
     return lambda image: cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
+
+
+def motion_blur(length: int, angle: float) -> Degradation:
+    return smear(motion_kernel(length, angle))
 
 
 def downscale(short_side: int) -> Degradation:

@@ -9,7 +9,7 @@ The grid (`bench/gate_measure.py`) gives each photo one direction, so a part hol
 smears every photo at every angle, so the directions are compared on the same photos. `--kernel exact` is
 `gate_data.motion_kernel` (a smear `--length` px long at every angle); `rounded` is the drawing it replaced, endpoints
 rounded to whole pixels (13 px long at 0 and 90 degrees for 12, ~10 px at 15, 75, 105 and 165), kept here to show
-what the change did. Caught: refused as `motion_blur` or `blurry`, as `calibrate_quality_gate.py` counts it; each
+what the change did. Caught: as `calibrate_quality_gate.caught` counts a motion row (`motion_blur` or `blurry`); each
 share with its 95% interval clustered by photo (`bench/intervals.py`: a photo's twelve smears are not twelve photos).
 Protocol: `selection` is the part thresholds were chosen on; `report` and `holdout` are read once, after a choice.
 """
@@ -24,10 +24,10 @@ import numpy as np
 from rich.progress import track
 
 from bench import gate_data as gd
+from bench.calibrate_quality_gate import caught as caught_as
 from bench.gate_measure import load_rgb, part_photos
 from bench.intervals import share_cell
 from quality_gate import assess
-from quality_gate.policy import BLUR_CODES
 
 
 def rounded_kernel(length: int, angle: float) -> np.ndarray:
@@ -39,16 +39,16 @@ def catch_by_angle(
     part: str, limit: int, length: int, angles: list[float], kernel: str
 ) -> dict[float, dict[str, list[bool]]]:
     """angle -> photo -> [caught or not] for each photo of the part (one-element lists: the clusters of `share_cell`)."""
-    kernels = {
-        angle: gd.motion_kernel(length, angle) if kernel == "exact" else rounded_kernel(length, angle)
+    smears = {
+        angle: gd.smear(gd.motion_kernel(length, angle) if kernel == "exact" else rounded_kernel(length, angle))
         for angle in angles
     }
+    row = {"label": "motion_blur"}
     caught: dict[float, dict[str, list[bool]]] = collections.defaultdict(dict)
     for path in track(part_photos(part, limit), description=f"{part}: photos x {len(angles)} angles"):
         rgb = load_rgb(path)
-        for angle, k in kernels.items():
-            smeared = cv2.filter2D(rgb, -1, k, borderType=cv2.BORDER_REFLECT)
-            caught[angle][f"{part}/{path.name}"] = [bool(BLUR_CODES & set(assess(smeared).retake_codes))]
+        for angle, smear in smears.items():
+            caught[angle][f"{part}/{path.name}"] = [caught_as(row, assess(smear(rgb)))]
     return caught
 
 
