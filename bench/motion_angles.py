@@ -61,11 +61,18 @@ def by_photo(caught: dict[float, dict[str, list[bool]]]) -> dict[str, list[bool]
     return photos
 
 
+def misses_by_photo(photos: dict[str, list[bool]]) -> list[int]:
+    """How many smears each photo with a miss lets through, most first: are the misses a few photos' or everyone's?"""
+    return sorted((hits.count(False) for hits in photos.values() if not all(hits)), reverse=True)
+
+
 def report(name: str, caught: dict[float, dict[str, list[bool]]], length: int, kernel: str) -> None:
     photos = by_photo(caught)
     rows = sum(len(hits) for hits in photos.values())
     print(f"{name}, motion blur {length} px, {kernel} smear, {len(photos)} photos x {len(caught)} angles ({rows}):")
     print(f"  caught {share_cell(photos)} %")
+    misses = misses_by_photo(photos)
+    print(f"  missed {sum(misses)} smears of {len(misses)} photos; misses per such photo: {misses}")
     for angle, outcomes in caught.items():
         hits = [hit for hits in outcomes.values() for hit in hits]
         print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")

@@ -9,7 +9,7 @@ import pytest
 
 from bench import gate_data as gd
 from bench import gate_measure
-from bench.motion_angles import by_photo, rounded_kernel
+from bench.motion_angles import by_photo, misses_by_photo, rounded_kernel
 
 
 def extent(kernel: np.ndarray, angle: float) -> tuple[float, float, float]:
@@ -46,6 +46,11 @@ def test_angle_bench_pools_each_photo_over_its_angles() -> None:
     """A photo's smears are one cluster for the interval, whatever the angle."""
     caught = {0.0: {"a": [True], "b": [False]}, 90.0: {"a": [True], "b": [True]}}
     assert by_photo(caught) == {"a": [True, True], "b": [False, True]}
+
+
+def test_angle_bench_counts_misses_per_photo_most_first() -> None:
+    photos = {"a": [True] * 12, "b": [False, True, False], "c": [False, True], "d": [False, False, False]}
+    assert misses_by_photo(photos) == [3, 2, 1]
 
 
 def test_the_grid_turns_motion_blur_through_every_15_degrees() -> None:
