@@ -4,6 +4,8 @@
     .venv/bin/python bench/motion_angles.py --part selection --length 12 --angles 0 15 30 45 75 90 105 165
     .venv/bin/python bench/motion_angles.py --part selection --kernel rounded     # the smear drawn before 2026-11-29
     .venv/bin/python bench/motion_angles.py --part report holdout                 # and the two pooled
+    .venv/bin/python bench/motion_angles.py --part report holdout --length 12 14 16 \
+        --plot docs/figures/motion_lengths.png                                    # how far past 12 px
 
 The grid (`bench/gate_measure.py`) gives each photo one direction, so a part holds 8-15 photos per direction; this
 smears every photo at every angle, so the directions are compared on the same photos. `--kernel exact` is
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,6 +28,7 @@ from rich.progress import track
 
 from bench import gate_data as gd
 from bench.calibrate_quality_gate import caught as caught_as
+from bench.figures import save_figure
 from bench.gate_measure import load_rgb, part_photos
 from bench.intervals import share_cell
 from quality_gate import assess
@@ -78,22 +82,50 @@ def report(name: str, caught: dict[float, dict[str, list[bool]]], length: int, k
         print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")
 
 
+def plot(by_length: dict[int, dict[float, dict[str, list[bool]]]], name: str, path: Path) -> None:
+    """Catch by direction, a line per smear length, the pooled share and its interval in the legend: where in the
+    circle and how far past the bar's length the misses sit."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for length, caught in by_length.items():
+        angles = list(caught)
+        rates = [100 * np.mean([hit for hits in caught[a].values() for hit in hits]) for a in angles]
+        ax.plot(angles, rates, marker="o", label=f"{length} px: {share_cell(by_photo(caught))} %")
+    ax.axhline(98.0, color="red", lw=1, ls="--", label="the bar (98%)")
+    ax.set(
+        xlabel="direction of the smear (degrees)", ylabel="caught (%)", title=f"Motion blur in every direction: {name}"
+    )
+    ax.set_xticks(list(next(iter(by_length.values()))))
+    ax.set_ylim(top=100.5)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--part", nargs="+", choices=("selection", "report", "holdout"), default=["selection"])
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
-    parser.add_argument("--length", type=int, default=12, help="px of smear")
+    parser.add_argument("--length", type=int, nargs="+", default=[12], help="px of smear (several: each in turn)")
     parser.add_argument("--angles", type=float, nargs="+", default=[15.0 * k for k in range(12)])
     parser.add_argument("--kernel", choices=("exact", "rounded"), default="exact")
+    parser.add_argument("--plot", type=Path, help="draw the catch by direction of the parts pooled, a line per length")
     args = parser.parse_args()
-    pooled: dict[float, dict[str, list[bool]]] = collections.defaultdict(dict)
-    for part in args.part:
-        caught = catch_by_angle(part, args.limit, args.length, args.angles, args.kernel)
-        report(part, caught, args.length, args.kernel)
-        for angle, outcomes in caught.items():
-            pooled[angle].update(outcomes)
-    if len(args.part) > 1:
-        report(" + ".join(args.part), pooled, args.length, args.kernel)
+    name = " + ".join(args.part)
+    by_length: dict[int, dict[float, dict[str, list[bool]]]] = {}
+    for length in args.length:
+        pooled: dict[float, dict[str, list[bool]]] = collections.defaultdict(dict)
+        for part in args.part:
+            caught = catch_by_angle(part, args.limit, length, args.angles, args.kernel)
+            report(part, caught, length, args.kernel)
+            for angle, outcomes in caught.items():
+                pooled[angle].update(outcomes)
+        if len(args.part) > 1:
+            report(name, pooled, length, args.kernel)
+        by_length[length] = pooled
+    if args.plot:
+        plot(by_length, name, args.plot)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ so the grid's catch per direction measured the rounding."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bench import gate_data as gd
 from bench import gate_measure
-from bench.motion_angles import by_photo, misses_by_photo, rounded_kernel
+from bench.motion_angles import by_photo, misses_by_photo, plot, rounded_kernel
 
 
 def extent(kernel: np.ndarray, angle: float) -> tuple[float, float, float]:
@@ -56,3 +58,12 @@ def test_angle_bench_counts_misses_per_photo_most_first() -> None:
 def test_the_grid_turns_motion_blur_through_every_15_degrees() -> None:
     angles = {gate_measure.grid_direction("motion blur 12 px", index) for index in range(24)}
     assert angles == {15.0 * k for k in range(12)}
+
+
+def test_angle_bench_draws_a_line_per_length(tmp_path: Path) -> None:
+    caught = {
+        12: {0.0: {"a": [True], "b": [False]}, 90.0: {"a": [True], "b": [True]}},
+        14: {0.0: {"a": [True], "b": [True]}, 90.0: {"a": [True], "b": [True]}},
+    }
+    plot(caught, "report", tmp_path / "lengths.png")
+    assert (tmp_path / "lengths.png").stat().st_size > 10_000
