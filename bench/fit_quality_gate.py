@@ -43,8 +43,8 @@ Protocol (what each choice sees):
 - Run again on 2026-11-29, `--search-budgets` finds no combination: at its lowest budgets (every code 0.30%, the
   shipped ones) the gate refuses 2.11% of selection, since the networks added after the shipped fit refuse more
   than its 1.8% cap leaves. Without `--search-budgets` (every code at `--budget` 0.30%) today's caches give the shipped
-  thresholds back, but not_skin_photo's (1.59 against the shipped 1.71; docs/quality_gate.md, "How near the motion
-  misses are").
+  thresholds back, but not_skin_photo's (1.59 against the shipped 1.71, its rows' feature means moved in the fourth
+  digit; docs/quality_gate.md, "How near the motion misses are").
 """
 
 from __future__ import annotations
