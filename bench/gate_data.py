@@ -160,17 +160,15 @@ def gaussian_blur(sigma: float) -> Degradation:
 MOTION_SUPERSAMPLE = 8  # a smear is drawn this many times larger each way, then block-averaged down
 
 
-def motion_kernel(length: int, angle: float, antialias: bool = True) -> np.ndarray:
+def motion_kernel(length: int, angle: float) -> np.ndarray:
     """A straight smear `length` px long at `angle` degrees, one pixel wide, summing to 1.
 
     Drawn `MOTION_SUPERSAMPLE` times larger with sub-pixel endpoints, averaged back down and made symmetric about its
     centre, so it is `length` px long at every angle. Endpoints rounded to whole pixels (the drawing before 2026-11-29)
     made a "12 px" smear 13 px long at 0 and 90 degrees and about 10 px at 15, 75, 105 and 165, and the grid's catch
-    of it depended on the rounding more than on the direction (issue 12's note, session 25). `antialias=False`: the
-    whole-pixel LINE_8 drawing (`whole_pixel_kernel`) of the generated non-skin streaks (`grain`), which stay as they were.
+    of it depended on the rounding more than on the direction (issue 12's note, session 25). The generated non-skin
+    streaks (`grain`) keep the whole-pixel drawing (`whole_pixel_kernel`).
     """
-    if not antialias:
-        return whole_pixel_kernel(length, angle, cv2.LINE_8)
     c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
     size = length + 3 - length % 2  # odd, with a pixel to spare each side for the drawn line's edge
     scale, shift = MOTION_SUPERSAMPLE, 4  # `shift`: endpoints in 1/16 px
@@ -638,7 +636,7 @@ def grain(rng: np.random.Generator) -> np.ndarray:
     not_skin_photo model that strongly oriented fine texture is not skin, while fur stays a kind never fitted.
     """
     palette = _colour(rng) if rng.random() < 0.5 else np.array((rng.uniform(120, 220), 90, 50), np.float32)
-    kernel = motion_kernel(int(rng.integers(9, 41)), float(rng.uniform(0, 180)), antialias=False)
+    kernel = whole_pixel_kernel(int(rng.integers(9, 41)), float(rng.uniform(0, 180)), cv2.LINE_8)
     streaks = cv2.filter2D(rng.normal(0, 1, (SIDE, SIDE)).astype(np.float32), -1, kernel)
     streaks /= streaks.std() + 1e-6
     if rng.random() < 0.5:  # a weave: a second direction at right angles
