@@ -65,6 +65,11 @@ def by_photo(caught: dict[float, dict[str, list[bool]]]) -> dict[str, list[bool]
     return photos
 
 
+def hits_at(outcomes: dict[str, list[bool]]) -> list[bool]:
+    """Every photo's outcome at one angle, in one list."""
+    return [hit for hits in outcomes.values() for hit in hits]
+
+
 def misses_by_photo(photos: dict[str, list[bool]]) -> list[int]:
     """How many smears each photo with a miss lets through, most first: are the misses a few photos' or everyone's?"""
     return sorted((hits.count(False) for hits in photos.values() if not all(hits)), reverse=True)
@@ -78,7 +83,7 @@ def report(name: str, caught: dict[float, dict[str, list[bool]]], length: int, k
     misses = misses_by_photo(photos)
     print(f"  missed {sum(misses)} smears of {len(misses)} photos; misses per such photo: {misses}")
     for angle, outcomes in caught.items():
-        hits = [hit for hits in outcomes.values() for hit in hits]
+        hits = hits_at(outcomes)
         print(f"  {angle:5.1f} degrees: {sum(hits)} of {len(hits)} ({np.mean(hits):.1%})")
 
 
@@ -90,7 +95,7 @@ def plot(by_length: dict[int, dict[float, dict[str, list[bool]]]], name: str, pa
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for length, caught in by_length.items():
         angles = list(caught)
-        rates = [100 * np.mean([hit for hits in caught[a].values() for hit in hits]) for a in angles]
+        rates = [100 * np.mean(hits_at(caught[a])) for a in angles]
         ax.plot(angles, rates, marker="o", label=f"{length} px: {share_cell(by_photo(caught))} %")
     ax.axhline(98.0, color="red", lw=1, ls="--", label="the bar (98%)")
     ax.set(
