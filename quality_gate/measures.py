@@ -1,8 +1,9 @@
 """One function per quality measure; each returns a raw float the policy compares with a threshold.
 
 All measures except `short_side` run on the working copy (see `working_copy`: 640 px for the Laplacian
-sharpness and noise, half that for skin, exposure, lighting, detail ratios and colour statistics), so their
-cost does not grow with the photo's resolution and a sharp 12 MP photo scores like the same photo at 640 px.
+sharpness, noise, edge width and one directional detail ratio, half that for skin, exposure, lighting, the other
+detail ratios and colour statistics), so their cost does not grow with the photo's resolution and a sharp 12 MP photo
+scores like the same photo at 640 px.
 """
 
 from __future__ import annotations
@@ -207,15 +208,21 @@ EDGE_WINDOW = 5  # px of the working copy across which an edge's contrast is rea
 EDGE_SHARE = 0.01  # the face's strongest gradients whose width is read
 
 
-def edge_width(y: np.ndarray, mask: np.ndarray) -> float:
+def sobel_gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 3x3 Sobel gradients (x, y) of a luma plane as float32: computed once for the measures that read them."""
+    return cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+
+
+def edge_width(y: np.ndarray, mask: np.ndarray, gradients: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Median width in px (working-copy scale) of the face's strongest edges: the luma range across a 5 px window
     over the steepest slope there. ~3 on ACNE04 photos at 640 px, ~4.5 after a Gaussian blur of sigma 2, whatever
     the edges' contrast or the skin's texture, and the noise a phone adds after a blur steepens weak edges, not these
     (`bench/edge_width_study.py`). The window's width when no slope on the face reaches 1 grey level per px.
+    `gradients`: `sobel_gradients(y)`, when already taken.
     """
     if y.shape[0] < EDGE_WINDOW or y.shape[1] < EDGE_WINDOW or not mask.any():
         return 0.0
-    slope = magnitude(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3))
+    slope = magnitude(*(gradients or sobel_gradients(y)))  # a new plane: the gradients are not changed
     slope *= 0.125  # grey levels per px: a 3x3 Sobel answers 8 to a unit ramp
     span = cv2.morphologyEx(y, cv2.MORPH_GRADIENT, np.ones((EDGE_WINDOW, EDGE_WINDOW), np.uint8))
     cutoff = _masked_quantile(slope, mask, 1.0 - EDGE_SHARE, 1.0)  # to 1 grey level per px
@@ -267,33 +274,34 @@ def stops(level: int) -> float:
 # --- blur: isotropic detail and its direction ----------------------------------------------------------------
 
 
-def _tensor(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _tensor(y: np.ndarray, mask: np.ndarray, gradients: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Mean gradient structure tensor (Jxx, Jxy, Jyy) of y over the masked pixels (uint8 mask).
 
     Gradients are zeroed outside the mask first, so the products' plain sums are the masked sums."""
     count = cv2.countNonZero(mask)
     if not count:
         return np.zeros(3)
-    gx = cv2.copyTo(cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), mask)
-    gy = cv2.copyTo(cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3), mask)
+    gx, gy = (cv2.copyTo(g, mask) for g in (gradients or sobel_gradients(y)))
     scale = 1.0 / count
     return np.array([cv2.sumElems(cv2.multiply(a, b))[0] * scale for a, b in ((gx, gx), (gx, gy), (gy, gy))])
 
 
-def detail_spectrum(y: np.ndarray, mask: np.ndarray, coarse: int = 8) -> tuple[float, float, float]:
+def detail_spectrum(
+    y: np.ndarray, mask: np.ndarray, coarse: int = 8, gradients: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, float, float]:
     """Fine-scale gradient energy relative to the same region `coarse` times smaller, in its best and worst direction.
 
     Returns (detail_max, detail_min, angle_deg). Both are ratios of the fine to the coarse structure tensor
     (generalised eigenvalues), so they do not depend on how much texture or contrast the skin has, only on
     how much of it survives at the finest scale: focus blur lowers both, motion blur only the one along the
     motion (`angle_deg` is that direction, 0 = horizontal). The coarse copy averages `coarse` px blocks, which
-    blur of a few px barely changes.
+    blur of a few px barely changes. `gradients`: `sobel_gradients(y)`, when already taken.
     """
     if y.shape[0] < 4 * coarse or y.shape[1] < 4 * coarse or not mask.any():
         return 0.0, 0.0, 0.0
     small = (max(4, y.shape[1] // coarse), max(4, y.shape[0] // coarse))
     m8 = mask_u8(mask)
-    fine = _tensor(y, m8)
+    fine = _tensor(y, m8, gradients)
     y_small = cv2.resize(y.astype(np.float32), small, interpolation=cv2.INTER_AREA)
     m_small = (cv2.resize(m8, small, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     rough = _tensor(y_small, m_small) / coarse**2  # per fine pixel: a coarse gradient spans `coarse` px

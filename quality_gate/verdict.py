@@ -49,8 +49,11 @@ MODEL_FEATURES: dict[str, list[str]] = {
         "edge_density",
         "skin_exposure",
     ],
+    # the direction of least detail on the half-size copy and on the full working copy: a 12 px smear is 6 px on the
+    # first, which keeps much of its finest detail along the motion (rule M1 of 2026-11-29, docs/quality_gate.md)
     "motion_blur": [
         "motion_ratio_half",
+        "motion_ratio_full",
         "log_detail_half_max",
         "log_detail_half_min",
         "log_noise",

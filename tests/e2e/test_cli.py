@@ -71,6 +71,7 @@ def test_check_quality_json_lines(tmp_path: Path, photos: dict[str, Path]) -> No
     reported = set(lines[0]["measures"])
     assert {
         "motion_ratio",
+        "motion_ratio_full",
         "detail_half_max",
         "blur_angle",
         "skin_exposure",

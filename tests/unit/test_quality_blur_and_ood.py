@@ -64,6 +64,30 @@ def test_motion_blur_is_directional_and_its_direction_is_found(skin: np.ndarray,
     assert difference < 15.0, (angle, found)
 
 
+@pytest.mark.parametrize("angle", [0.0, 45.0, 90.0])
+def test_a_short_smear_shows_on_the_full_working_copy_more_than_on_the_half_size_one(
+    skin: np.ndarray, angle: float
+) -> None:
+    """A 7 px smear is 3.5 px on the half-size copy, which keeps most of its fine detail along the motion there;
+    the full working copy's ratio (what the motion_blur model reads beside the half-size one) drops far more."""
+    t = Thresholds()
+    sharp = image_measures(skin, t)
+    moved = image_measures(motion(skin, 7, angle), t)
+    assert sharp["motion_ratio_full"] > 0.9 and moved["motion_ratio_full"] < 0.75
+    drop_full = sharp["motion_ratio_full"] - moved["motion_ratio_full"]
+    assert drop_full > 2 * (sharp["motion_ratio"] - moved["motion_ratio"])
+
+
+def test_gradients_taken_once_give_the_measures_they_gave_alone(skin: np.ndarray) -> None:
+    """edge_width and the full-size spectrum share one pair of Sobel gradients: their values are unchanged by it."""
+    y = cv2.cvtColor(motion(skin, 9, 30.0), cv2.COLOR_RGB2GRAY)
+    face = np.zeros(y.shape, bool)
+    face[100:500, 80:560] = True
+    gradients = measures.sobel_gradients(y)
+    assert measures.edge_width(y, face, gradients) == measures.edge_width(y, face)
+    assert measures.detail_spectrum(y, face, 4, gradients) == measures.detail_spectrum(y, face, 4)
+
+
 def test_focus_blur_lowers_detail_in_every_direction(skin: np.ndarray) -> None:
     sharp_max, _, _ = spectrum(skin)
     high, low, _ = spectrum(cv2.GaussianBlur(skin, (0, 0), 3))
