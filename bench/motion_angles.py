@@ -92,7 +92,7 @@ def plot(by_length: dict[int, dict[float, dict[str, list[bool]]]], name: str, pa
     circle and how far past the bar's length the misses sit."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for length, caught in by_length.items():
         angles = list(caught)
         rates = [100 * np.mean(hits_at(caught[a])) for a in angles]
@@ -103,7 +103,7 @@ def plot(by_length: dict[int, dict[float, dict[str, list[bool]]]], name: str, pa
     )
     ax.set_xticks(list(next(iter(by_length.values()))))
     ax.set_ylim(top=100.5)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # below: clear of the lines
     ax.grid(alpha=0.3)
     save_figure(fig, path)
 
