@@ -47,19 +47,15 @@ def main() -> None:
     chosen = [photos[i] for i in rng.choice(len(photos), min(args.photos, len(photos)), replace=False)]
     smears = [gd.smear(gd.motion_kernel(args.length, 15.0 * k)) for k in range(12)]
     t = Thresholds()
-    good: dict[str, list[float]] = {name: [] for name in RATIOS}
-    smeared: dict[str, list[float]] = {name: [] for name in RATIOS}
+    good: list[dict[str, float]] = []
+    smeared: list[dict[str, float]] = []
     for path in track(chosen, description=f"{len(chosen)} photos x 12 smears"):
         rgb = load_rgb(path)
-        for name, value in zip(RATIOS, (image_measures(rgb, t)[n] for n in RATIOS), strict=True):
-            good[name].append(value)
-        for smear in smears:
-            values = image_measures(smear(rgb), t)
-            for name in RATIOS:
-                smeared[name].append(values[name])
-    print(f"{len(chosen)} fit-sample photos, {len(smeared[RATIOS[0]])} smears of {args.length} px")
+        good.append(image_measures(rgb, t))
+        smeared.extend(image_measures(smear(rgb), t) for smear in smears)
+    print(f"{len(chosen)} fit-sample photos, {len(smeared)} smears of {args.length} px")
     for name in RATIOS:
-        g, s = np.array(good[name]), np.array(smeared[name])
+        g, s = (np.array([values[name] for values in rows]) for rows in (good, smeared))
         print(
             f"  {name:18s} AUC {auc_lower(s, g):.3f}; good median {np.median(g):.3f}, smeared {np.median(s):.3f}; "
             f"smears below good's 1st / 5th percentile {100 * share_below(s, g, 0.01):.1f} / "
