@@ -321,6 +321,11 @@ def detail_spectrum(
     return float(np.sqrt(high)), float(np.sqrt(low)), angle
 
 
+def direction_ratio(detail_max: float, detail_min: float) -> float:
+    """Least over most fine detail (`detail_spectrum`'s two): 1 = no direction, motion blur ~0.5; 1 with no detail."""
+    return detail_min / detail_max if detail_max > 0 else 1.0
+
+
 # --- lighting --------------------------------------------------------------------------------------------------
 
 

@@ -212,11 +212,11 @@ def image_measures(image: np.ndarray, thresholds: Thresholds) -> dict[str, float
         "edge_width": measures.edge_width(y, face, gradients),
         "detail_half_max": half_max,
         "detail_half_min": half_min,
-        "motion_ratio": half_min / half_max if half_max > 0 else 1.0,  # 1 = no direction; motion blur ~0.5
+        "motion_ratio": measures.direction_ratio(half_max, half_min),
         "blur_angle": angle,  # direction of the least detail (of the smear, when there is one), degrees
         # the same on the full working copy: a smear of 12 px there leaves less of its finest detail along the motion
         # than the half-size copy shows, where a px is two
-        "motion_ratio_full": full_min / full_max if full_max > 0 else 1.0,
+        "motion_ratio_full": measures.direction_ratio(full_max, full_min),
         "noise": measures.noise_level(y, face),
     }
     values["blur_logit"], values["blur_unreadable"] = blur_cnn.blur_reading(y, face) if has_skin else (0.0, 0.0)

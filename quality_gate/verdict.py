@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quality_gate.measures import LIGHT_LEVEL_NAMES
+from quality_gate.measures import LIGHT_LEVEL_NAMES, direction_ratio
 
 MODEL_PATH = Path(__file__).with_name("verdict.json")
 
@@ -96,7 +96,7 @@ _LOGS = {
 
 
 def _ratio_half(values: dict[str, float]) -> float:
-    return values["detail_half_min"] / values["detail_half_max"] if values["detail_half_max"] > 0 else 1.0
+    return direction_ratio(values["detail_half_max"], values["detail_half_min"])
 
 
 def feature(values: dict[str, float], name: str) -> float:
