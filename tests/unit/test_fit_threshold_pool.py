@@ -6,6 +6,8 @@ one logit level for all of them. These tests build small fits in code (no measur
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from bench import fit_quality_gate as fq
@@ -72,3 +74,21 @@ def test_the_edge_checks_budget_sets_its_limit_on_the_pool_and_only_when_searche
     limit = fq.trial_thresholds(pool, {fq.EDGE_CHECK: 0.01}).max_edge_width
     assert limit == np.quantile(widths, 0.99)
     assert np.mean(widths > limit) <= 0.01 + 1e-9
+
+
+def test_a_partial_refit_replaces_only_its_codes_and_keeps_the_statistics(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    shipped, shipped_stats = _fit(rng, 1.0)
+    shipped["codes"]["motion_blur"] = {**shipped["codes"]["too_dark"], "threshold": 1.0}
+    model_path, stats_path = tmp_path / "verdict.json", tmp_path / "ood_stats.json"
+    fq.write_fit(shipped, shipped_stats, model_path=model_path, stats_path=stats_path)
+    refit, refit_stats = _fit(rng, 2.0)
+    refit["codes"]["motion_blur"] = {**refit["codes"]["too_dark"], "threshold": 2.0}
+    before = stats_path.read_text()
+
+    assert "motion_blur" in fq.write_fit(refit, refit_stats, ["motion_blur"], model_path, stats_path)
+
+    written = json.loads(model_path.read_text())["codes"]
+    assert written["motion_blur"] == refit["codes"]["motion_blur"]
+    assert written["too_dark"] == shipped["codes"]["too_dark"]  # not asked for: as shipped
+    assert stats_path.read_text() == before
