@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quality_gate.measures import LIGHT_LEVEL_NAMES, direction_ratio
+from quality_gate.measures import LIGHT_LEVEL_NAMES
 
 MODEL_PATH = Path(__file__).with_name("verdict.json")
 
@@ -52,7 +52,7 @@ MODEL_FEATURES: dict[str, list[str]] = {
     # the direction of least detail on the half-size copy and on the full working copy: a 12 px smear is 6 px on the
     # first, which keeps much of its finest detail along the motion (rule M1 of 2026-11-29, docs/quality_gate.md)
     "motion_blur": [
-        "motion_ratio_half",
+        "motion_ratio",
         "motion_ratio_full",
         "log_detail_half_max",
         "log_detail_half_min",
@@ -95,13 +95,7 @@ _LOGS = {
 }
 
 
-def _ratio_half(values: dict[str, float]) -> float:
-    return direction_ratio(values["detail_half_max"], values["detail_half_min"])
-
-
 def feature(values: dict[str, float], name: str) -> float:
-    if name == "motion_ratio_half":
-        return _ratio_half(values)
     if name in _LOGS:
         return math.log(max(values[_LOGS[name]], 1e-4))
     return float(values[name])
