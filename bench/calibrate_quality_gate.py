@@ -35,21 +35,31 @@ from pathlib import Path
 from bench import gate_data as gd
 from bench.figures import save_figure
 from bench.intervals import clustered_interval, share, share_cell
-from quality_gate import ood
+from quality_gate import ood, verdict
 from quality_gate.policy import QualityReport, Thresholds, judge
 
 PARTS = ("selection", "report", "holdout")
 GRID_SETS = ("valid", "holdout")  # photos through the fixed grid of degradations
 
 
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """A gate to replay cached measures through: its learned models, out-of-distribution statistics and thresholds
+    (the shipped files by default; a candidate's in `bench/gate_compare.py`)."""
+
+    thresholds: Thresholds
+    models: dict = dataclasses.field(default_factory=verdict.load_models)
+    stats: dict = dataclasses.field(default_factory=ood.load_stats)
+
+    def report(self, measures: dict) -> QualityReport:
+        values = dict(measures)
+        values["ood_distance"] = ood.ood_distance(values, self.stats)
+        return judge(values, self.thresholds, self.models, self.stats)
+
+
 def replay(rows: list[dict], thresholds: Thresholds) -> list[QualityReport]:
-    stats = ood.load_stats()
-    reports = []
-    for row in rows:
-        values = dict(row["measures"])
-        values["ood_distance"] = ood.ood_distance(values, stats)
-        reports.append(judge(values, thresholds))
-    return reports
+    gate = Gate(thresholds)
+    return [gate.report(row["measures"]) for row in rows]
 
 
 def caught(row: dict, report: QualityReport) -> bool:

@@ -27,25 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.calibrate_quality_gate import caught
+from bench.calibrate_quality_gate import Gate, caught
 from quality_gate import ood, verdict
-from quality_gate.policy import QualityReport, Thresholds, judge
+from quality_gate.policy import Thresholds
 
 DRAWS = 2000  # photo resamples for each interval
-
-
-@dataclasses.dataclass(frozen=True)
-class Gate:
-    """One gate's fitted files and thresholds."""
-
-    models: dict
-    stats: dict
-    thresholds: Thresholds
-
-    def report(self, measures: dict) -> QualityReport:
-        values = dict(measures)
-        values["ood_distance"] = ood.ood_distance(values, self.stats)
-        return judge(values, self.thresholds, self.models, self.stats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +48,13 @@ class Pair:
 
 
 def gate(verdict_path: Path | None, stats_path: Path | None, thresholds: str | None) -> Gate:
-    models = json.loads(verdict_path.read_text()) if verdict_path else verdict.load_models()
-    stats = json.loads(stats_path.read_text()) if stats_path else ood.load_stats()
-    return Gate(models, stats, Thresholds(**json.loads(thresholds)) if thresholds else Thresholds())
+    """A gate of these files and thresholds (JSON), the shipped ones where None."""
+    chosen = Thresholds(**json.loads(thresholds)) if thresholds else Thresholds()
+    return Gate(
+        chosen,
+        json.loads(verdict_path.read_text()) if verdict_path else verdict.load_models(),
+        json.loads(stats_path.read_text()) if stats_path else ood.load_stats(),
+    )
 
 
 def pairs(rows: list[dict], base: Gate, other: Gate) -> list[Pair]:
