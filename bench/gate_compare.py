@@ -1,16 +1,16 @@
 """Two quality gates on the same cached rows, paired: what a candidate changes, photo by photo, and how sure that is.
 
-    .venv/bin/python bench/gate_compare.py --measures var/gate/m-valid.json \
+    .venv/bin/python bench/gate_compare.py --measures var/gate/m-valid.json var/gate/m-nonskin.json \
         --verdict candidate/verdict.json --ood-stats candidate/ood_stats.json [--thresholds '{...}'] [--part selection]
 
 The base is the shipped gate (`--base-verdict`, `--base-ood-stats`, `--base-thresholds` change it). For the good rows
-(false rejects) and each degradation (catch, as `calibrate_quality_gate.caught` counts it) it prints both shares, the
-rows only one gate refuses (the discordant pairs: every other row agrees, so only these carry the difference) and the
-difference with a 95% interval from resampling photos (a photo's copies move together). A rule that asks "no more
-false rejects than the shipped gate" is then read beside how many rows decide it: one row of 994 is 0.1 points, inside
-any interval 142 photos give. When every discordant row goes one way the interval cannot cross zero however few they
-are (a resample holds those photos or not): read it with the discordant counts. Last, the rows whose verdict changed,
-with both gates' codes. Benches that judge images rather than cached measures (`gate_capture.py`, `tone_fairness.py`,
+(false rejects), each degradation (catch, as `calibrate_quality_gate.caught` counts it) and each family of held-back
+non-skin images (refused on any code) it prints both shares, the rows only one gate flags (the discordant pairs: every
+other row agrees, so only these carry the difference) and the difference with a 95% interval from resampling photos
+(a photo's copies move together). A rule that asks "no more false rejects than the shipped gate" is then read beside
+how many rows decide it: one row of 994 is 0.1 points, inside any interval 142 photos give. When every discordant row
+goes one way the interval cannot cross zero however few they are (a resample holds those photos or not): read it with
+the discordant counts. Last, the rows whose verdict changed, with both gates' codes. Benches that judge images rather than cached measures (`gate_capture.py`, `tone_fairness.py`,
 `motion_angles.py`) read the shipped files: run those from a worktree holding the candidate's.
 
 Protocol: a candidate is judged on `selection` (the default); `report` and `holdout` are read once, after a decision,
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.calibrate_quality_gate import Gate, caught
-from quality_gate import ood, verdict
 from quality_gate.policy import Thresholds
 
 DRAWS = 2000  # photo resamples for each interval
@@ -49,22 +48,23 @@ class Pair:
 
 def gate(verdict_path: Path | None, stats_path: Path | None, thresholds: str | None) -> Gate:
     """A gate of these files and thresholds (JSON), the shipped ones where None."""
-    chosen = Thresholds(**json.loads(thresholds)) if thresholds else Thresholds()
-    return Gate(
-        chosen,
-        json.loads(verdict_path.read_text()) if verdict_path else verdict.load_models(),
-        json.loads(stats_path.read_text()) if stats_path else ood.load_stats(),
-    )
+    files = {}
+    if verdict_path:
+        files["models"] = json.loads(verdict_path.read_text())
+    if stats_path:
+        files["stats"] = json.loads(stats_path.read_text())
+    return Gate(Thresholds(**json.loads(thresholds)) if thresholds else Thresholds(), **files)
 
 
 def pairs(rows: list[dict], base: Gate, other: Gate) -> list[Pair]:
-    """Every row judged by both gates: refused (good rows, `label` None) or caught (degraded rows)."""
+    """Every row judged by both gates: refused (good rows, `label` None, and held-back non-skin images, on any code, as
+    `calibrate_quality_gate` counts them) or caught with the expected code (degraded photos)."""
     out = []
     for row in rows:
         reports = base.report(row["measures"]), other.report(row["measures"])
-        flags = [not r.accepted if row["label"] is None else caught(row, r) for r in reports]  # refused / caught
-        good = row["label"] is None
-        out.append(Pair(row["photo"], row["kind"], good, *flags, *(r.retake_codes for r in reports)))
+        refusal = row["label"] is None or row.get("set") == "nonskin"
+        flags = [not r.accepted if refusal else caught(row, r) for r in reports]
+        out.append(Pair(row["photo"], row["kind"], row["label"] is None, *flags, *(r.retake_codes for r in reports)))
     return out
 
 
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--base-thresholds")
     args = parser.parse_args()
     rows = [r for path in args.measures for r in json.loads(path.read_text()) if r["part"] == args.part]
-    rows = [r for r in rows if r["label"] != "ignore" and r["set"] in ("valid", "holdout")]
+    rows = [r for r in rows if r["label"] != "ignore" and r["set"] in ("valid", "holdout", "nonskin")]
     base = gate(args.base_verdict, args.base_ood_stats, args.base_thresholds)
     other = gate(args.verdict, args.ood_stats, args.thresholds)
     compared = pairs(rows, base, other)

@@ -42,3 +42,6 @@ def test_a_gate_that_refuses_everything_differs_on_every_good_row_and_catches_ev
         line.startswith("good rows and copies (refused)") and "+100.0 [+100.0, +100.0]" in line for line in lines
     )
     assert any(line.startswith("small") and " 0.0    100.0" in line for line in lines)
+    # a held-back non-skin image counts as refused on any code, not only as not_skin_photo
+    image = [{"set": "nonskin", "photo": "x", "kind": "scan", "label": "not_skin_photo", "measures": measures[0]}]
+    assert gc.pairs(image, base, strict)[0].other
