@@ -106,6 +106,25 @@ _REPORT = {
     "mahotas==1.4.19": ["mahotas/demos/data/DepartmentStore.jpg", "mahotas/demos/data/nuclear.png"],
     "scipy==1.9.3": ["scipy/misc/face.dat", "scipy/misc/ascent.dat"],  # a raccoon; a staircase (grey)
     "ultralytics==8.4.190": ["ultralytics/assets/bus.jpg"],
+    # added 2026-11-29 (session 29), role fixed before any figure on them: photographed surfaces, several of them
+    # skin-coloured (stucco, wood, granite); the package's grey bump maps are left out
+    "vpython==7.6.5": [
+        f"vpython/vpython_data/{name}_texture.jpg"
+        for name in (
+            "stucco",
+            "stones",
+            "flower",
+            "rough",
+            "gravel",
+            "granite",
+            "wood_old",
+            "rug",
+            "earth",
+            "rock",
+            "metal",
+            "wood",
+        )
+    ],
 }
 SOURCES: tuple[Source, ...] = (
     *(Source(w, m, "development") for w, members in _DEVELOPMENT.items() for m in members),
