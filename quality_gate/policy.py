@@ -79,6 +79,10 @@ class Thresholds:
     # at most 0.3 points more good valid-selection photos and copies (`bench/content_cnn.py threshold`: 1.91% ->
     # 2.01%); judged only when no other quality code speaks (`judge`); inf: no such check
     max_content_logit: float = -0.5
+    # the content CNN's logit this far below `max_content_logit` or further: sure of skin, and then the learned
+    # not_skin_photo model (colour and texture statistics, which read more pigment as unusual colour) does not refuse
+    # the photo alone; the distance and the ceilings still do. -inf: the learned model always speaks (rule C1, issue 12)
+    content_sure_skin: float = -4.0
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
     lighting_trees: bool = True  # False: uneven_lighting from the lighting network and the floors, not the trees
@@ -291,6 +295,16 @@ def shadow_edge_explains_smear(values: dict[str, float], degrees: float) -> bool
     return min(apart, 180.0 - apart) < degrees
 
 
+def sure_of_skin(values: dict[str, float], t: Thresholds) -> bool:
+    """The content CNN reads a photo of skin with a wide margin (`Thresholds.content_sure_skin`). The learned
+    not_skin_photo model reads the skin's colour, so it took darker, more saturated skin for something else where the
+    network, trained on whole pictures of many tones, did not; on every non-skin image the gate was fitted or chosen
+    on, the learned model never refused alone what the network was this sure of (the note on issue 12, rule C1)."""
+    if not math.isfinite(t.max_content_logit) or "content_logit" not in values:
+        return False
+    return values["content_logit"] - t.max_content_logit - t.learned_offset <= t.content_sure_skin
+
+
 def judge(
     values: dict[str, float], thresholds: Thresholds, models: dict | None = None, stats: dict | None = None
 ) -> QualityReport:
@@ -321,6 +335,8 @@ def judge(
     if t.learned_verdict:
         for code, excess in verdict.logits(values, models).items():
             if code == "uneven_lighting" and not t.lighting_trees:
+                continue
+            if code == "not_skin_photo" and sure_of_skin(values, t):
                 continue
             if has_skin or code not in NEEDS_SKIN:
                 excess -= t.learned_offset

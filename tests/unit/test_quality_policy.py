@@ -193,3 +193,26 @@ def test_the_lighting_trees_can_be_turned_off_by_name(skin: np.ndarray, monkeypa
     assert judge(measures, Thresholds(lighting_trees=False)).accepted
     monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"too_dark": 1.0})
     assert judge(measures, Thresholds(lighting_trees=False)).retake_codes == ["too_dark"]
+
+
+def test_the_content_network_sure_of_skin_overrules_the_learned_not_skin_model_alone(
+    skin: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule C1: the learned not_skin_photo model reads the skin's colour and took darker, saturated skin for something
+    else; when the content network is `content_sure_skin` below its threshold, that model alone does not refuse. The
+    distance still does, and so does the model when the network is unsure; -inf turns the rule off, by name."""
+    from quality_gate import verdict
+
+    t = Thresholds()
+    measures = assess(skin).measures
+    real = verdict.logits
+    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"not_skin_photo": 1.0})
+    sure = measures | {"content_logit": t.max_content_logit + t.content_sure_skin - 0.5}
+    unsure = measures | {"content_logit": t.max_content_logit + t.content_sure_skin + 0.5}
+    assert judge(sure, t).accepted
+    assert judge(unsure, t).retake_codes == ["not_skin_photo"]
+    assert judge(sure, Thresholds(content_sure_skin=-math.inf)).retake_codes == ["not_skin_photo"]
+    far = Thresholds(max_ood_distance=0.0)  # every photo beyond the distance's limit: the distance still refuses
+    assert judge(sure, far).retake_codes == ["not_skin_photo"]
+    monkeypatch.setattr(verdict, "logits", real)
+    assert judge(sure, t).accepted and not judge(sure | {"content_logit": 5.0}, t).accepted  # the network itself
