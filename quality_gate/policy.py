@@ -317,7 +317,8 @@ def judge(
     doubts the content, not the distance or the ceilings (that model reads fine detail, which blur takes away:
     what the photo shows cannot be judged, and the focus hint is the one that helps); otherwise not_skin_photo
     is reported alone, since advice on focus or light is no use for a photo of something else, and it says what
-    no_skin would. The content network's not_skin_photo (`content_cnn`) speaks only when no other quality code does.
+    no_skin would. The content network's not_skin_photo (`content_cnn`) speaks only when no other quality code does;
+    when it is sure of skin (`sure_of_skin`), the learned not_skin_photo model does not speak at all.
     With the light uneven, motion_blur is dropped when a shadow's edge explains it
     (`shadow_edge_explains_smear`): holding still would not help.
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
