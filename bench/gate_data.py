@@ -716,3 +716,23 @@ def skin_close_up(image: np.ndarray, rng: np.random.Generator) -> np.ndarray | N
         if skin[y : y + side, x : x + side].mean() >= 0.85:
             return cv2.resize(image[y : y + side, x : x + side], (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
     return None
+
+
+def gate_fingerprint() -> str:
+    """A digest of everything that decides the gate's verdict here: the `quality_gate` package's code, models and
+    statistics, and its default thresholds. A bench that caches verdicts between runs keys them on it, so rows
+    judged by an earlier gate are never read as this one's."""
+    import dataclasses
+    import hashlib
+    import json
+
+    import quality_gate
+    from quality_gate.policy import Thresholds
+
+    digest = hashlib.sha256()
+    package = Path(quality_gate.__file__).parent
+    for path in sorted(p for p in package.iterdir() if p.suffix in (".py", ".json", ".onnx")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(json.dumps(dataclasses.asdict(Thresholds()), sort_keys=True).encode())
+    return digest.hexdigest()[:16]

@@ -161,13 +161,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=500, help="holdout photos (--part holdout)")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument(
-        "--cache", type=Path, default=Path("var/gate/tone"), help="rows per part: families already there are reused"
+        "--cache",
+        type=Path,
+        default=Path("var/gate/tone"),
+        help="rows per part and gate (`gate_data.gate_fingerprint`): families already there are reused",
     )
     parser.add_argument("--plot", type=Path, help="bars of the share refused per copy family and part (PNG)")
     args = parser.parse_args()
     tables, rows_by_part = {}, {}
+    gate = gd.gate_fingerprint()  # rows judged by another gate (code, models, thresholds) are not reused
     for part in args.part:
-        cached = args.cache / f"{part}.json"
+        cached = args.cache / gate / f"{part}.json"
         rows = json.loads(cached.read_text()) if cached.is_file() else []
         missing = frozenset(families()) - {row["family"] for row in rows}
         if missing:  # a family added since the rows were cached (a family no photo could make is tried again)

@@ -83,6 +83,10 @@ class Thresholds:
     # not_skin_photo model (colour and texture statistics, which read more pigment as unusual colour) does not refuse
     # the photo alone; the distance and the ceilings still do. -inf: the learned model always speaks (rule C1, issue 12)
     content_sure_skin: float = -4.0
+    # the lighting CNN's logit this far below `max_lighting_logit` or further: sure the light is even, and then the
+    # lighting trees (the learned uneven_lighting model over the light measures) do not refuse the photo alone; the
+    # network and the floors still do. -inf: the trees always speak (rule C2, issue 12)
+    lighting_sure_even: float = -3.0
     # learned verdict and out-of-distribution check
     learned_verdict: bool = True  # False: only the hand thresholds above (and no not_skin_photo)
     lighting_trees: bool = True  # False: uneven_lighting from the lighting network and the floors, not the trees
@@ -305,6 +309,15 @@ def sure_of_skin(values: dict[str, float], t: Thresholds) -> bool:
     return values["content_logit"] - t.max_content_logit - t.learned_offset <= t.content_sure_skin
 
 
+def sure_of_even_light(values: dict[str, float], t: Thresholds) -> bool:
+    """The lighting CNN reads the light as even with a wide margin (`Thresholds.lighting_sure_even`). The trees read
+    quantiles and tilts of the skin's light, which tone copies and dark rooms move as much as a mild fault; no
+    lighting fault they caught alone on selection or the fit sample left the network this sure (rule C2)."""
+    if "lighting_logit" not in values:
+        return False
+    return values["lighting_logit"] - t.max_lighting_logit - t.learned_offset <= t.lighting_sure_even
+
+
 def judge(
     values: dict[str, float], thresholds: Thresholds, models: dict | None = None, stats: dict | None = None
 ) -> QualityReport:
@@ -338,6 +351,8 @@ def judge(
             if code == "uneven_lighting" and not t.lighting_trees:
                 continue
             if code == "not_skin_photo" and sure_of_skin(values, t):
+                continue
+            if code == "uneven_lighting" and sure_of_even_light(values, t):
                 continue
             if has_skin or code not in NEEDS_SKIN:
                 excess -= t.learned_offset

@@ -186,7 +186,8 @@ def test_the_lighting_trees_can_be_turned_off_by_name(skin: np.ndarray, monkeypa
     from quality_gate import verdict
     from quality_gate.policy import judge
 
-    measures = assess(skin).measures
+    # the network under its threshold but not sure of even light (`lighting_sure_even`): the trees may speak
+    measures = assess(skin).measures | {"lighting_logit": Thresholds().max_lighting_logit - 1.0}
     real = verdict.logits
     monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"uneven_lighting": 1.0})
     assert judge(measures, Thresholds()).retake_codes == ["uneven_lighting"]
@@ -216,3 +217,24 @@ def test_the_content_network_sure_of_skin_overrules_the_learned_not_skin_model_a
     assert judge(sure, far).retake_codes == ["not_skin_photo"]
     monkeypatch.setattr(verdict, "logits", real)
     assert judge(sure, t).accepted and not judge(sure | {"content_logit": 5.0}, t).accepted  # the network itself
+
+
+def test_the_lighting_network_sure_of_even_light_overrules_the_lighting_trees_alone(
+    skin: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule C2: the lighting trees read quantiles and tilts of the skin's light, which tone copies move as much as a
+    mild fault; when the lighting network is `lighting_sure_even` below its threshold, the trees alone do not refuse.
+    The network itself still refuses, and so do the trees when the network is unsure; -inf turns the rule off."""
+    from quality_gate import verdict
+
+    t = Thresholds()
+    measures = assess(skin).measures
+    real = verdict.logits
+    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"uneven_lighting": 1.0})
+    sure = measures | {"lighting_logit": t.max_lighting_logit + t.lighting_sure_even - 0.5}
+    unsure = measures | {"lighting_logit": t.max_lighting_logit + t.lighting_sure_even + 0.5}
+    assert judge(sure, t).accepted
+    assert judge(unsure, t).retake_codes == ["uneven_lighting"]
+    assert judge(sure, Thresholds(lighting_sure_even=-math.inf)).retake_codes == ["uneven_lighting"]
+    monkeypatch.setattr(verdict, "logits", real)
+    assert judge(sure | {"lighting_logit": t.max_lighting_logit + 1.0}, t).retake_codes == ["uneven_lighting"]

@@ -136,3 +136,16 @@ def test_the_pooled_table_gives_each_family_its_share_over_report_and_holdout_wi
     }
     low, high = wilson(5, 200)
     assert tf.pooled_table(rows)[1:] == [f"{dark:52s}  200  2.5 [{100 * low:.1f}-{100 * high:.1f}]"]
+
+
+def test_cached_verdicts_are_keyed_on_the_gate_that_made_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tone_fairness reuses rows judged on an earlier run only under the same `gate_fingerprint`: a gate with other
+    thresholds (or code, models) must not read the old gate's verdicts as its own."""
+    import functools
+
+    from quality_gate import policy
+
+    shipped = gd.gate_fingerprint()
+    assert shipped == gd.gate_fingerprint()
+    monkeypatch.setattr(policy, "Thresholds", functools.partial(policy.Thresholds, lighting_sure_even=-9.0))
+    assert gd.gate_fingerprint() != shipped
