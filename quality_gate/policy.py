@@ -313,7 +313,7 @@ def sure_of_even_light(values: dict[str, float], t: Thresholds) -> bool:
     """The lighting CNN reads the light as even with a wide margin (`Thresholds.lighting_sure_even`). The trees read
     quantiles and tilts of the skin's light, which tone copies and dark rooms move as much as a mild fault; no
     lighting fault they caught alone on selection or the fit sample left the network this sure (rule C2)."""
-    if "lighting_logit" not in values:
+    if not math.isfinite(t.max_lighting_logit) or "lighting_logit" not in values:  # the network off: no say
         return False
     return values["lighting_logit"] - t.max_lighting_logit - t.learned_offset <= t.lighting_sure_even
 

@@ -236,5 +236,6 @@ def test_the_lighting_network_sure_of_even_light_overrules_the_lighting_trees_al
     assert judge(sure, t).accepted
     assert judge(unsure, t).retake_codes == ["uneven_lighting"]
     assert judge(sure, Thresholds(lighting_sure_even=-math.inf)).retake_codes == ["uneven_lighting"]
+    assert judge(sure, Thresholds(max_lighting_logit=math.inf)).retake_codes == ["uneven_lighting"]  # network off
     monkeypatch.setattr(verdict, "logits", real)
     assert judge(sure | {"lighting_logit": t.max_lighting_logit + 1.0}, t).retake_codes == ["uneven_lighting"]
