@@ -333,7 +333,8 @@ def judge(
     no_skin would. The content network's not_skin_photo (`content_cnn`) speaks only when no other quality code does;
     when it is sure of skin (`sure_of_skin`), the learned not_skin_photo model does not speak at all.
     With the light uneven, motion_blur is dropped when a shadow's edge explains it
-    (`shadow_edge_explains_smear`): holding still would not help.
+    (`shadow_edge_explains_smear`): holding still would not help. The lighting trees do not speak when the lighting
+    network is sure the light is even (`sure_of_even_light`).
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
     for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
     """
