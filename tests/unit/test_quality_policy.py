@@ -196,46 +196,40 @@ def test_the_lighting_trees_can_be_turned_off_by_name(skin: np.ndarray, monkeypa
     assert judge(measures, Thresholds(lighting_trees=False)).retake_codes == ["too_dark"]
 
 
-def test_the_content_network_sure_of_skin_overrules_the_learned_not_skin_model_alone(
-    skin: np.ndarray, monkeypatch: pytest.MonkeyPatch
+# (learned code, the network's measure, its threshold, the margin that makes it sure): rules C1 and C2
+SURE_NETWORKS = [
+    ("not_skin_photo", "content_logit", "max_content_logit", "content_sure_skin"),
+    ("uneven_lighting", "lighting_logit", "max_lighting_logit", "lighting_sure_even"),
+]
+
+
+@pytest.mark.parametrize(("code", "measure", "limit", "margin"), SURE_NETWORKS)
+def test_a_network_sure_of_the_fine_side_overrules_its_learned_model_alone(
+    skin: np.ndarray, monkeypatch: pytest.MonkeyPatch, code: str, measure: str, limit: str, margin: str
 ) -> None:
     """Rule C1: the learned not_skin_photo model reads the skin's colour and took darker, saturated skin for something
-    else; when the content network is `content_sure_skin` below its threshold, that model alone does not refuse. The
-    distance still does, and so does the model when the network is unsure; -inf turns the rule off, by name."""
+    else; rule C2: the lighting trees read quantiles and tilts of the skin's light, which tone copies move as much as a
+    mild fault. When the matching network is `margin` below its threshold, the learned model alone does not refuse;
+    it still does when the network is unsure, when the rule is off (-inf, by name) or the network is (inf), and the
+    network itself still refuses."""
     from quality_gate import verdict
 
     t = Thresholds()
     measures = assess(skin).measures
     real = verdict.logits
-    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"not_skin_photo": 1.0})
-    sure = measures | {"content_logit": t.max_content_logit + t.content_sure_skin - 0.5}
-    unsure = measures | {"content_logit": t.max_content_logit + t.content_sure_skin + 0.5}
+    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {code: 1.0})
+    sure = measures | {measure: getattr(t, limit) + getattr(t, margin) - 0.5}
+    unsure = measures | {measure: getattr(t, limit) + getattr(t, margin) + 0.5}
     assert judge(sure, t).accepted
-    assert judge(unsure, t).retake_codes == ["not_skin_photo"]
-    assert judge(sure, Thresholds(content_sure_skin=-math.inf)).retake_codes == ["not_skin_photo"]
-    far = Thresholds(max_ood_distance=0.0)  # every photo beyond the distance's limit: the distance still refuses
-    assert judge(sure, far).retake_codes == ["not_skin_photo"]
+    assert judge(unsure, t).retake_codes == [code]
+    assert judge(sure, Thresholds(**{margin: -math.inf})).retake_codes == [code]
+    assert judge(sure, Thresholds(**{limit: math.inf})).retake_codes == [code]
     monkeypatch.setattr(verdict, "logits", real)
-    assert judge(sure, t).accepted and not judge(sure | {"content_logit": 5.0}, t).accepted  # the network itself
+    assert judge(sure | {measure: getattr(t, limit) + 5.0}, t).retake_codes == [code]
 
 
-def test_the_lighting_network_sure_of_even_light_overrules_the_lighting_trees_alone(
-    skin: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Rule C2: the lighting trees read quantiles and tilts of the skin's light, which tone copies move as much as a
-    mild fault; when the lighting network is `lighting_sure_even` below its threshold, the trees alone do not refuse.
-    The network itself still refuses, and so do the trees when the network is unsure; -inf turns the rule off."""
-    from quality_gate import verdict
-
+def test_the_distance_still_refuses_what_the_content_network_is_sure_is_skin(skin: np.ndarray) -> None:
+    """Rule C1 silences the learned not_skin_photo model only: beyond the distance's limit a photo is refused."""
     t = Thresholds()
-    measures = assess(skin).measures
-    real = verdict.logits
-    monkeypatch.setattr(verdict, "logits", lambda values, models=None: real(values, models) | {"uneven_lighting": 1.0})
-    sure = measures | {"lighting_logit": t.max_lighting_logit + t.lighting_sure_even - 0.5}
-    unsure = measures | {"lighting_logit": t.max_lighting_logit + t.lighting_sure_even + 0.5}
-    assert judge(sure, t).accepted
-    assert judge(unsure, t).retake_codes == ["uneven_lighting"]
-    assert judge(sure, Thresholds(lighting_sure_even=-math.inf)).retake_codes == ["uneven_lighting"]
-    assert judge(sure, Thresholds(max_lighting_logit=math.inf)).retake_codes == ["uneven_lighting"]  # network off
-    monkeypatch.setattr(verdict, "logits", real)
-    assert judge(sure | {"lighting_logit": t.max_lighting_logit + 1.0}, t).retake_codes == ["uneven_lighting"]
+    sure = assess(skin).measures | {"content_logit": t.max_content_logit + t.content_sure_skin - 0.5}
+    assert judge(sure, Thresholds(max_ood_distance=0.0)).retake_codes == ["not_skin_photo"]
