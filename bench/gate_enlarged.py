@@ -111,16 +111,13 @@ def main() -> None:
     recoded: collections.Counter = collections.Counter()
     decoded: dict[float, str] = {}
     for path in track(photos, description=f"{args.part}: photos x {len(FACTORS)} sizes"):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        reference = assess(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        rgb = load_rgb(path)
+        reference = assess(rgb)
         refused_at_640 += not reference.accepted
         for factor in FACTORS:
-            size = (round(bgr.shape[1] * factor), round(bgr.shape[0] * factor))
-            enlarged = cv2.resize(bgr, size, interpolation=cv2.INTER_CUBIC)
-            jpeg = cv2.imencode(".jpg", enlarged, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
-            pixels = decode_stored(jpeg, min_long_side=args.decode_side)
-            decoded[factor] = f"{pixels.rgb.shape[1]}x{pixels.rgb.shape[0]}"
-            report = assess(pixels.rgb, photo_size=size)
+            pixels, size = as_sent(rgb, factor, args.decode_side)
+            decoded[factor] = f"{pixels.shape[1]}x{pixels.shape[0]}"
+            report = assess(pixels, photo_size=size)
             if report.accepted != reference.accepted:
                 verdict = "accepted" if report.accepted else "refused " + "+".join(report.retake_codes)
                 flips[factor][verdict] += 1
