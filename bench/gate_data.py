@@ -16,7 +16,10 @@ Imported by `bench/fit_quality_gate.py` and `bench/calibrate_quality_gate.py`; n
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
+import json
 import zlib
 from collections.abc import Callable
 from functools import cache
@@ -26,7 +29,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+import quality_gate
 from pipelines.cases import colour
+from quality_gate import policy
 from quality_gate.measures import srgb_from_linear
 
 Degradation = Callable[[np.ndarray], np.ndarray]
@@ -722,17 +727,10 @@ def gate_fingerprint() -> str:
     """A digest of everything that decides the gate's verdict here: the `quality_gate` package's code, models and
     statistics, and its default thresholds. A bench that caches verdicts between runs keys them on it, so rows
     judged by an earlier gate are never read as this one's."""
-    import dataclasses
-    import hashlib
-    import json
-
-    import quality_gate
-    from quality_gate.policy import Thresholds
-
     digest = hashlib.sha256()
     package = Path(quality_gate.__file__).parent
     for path in sorted(p for p in package.iterdir() if p.suffix in (".py", ".json", ".onnx")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(json.dumps(dataclasses.asdict(Thresholds()), sort_keys=True).encode())
+    digest.update(json.dumps(dataclasses.asdict(policy.Thresholds()), sort_keys=True).encode())
     return digest.hexdigest()[:16]
