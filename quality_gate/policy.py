@@ -334,7 +334,9 @@ def judge(
     when it is sure of skin (`sure_of_skin`), the learned not_skin_photo model does not speak at all.
     With the light uneven, motion_blur is dropped when a shadow's edge explains it
     (`shadow_edge_explains_smear`): holding still would not help. The lighting trees do not speak when the lighting
-    network is sure the light is even (`sure_of_even_light`).
+    network is sure the light is even (`sure_of_even_light`). A photo too small (`low_resolution`) is not told to
+    refocus or hold still as well: the focus measures and networks read px of a 640 px working copy, and a good photo
+    sent small reads as soft to them (rule H1); the resolution hint is the one that helps.
     `margin`: for an accepted photo, the smallest normalised distance of any check to its threshold;
     for a rejected one, that of the failing check nearest its threshold (small = borderline either way).
     """
@@ -381,6 +383,8 @@ def judge(
         codes.remove("motion_blur")  # the shadow's hint is the one that helps; holding still would change nothing
     if "motion_blur" in codes and "blurry" in codes:  # one blur hint: the one that says what to do
         codes.remove("blurry")
+    if "low_resolution" in codes:  # focus is read at the working copy's scale, which so small a photo never reaches
+        codes = [code for code in codes if code not in BLUR_CODES]
     if EXPOSURE_CODES & set(codes) or (BLUR_CODES & set(codes) and not far):
         codes = [code for code in codes if code not in CONTENT_CODES]
     elif "not_skin_photo" in codes:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from quality_gate import QualityReport, Thresholds, assess
-from quality_gate.policy import RETAKE_CODES, judge
+from quality_gate.policy import BLUR_CODES, RETAKE_CODES, judge
 
 
 def textured_skin(height: int = 960, width: int = 1280, seed: int = 0) -> np.ndarray:
@@ -99,6 +99,15 @@ def test_a_warm_colour_cast_is_not_a_photo_too_bright(skin: np.ndarray) -> None:
 def test_blown_out_photo_says_too_bright_not_no_skin(skin: np.ndarray) -> None:
     report = assess(scaled(skin, 4.0))
     assert report.retake_codes == ["too_bright"]
+
+
+def test_a_photo_too_small_is_told_so_not_to_refocus(skin: np.ndarray) -> None:
+    """Rule H1: below the resolution bar the focus measures read px of a working copy the photo never reaches, so
+    the only hint is the resolution one; the same measures with the bar lowered still say blur (the rule decides)."""
+    small = cv2.resize(cv2.GaussianBlur(skin, (0, 0), 4), (200, 150), interpolation=cv2.INTER_AREA)
+    report = assess(small)
+    assert not report.accepted and report.retake_codes == ["low_resolution"], report.retake_codes
+    assert BLUR_CODES & set(judge(report.measures, Thresholds(min_short_side=100)).retake_codes)
 
 
 def test_thresholds_are_overridable_by_name(skin: np.ndarray) -> None:
