@@ -30,6 +30,7 @@ from rich.progress import track
 from bench import gate_data as gd
 from bench.figures import save_figure
 from bench.gate_measure import part_photos
+from bench.intervals import share_cell
 from pipelines.cases.photos import decode_stored
 from quality_gate import QualityReport, Thresholds, assess, verdict
 
@@ -48,7 +49,7 @@ VARIANTS: dict[str, gd.Degradation] = {
     "sharpened (unsharp 0.8)": gd.sharpen(0.8),
     "shadows lifted (tone curve)": gd.shadow_lift(0.25),
     "vignetting, 0.5 stop at the corners": gd.vignette(0.5),
-    "turned 90 degrees": lambda image: np.ascontiguousarray(np.rot90(image)),
+    "turned 90 degrees": gd.turned(1),
     "mirrored": gd.mirror,
     "cropped to 3:4": gd.aspect_crop(3 / 4),
     "cropped to 9:16": gd.aspect_crop(9 / 16),
@@ -87,21 +88,27 @@ def judge_part(
     photos = part_photos(part, limit)
     refused_as_is = 0
     refused: collections.Counter = collections.Counter()
+    # refused, per photo: the intervals
+    outcomes: dict[str, dict[str, list[bool]]] = {name: {} for name in ["as they are", *variants]}
     flips: dict[str, collections.Counter] = {name: collections.Counter() for name in variants}
     for path in track(photos, description=f"{part}: photos x {len(variants)} variants"):
         rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         reference = assess(rgb, thresholds)
         refused_as_is += not reference.accepted
+        outcomes["as they are"][path.name] = [not reference.accepted]
         for name, variant in variants.items():
             report = assess(variant(rgb), thresholds)
             refused[name] += not report.accepted
+            outcomes[name][path.name] = [not report.accepted]
             if report.accepted != reference.accepted:
                 flips[name][verdict_label(report, thresholds)] += 1
     n = max(len(photos), 1)
-    print(f"{part}: {len(photos)} photos, refused as they are: {refused_as_is} ({refused_as_is / n:.1%})")
+    cell = share_cell(outcomes["as they are"])
+    print(f"{part}: {len(photos)} photos, refused as they are: {refused_as_is} ({cell} %, 95% by photo)")
     for name in variants:
         detail = ", ".join(f"{verdict} {count}" for verdict, count in flips[name].most_common()) or "-"
-        print(f"  {name}: refused {refused[name]} ({refused[name] / n:.1%}); verdict changed: {detail}")
+        cell = share_cell(outcomes[name])
+        print(f"  {name}: refused {refused[name]} ({cell} %, 95% by photo); verdict changed: {detail}")
     return {"as they are": refused_as_is / n} | {name: refused[name] / n for name in variants}
 
 

@@ -307,6 +307,11 @@ def mirror(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, ::-1])
 
 
+def turned(quarters: int) -> Degradation:
+    """The frame turned by `quarters` quarter turns, counter-clockwise (a photo whose EXIF orientation was lost)."""
+    return lambda image: np.ascontiguousarray(np.rot90(image, quarters))
+
+
 def aspect_crop(ratio: float) -> Degradation:
     """The centre crop at width / height `ratio` (a portrait 3:4 or 9:16 frame), enlarged back to the photo's short
     side: the phone records that frame at full resolution, it does not send fewer pixels."""

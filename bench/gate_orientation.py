@@ -6,8 +6,8 @@
 A phone sends the same skin mirrored (a front camera's selfie), turned a quarter (EXIF ignored by some app) or upside
 down; the verdict should not change. Each good photo of the part, and each generated or real non-skin image of the set
 (`gate_measure.set_images`, the images the cached measures come from), is judged as it is and under each turn; printed
-per turn: good photos refused (with a 95% interval by photo) and the photos whose verdict changed, or non-skin images
-accepted and which. The gate's hand measures and logistic models do not move under a mirror; its three networks do
+per turn: good photos refused (with a 95% interval by photo) and the verdicts that changed, by code
+(`gate_capture.judge_part`), or non-skin images accepted and which. The gate's hand measures and logistic models do not move under a mirror; its three networks do
 (docs/quality_gate.md, "A mirror image, read as the same photo"). Protocol: evaluation only, nothing is chosen here;
 `selection` is the part of `valid` thresholds were chosen on, `report` the part no choice read, `holdout` the `train`
 photos outside the gate's fit sample (`--limit` of them).
@@ -21,16 +21,16 @@ from collections.abc import Callable
 import numpy as np
 from rich.progress import track
 
+from bench import gate_capture as capture
 from bench import gate_data as gd
-from bench.gate_measure import load_rgb, part_photos, set_images
-from bench.intervals import share_cell
+from bench.gate_measure import set_images
 from quality_gate import assess
 
 TURNS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "as is": lambda image: image,
     "mirrored": gd.mirror,
-    "turned a quarter": lambda image: np.ascontiguousarray(np.rot90(image)),
-    "upside down": lambda image: np.ascontiguousarray(np.rot90(image, 2)),
+    "turned a quarter": gd.turned(1),
+    "upside down": gd.turned(2),
 }
 
 
@@ -44,14 +44,8 @@ def judge_turns(images: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, boo
 
 
 def good_photos(part: str, limit: int) -> None:
-    photos = part_photos(part, limit)
-    images = ((p.name, load_rgb(p)) for p in track(photos, description=f"{part}: photos x turns"))
-    accepted = judge_turns(list(images))
-    print(f"\n{part}: good photos refused ({len(photos)})")
-    for turn, verdicts in accepted.items():
-        cell = share_cell({name: [not ok] for name, ok in verdicts.items()})
-        changed = sorted(name[:16] for name, ok in verdicts.items() if ok != accepted["as is"][name])
-        print(f"  {turn:18s} {cell:22s} changed: {len(changed)} {' '.join(changed)}")
+    """The good photos of the part as they are and turned, by the capture bench's judge (`gate_capture.judge_part`)."""
+    capture.judge_part(part, limit, {turn: change for turn, change in TURNS.items() if turn != "as is"})
 
 
 def non_skin(set_: str) -> None:
