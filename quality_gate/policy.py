@@ -304,18 +304,22 @@ def sure_of_skin(values: dict[str, float], t: Thresholds) -> bool:
     not_skin_photo model reads the skin's colour, so it took darker, more saturated skin for something else where the
     network, trained on whole pictures of many tones, did not; on every non-skin image the gate was fitted or chosen
     on, the learned model never refused alone what the network was this sure of (the note on issue 12, rule C1)."""
-    if not math.isfinite(t.max_content_logit) or "content_logit" not in values:
-        return False
-    return values["content_logit"] - t.max_content_logit - t.learned_offset <= t.content_sure_skin
+    return _network_sure(values, "content_logit", t.max_content_logit, t.content_sure_skin, t)
 
 
 def sure_of_even_light(values: dict[str, float], t: Thresholds) -> bool:
     """The lighting CNN reads the light as even with a wide margin (`Thresholds.lighting_sure_even`). The trees read
     quantiles and tilts of the skin's light, which tone copies and dark rooms move as much as a mild fault; no
     lighting fault they caught alone on selection or the fit sample left the network this sure (rule C2)."""
-    if not math.isfinite(t.max_lighting_logit) or "lighting_logit" not in values:  # the network off: no say
+    return _network_sure(values, "lighting_logit", t.max_lighting_logit, t.lighting_sure_even, t)
+
+
+def _network_sure(values: dict[str, float], measure: str, limit: float, margin: float, t: Thresholds) -> bool:
+    """A network's logit `margin` or more below its threshold `limit` (moved by `learned_offset`); no say when the
+    network is off (an infinite limit) or the measures predate it."""
+    if not math.isfinite(limit) or measure not in values:
         return False
-    return values["lighting_logit"] - t.max_lighting_logit - t.learned_offset <= t.lighting_sure_even
+    return values[measure] - limit - t.learned_offset <= margin
 
 
 def judge(
